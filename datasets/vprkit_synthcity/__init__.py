@@ -1,0 +1,5 @@
+"""vprkit plugin: synthcity: a procedural city rendered at street level, the embedded default dataset.
+
+Registered through the `vprkit` entry-point group like any third-party plugin.
+This module stays import-light; heavy code lives in the modules its specs' factories name.
+"""

@@ -1,0 +1,3 @@
+from vprkit.cli import main
+
+main()

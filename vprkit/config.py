@@ -1,0 +1,138 @@
+"""Typed configuration: pydantic models with ``extra="forbid"``, YAML files, ``--set`` overrides.
+
+Every method's config class derives from :class:`VprkitConfig`. A resolved configuration is
+built from (lowest to highest priority) the class defaults (the papers'), a YAML file, a
+mapping given in Python, and ``key=value`` overrides (dotted keys reach nested models; values are
+parsed as YAML scalars, so ``M=20``, ``easy_margin=false``, ``scales=[1,2]`` work).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vprkit.errors import ConfigError
+from vprkit.fileio import atomic_write_text
+
+__all__ = [
+    "VprkitConfig",
+    "parse_overrides",
+    "load_yaml",
+    "build_config",
+    "load_config",
+    "save_config",
+    "config_to_dict",
+]
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class VprkitConfig(BaseModel):
+    """Base of every vprkit config: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["a=1", "b.c=true"]`` → ``{"a": 1, "b": {"c": True}}`` (values parsed as YAML)."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r} conflicts with an earlier override of {part!r}")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or a non-mapping is a :class:`ConfigError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must contain a mapping, not {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _explain(cls: type[BaseModel], exc: ValidationError, owner: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown option {loc!r}; valid options: {', '.join(cls.model_fields)}")
+        else:
+            lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return f"invalid configuration for {owner or cls.__name__}: " + "; ".join(lines)
+
+
+def build_config(
+    cls: type[C],
+    config: BaseModel | Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    owner: str = "",
+) -> C:
+    """Validate ``config`` (a model or mapping) updated by ``overrides`` into ``cls``."""
+    if isinstance(config, BaseModel):
+        data = config.model_dump()
+    else:
+        data = dict(config or {})
+    data = _merge(data, overrides or {})
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(cls, exc, owner)) from exc
+
+
+def load_config(
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    owner: str = "",
+) -> C:
+    """Defaults ← YAML file ``path`` ← ``--set key=value`` overrides, validated into ``cls``."""
+    data = load_yaml(path) if path else {}
+    return build_config(cls, data, parse_overrides(overrides), owner=owner)
+
+
+def config_to_dict(config: BaseModel) -> dict[str, Any]:
+    """A JSON/YAML-safe dict of a config."""
+    return config.model_dump(mode="json")
+
+
+def save_config(config: BaseModel, path: str | Path) -> Path:
+    """Write the resolved config as YAML, atomically (saved next to every artifact)."""
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    return atomic_write_text(path, text)

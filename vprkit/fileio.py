@@ -1,0 +1,93 @@
+"""Atomic file writes and content fingerprints.
+
+Artifacts (partitions, caches, bundles, checkpoints) are written to a temporary file in the
+target's folder and renamed into place, so an interrupted write never leaves a half file behind.
+Fingerprints are SHA-256 digests of *content* (arrays, image lists, parameters), never of folder
+names, so a cache is reused only for exactly the data it was made from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "fingerprint",
+    "fingerprint_strings",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The temporary name keeps ``suffix`` (some writers, e.g. ``np.save``, append their own
+    extension otherwise). On error the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def fingerprint(*parts: Any) -> str:
+    """SHA-256 hex digest of arrays, bytes, strings and JSON-able values, in order.
+
+    NumPy arrays contribute dtype, shape and raw bytes (C order), so two arrays with the same
+    values but different dtypes differ.
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "__array__") and hasattr(part, "dtype"):
+            import numpy as np
+
+            arr = np.ascontiguousarray(part)
+            h.update(f"ndarray:{arr.dtype.str}:{arr.shape}".encode())
+            h.update(arr.tobytes())
+        elif isinstance(part, bytes):
+            h.update(b"bytes:" + part)
+        elif isinstance(part, str):
+            h.update(b"str:" + part.encode("utf-8"))
+        else:
+            h.update(b"json:" + json.dumps(part, sort_keys=True, default=str).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def fingerprint_strings(items: Iterable[str]) -> str:
+    """SHA-256 of a sequence of strings (e.g. an image list), order-sensitive, streaming."""
+    h = hashlib.sha256()
+    for item in items:
+        h.update(item.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()

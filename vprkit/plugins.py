@@ -1,0 +1,197 @@
+"""vprkit's own entry-point loop and plugin manager.
+
+vprkit, not pluggy, walks the ``vprkit`` entry-point group so that every failure names its
+culprit: a plugin module that fails to import raises :class:`~vprkit.errors.PluginLoadError`
+naming the plugin and its distribution; two distributions declaring one plugin name, or two
+plugins registering one method name, raise :class:`~vprkit.errors.PluginConflictError` naming
+both providers; a hook implementation that matches no hook specification (a misspelt hook)
+is caught by ``check_pending()``.
+
+``VPRKIT_DISABLE_PLUGINS=a,b`` blocks plugins by entry-point name before they are imported.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from vprkit import hookspecs
+from vprkit.errors import PluginConflictError, PluginError, PluginLoadError
+from vprkit.specs import SPEC_TYPES, MethodSpec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "DISABLE_ENV",
+    "PluginInfo",
+    "Registered",
+    "get_plugin_manager",
+    "plugin_infos",
+    "registered_specs",
+    "disabled_plugins",
+    "reset_plugins",
+]
+
+ENTRY_POINT_GROUP = "vprkit"
+DISABLE_ENV = "VPRKIT_DISABLE_PLUGINS"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin: entry-point name, module, and the distribution that declared it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A spec together with the plugin that registered it."""
+
+    spec: MethodSpec
+    plugin: PluginInfo
+
+
+_lock = threading.RLock()
+_pm: pluggy.PluginManager | None = None
+_infos: dict[str, PluginInfo] = {}
+_specs: dict[str, dict[str, Registered]] = {}
+
+
+def disabled_plugins() -> set[str]:
+    """Names listed in ``VPRKIT_DISABLE_PLUGINS`` (comma or whitespace separated)."""
+    raw = os.environ.get(DISABLE_ENV, "")
+    return {part.strip() for part in raw.replace(",", " ").split() if part.strip()}
+
+
+def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "<unknown distribution>", ""
+    return dist.metadata["Name"] or dist.name, dist.version or ""
+
+
+def _vprkit_entry_points() -> list[metadata.EntryPoint]:
+    # Sorted so that loading order, and so every listing, is deterministic.
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, ep.value))
+
+
+def _load(pm: pluggy.PluginManager) -> dict[str, PluginInfo]:
+    blocked = disabled_plugins()
+    infos: dict[str, PluginInfo] = {}
+    for ep in _vprkit_entry_points():
+        dist_name, dist_version = _dist_of(ep)
+        if ep.name in blocked:
+            pm.set_blocked(ep.name)
+            continue
+        if ep.name in infos:
+            first = infos[ep.name]
+            if first.module == ep.value and first.distribution == dist_name:
+                continue  # the same distribution seen twice on sys.path
+            raise PluginConflictError(
+                f"two distributions declare the vprkit plugin {ep.name!r}: "
+                f"{first.distribution!r} ({first.module}) and {dist_name!r} ({ep.value}). "
+                f"Uninstall one, or skip both with {DISABLE_ENV}={ep.name}"
+            )
+        try:
+            module: ModuleType = ep.load()
+        except Exception as exc:
+            raise PluginLoadError(ep.name, dist_name, exc) from exc
+        try:
+            pm.register(module, name=ep.name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(
+                f"vprkit plugin {ep.name!r} (from distribution {dist_name!r}) is invalid: {exc}"
+            ) from exc
+        infos[ep.name] = PluginInfo(ep.name, ep.value, dist_name, dist_version)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin = getattr(exc, "plugin", None)
+        name = pm.get_name(plugin) if plugin is not None else "?"
+        info = infos.get(name or "")
+        where = f" (from distribution {info.distribution!r})" if info else ""
+        raise PluginError(
+            f"vprkit plugin {name!r}{where} implements a hook vprkit does not define "
+            f"(misspelt?): {exc}. Known hooks: {', '.join(_hook_names())}"
+        ) from exc
+    return infos
+
+
+def _hook_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs) if n.startswith("vprkit_"))
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with every enabled ``vprkit`` entry point registered."""
+    global _pm, _infos
+    with _lock:
+        if _pm is None:
+            pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+            pm.add_hookspecs(hookspecs)
+            infos = _load(pm)
+            _pm, _infos = pm, infos
+        return _pm
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every loaded plugin, sorted by name."""
+    get_plugin_manager()
+    return [_infos[k] for k in sorted(_infos)]
+
+
+def _collect(kind: str) -> dict[str, Registered]:
+    pm = get_plugin_manager()
+    spec_type = SPEC_TYPES[kind]
+    hook = getattr(pm.hook, f"vprkit_{kind}s" if kind != "index" else "vprkit_indexes")
+    found: dict[str, Registered] = {}
+    for impl in hook.get_hookimpls():
+        info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, repr(impl.plugin), "<registered at runtime>", "")
+        try:
+            result: Any = impl.function()
+            specs = list(result or [])
+        except Exception as exc:
+            raise PluginError(
+                f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) failed in "
+                f"{hook.name}(): {type(exc).__name__}: {exc}"
+            ) from exc
+        for spec in specs:
+            if not isinstance(spec, spec_type):
+                raise PluginError(
+                    f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}): "
+                    f"{hook.name}() returned {type(spec).__name__}, expected {spec_type.__name__}"
+                )
+            if spec.name in found:
+                other = found[spec.name].plugin
+                raise PluginConflictError(
+                    f"{kind} {spec.name!r} is registered twice: by plugin {other.name!r} "
+                    f"(distribution {other.distribution!r}) and by plugin {info.name!r} "
+                    f"(distribution {info.distribution!r}). Disable one with {DISABLE_ENV}=<plugin>"
+                )
+            found[spec.name] = Registered(spec, info)
+    return dict(sorted(found.items()))
+
+
+def registered_specs(kind: str) -> dict[str, Registered]:
+    """Name → :class:`Registered` for one kind (``partitioner``, ``classifier``, ...), sorted."""
+    if kind not in SPEC_TYPES:
+        raise PluginError(f"unknown kind {kind!r}; kinds are {', '.join(SPEC_TYPES)}")
+    with _lock:
+        if kind not in _specs:
+            _specs[kind] = _collect(kind)
+        return _specs[kind]
+
+
+def reset_plugins() -> None:
+    """Forget the loaded plugins (tests, or after installing a plugin in a running process)."""
+    global _pm, _infos
+    with _lock:
+        _pm, _infos = None, {}
+        _specs.clear()

@@ -1,0 +1,155 @@
+"""timm-style registry over the plugins: ``list_*`` with wildcard filters, ``create_*``.
+
+>>> from vprkit import list_partitioners, create_partitioner
+>>> list_partitioners("*s2*")                       # doctest: +SKIP
+['s2']
+>>> part = create_partitioner("dnc", M=20, N=2)     # doctest: +SKIP
+
+Unknown names raise :class:`~vprkit.errors.UnknownNameError` listing the closest names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Any, Iterable
+
+from pydantic import BaseModel
+
+from vprkit.config import build_config
+from vprkit.errors import UnknownNameError
+from vprkit.plugins import Registered, registered_specs
+from vprkit.specs import (
+    SPEC_TYPES,
+    ClassifierSpec,
+    DatasetSpec,
+    IndexSpec,
+    MethodSpec,
+    PartitionerSpec,
+    RetrieverSpec,
+)
+
+__all__ = [
+    "KINDS",
+    "list_methods",
+    "get_spec",
+    "get_registered",
+    "create",
+    "list_partitioners",
+    "list_classifiers",
+    "list_retrievers",
+    "list_indexes",
+    "list_datasets",
+    "get_partitioner_spec",
+    "get_classifier_spec",
+    "get_retriever_spec",
+    "get_index_spec",
+    "get_dataset_spec",
+    "create_partitioner",
+    "create_classifier",
+    "create_retriever",
+    "create_index",
+    "create_dataset",
+]
+
+KINDS: tuple[str, ...] = tuple(SPEC_TYPES)
+
+
+def list_methods(kind: str, filter: str | Iterable[str] = "*") -> list[str]:
+    """Sorted names of ``kind`` matching a shell wildcard (or any of several)."""
+    patterns = [filter] if isinstance(filter, str) else list(filter)
+    names = registered_specs(kind)
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def get_registered(kind: str, name: str) -> Registered:
+    """The spec and providing plugin for ``name``; unknown names suggest the closest ones."""
+    specs = registered_specs(kind)
+    if name in specs:
+        return specs[name]
+    close = difflib.get_close_matches(name, list(specs), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    known = ", ".join(specs) or "none installed"
+    raise UnknownNameError(f"unknown {kind} {name!r}.{hint} Available: {known}.")
+
+
+def get_spec(kind: str, name: str) -> MethodSpec:
+    return get_registered(kind, name).spec
+
+
+def create(kind: str, name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """Build a method: validate ``config`` + ``overrides`` against the spec's config class and call
+    the factory with the result. The factory's module is imported here, not before."""
+    spec = get_spec(kind, name)
+    cfg = build_config(spec.config, config, overrides, owner=f"{kind} {name!r}")
+    return spec.load_factory()(cfg)
+
+
+def list_partitioners(filter: str | Iterable[str] = "*") -> list[str]:
+    """Names of registered partitioners matching ``filter`` (e.g. ``"*s2*"``)."""
+    return list_methods("partitioner", filter)
+
+
+def list_classifiers(filter: str | Iterable[str] = "*") -> list[str]:
+    """Names of registered classifiers matching ``filter``."""
+    return list_methods("classifier", filter)
+
+
+def list_retrievers(filter: str | Iterable[str] = "*") -> list[str]:
+    """Names of registered retrievers matching ``filter``."""
+    return list_methods("retriever", filter)
+
+
+def list_indexes(filter: str | Iterable[str] = "*") -> list[str]:
+    """Names of registered indexes matching ``filter``."""
+    return list_methods("index", filter)
+
+
+def list_datasets(filter: str | Iterable[str] = "*") -> list[str]:
+    """Names of registered datasets matching ``filter``."""
+    return list_methods("dataset", filter)
+
+
+def get_partitioner_spec(name: str) -> PartitionerSpec:
+    return get_spec("partitioner", name)  # type: ignore[return-value]
+
+
+def get_classifier_spec(name: str) -> ClassifierSpec:
+    return get_spec("classifier", name)  # type: ignore[return-value]
+
+
+def get_retriever_spec(name: str) -> RetrieverSpec:
+    return get_spec("retriever", name)  # type: ignore[return-value]
+
+
+def get_index_spec(name: str) -> IndexSpec:
+    return get_spec("index", name)  # type: ignore[return-value]
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    return get_spec("dataset", name)  # type: ignore[return-value]
+
+
+def create_partitioner(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """Build partitioner ``name`` (overrides are config fields, e.g. ``M=20``)."""
+    return create("partitioner", name, config, **overrides)
+
+
+def create_classifier(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """Build classifier ``name``."""
+    return create("classifier", name, config, **overrides)
+
+
+def create_retriever(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """Build retriever ``name``."""
+    return create("retriever", name, config, **overrides)
+
+
+def create_index(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """Build index ``name``."""
+    return create("index", name, config, **overrides)
+
+
+def create_dataset(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """Build dataset ``name`` (a generator or reader, depending on the plugin)."""
+    return create("dataset", name, config, **overrides)
