@@ -48,6 +48,12 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-4" as a string; users mean a number.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         node = result
         parts = key.split(".")
         for part in parts[:-1]:

@@ -1,0 +1,21 @@
+"""A plugin package installed with pip by the tests, exactly as a user would install one."""
+
+from pydantic import BaseModel, ConfigDict
+
+from vprkit import PartitionerSpec, hookimpl
+
+
+class BarConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    levels: int = 3
+
+
+class BarPartitioner:
+    def __init__(self, config: BarConfig):
+        self.config = config
+
+
+@hookimpl
+def vprkit_partitioners():
+    return [PartitionerSpec(name="bar", factory="bar_pkg:BarPartitioner", config=BarConfig,
+                            description="Installed with pip in a test.")]
