@@ -1,0 +1,6 @@
+"""Evaluation of classifiers, retrievers and pipelines on one metric (METHODS.md §0)."""
+
+from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall, recall_at_n
+from vprkit.evaluation.timing import StageTimer
+
+__all__ = ["DEFAULT_NS", "localization_recall", "recall_at_n", "StageTimer"]
