@@ -3,3 +3,18 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import PartitionerSpec, hookimpl
+from vprkit_cosplace.config import CosPlacePartitionConfig
+
+
+@hookimpl
+def vprkit_partitioners():
+    return [
+        PartitionerSpec(
+            name="cosplace",
+            factory="vprkit_cosplace.partition:CosPlacePartitioner",
+            config=CosPlacePartitionConfig,
+            description="CosPlace: UTM cells of M metres × heading bins of α degrees in N·N·L groups (needs headings)",
+        )
+    ]

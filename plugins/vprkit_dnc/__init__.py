@@ -3,3 +3,18 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import PartitionerSpec, hookimpl
+from vprkit_dnc.config import DncPartitionConfig
+
+
+@hookimpl
+def vprkit_partitioners():
+    return [
+        PartitionerSpec(
+            name="dnc",
+            factory="vprkit_dnc.partition:DncPartitioner",
+            config=DncPartitionConfig,
+            description="Divide&Classify: square UTM cells of M metres in N×N groups of non-adjacent cells",
+        )
+    ]

@@ -3,3 +3,18 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import PartitionerSpec, hookimpl
+from vprkit_hge.config import HgePartitionConfig
+
+
+@hookimpl
+def vprkit_partitioners():
+    return [
+        PartitionerSpec(
+            name="hge",
+            factory="vprkit_hge.partition:HgePartitioner",
+            config=HgePartitionConfig,
+            description="HGE: three nested adaptive S2 partitions (coarse/medium/fine) and their hierarchy matrix",
+        )
+    ]

@@ -1,0 +1,1 @@
+"""Geometry helpers: vectorised S2 cell math and UTM ↔ lat/lon conversion over NumPy arrays."""

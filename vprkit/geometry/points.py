@@ -1,0 +1,76 @@
+"""Input checks and per-class statistics over point arrays (UTM metres, degrees)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vprkit.errors import DataError
+
+__all__ = ["check_points", "check_headings", "class_means", "class_medoids", "dense_labels"]
+
+
+def check_points(east: np.ndarray, north: np.ndarray, what: str = "points") -> tuple[np.ndarray, np.ndarray]:
+    """``east``, ``north`` as float64 ``(n,)`` arrays; mismatched shapes or NaN/inf are errors."""
+    east = np.asarray(east, dtype=np.float64)
+    north = np.asarray(north, dtype=np.float64)
+    if east.ndim != 1 or east.shape != north.shape:
+        raise DataError(f"{what}: east and north must be 1-D arrays of one length, got {east.shape} and {north.shape}")
+    bad = ~(np.isfinite(east) & np.isfinite(north))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(
+            f"{what}: {bad.sum()} of {len(east)} points have NaN/inf UTM coordinates "
+            f"(first rows {rows[:5].tolist()}); fix or remove them before partitioning"
+        )
+    return east, north
+
+
+def check_headings(heading: np.ndarray | None, n: int, what: str = "points", method: str = "") -> np.ndarray:
+    """Headings in degrees wrapped into [0, 360) ``(n,)``; missing headings are a clear error."""
+    needs = f"the {method} partition needs headings" if method else "headings are required"
+    if heading is None:
+        raise DataError(f"{what}: no headings given, and {needs}; this dataset has none. "
+                        "Use a partitioner that ignores heading (e.g. 'dnc').")
+    heading = np.asarray(heading, dtype=np.float64)
+    if heading.shape != (n,):
+        raise DataError(f"{what}: heading has shape {heading.shape}, expected ({n},)")
+    missing = ~np.isfinite(heading)
+    if missing.any():
+        raise DataError(f"{what}: {missing.sum()} of {n} images have no heading (NaN), and {needs}. "
+                        "Use a partitioner that ignores heading (e.g. 'dnc') or fill the heading field.")
+    return np.mod(heading, 360.0)
+
+
+def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique values and each row's index into them (``np.unique`` with inverse)."""
+    unique, inverse = np.unique(labels, return_inverse=True, axis=0 if np.ndim(labels) > 1 else None)
+    return unique, inverse.reshape(-1)
+
+
+def class_means(labels: np.ndarray, east: np.ndarray, north: np.ndarray, num_classes: int) -> np.ndarray:
+    """Mean UTM ``(C, 2)`` of the rows of each class; rows with label −1 are ignored."""
+    keep = labels >= 0
+    counts = np.bincount(labels[keep], minlength=num_classes).astype(np.float64)
+    sums_e = np.bincount(labels[keep], weights=east[keep], minlength=num_classes)
+    sums_n = np.bincount(labels[keep], weights=north[keep], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([sums_e / counts, sums_n / counts], axis=1)
+
+
+def class_medoids(labels: np.ndarray, east: np.ndarray, north: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per class, the UTM ``(C, 2)`` of its training image nearest to the class mean.
+
+    (The exact 1-medoid costs O(k²) per class; the image nearest the mean is the usual
+    linear-time stand-in and is always a real training location.)
+    """
+    means = class_means(labels, east, north, num_classes)
+    rows = np.flatnonzero(labels >= 0)
+    lab = labels[rows]
+    dist = np.hypot(east[rows] - means[lab, 0], north[rows] - means[lab, 1])
+    order = np.lexsort((north[rows], east[rows], dist, lab))  # nearest first; ties by position, not row order
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = lab[order][1:] != lab[order][:-1]
+    best = rows[order[first]]
+    out = np.full((num_classes, 2), np.nan)
+    out[labels[best]] = np.stack([east[best], north[best]], axis=1)
+    return out
