@@ -68,3 +68,9 @@ def test_malformed_names_are_reported_by_name():
 def test_parse_empty_list():
     parsed = parse_filenames([])
     assert len(parsed) == 0 and parsed["east"].shape == (0,)
+
+
+def test_short_numeric_columns_with_empty_fields():
+    names = ["@1@2@10@S@@@@@5@@@@@@.jpg", "@1@2@10@S@@@@@@@@@@@.jpg"]
+    parsed = parse_filenames(names)
+    assert parsed["heading"][0] == 5 and np.isnan(parsed["heading"][1])

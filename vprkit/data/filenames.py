@@ -8,8 +8,9 @@ East/north are metres, zero-padded to 10 characters with 2 decimals (``0544388.5
 are degrees with 7 decimals (1e-7 degree is about 1 cm); empty fields are allowed. Only the
 *file name* is split, never the folder part of a path, which may itself contain '@'.
 
-Parsing is built for SF-XL scale (millions of names): names are joined and split once per
-chunk, and numeric columns are converted by NumPy in C, with no per-name ``float()`` call.
+Parsing is built for SF-XL scale (millions of names): a block of names is joined into one UTF-8
+buffer, the '@' and '/' positions are found with NumPy, each field becomes one fixed-width bytes
+column and numeric columns are cast to float64 in C, with no per-name Python call.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ FIELDS: tuple[str, ...] = (
 #: Fields parsed as float64 (empty → NaN); the others stay strings.
 NUMERIC_FIELDS: tuple[str, ...] = ("east", "north", "zone_number", "lat", "lon", "heading", "pitch", "roll", "height")
 _N_AT = len(FIELDS) + 1  # '@' characters in a well-formed name
-_CHUNK = 200_000  # names per split: bounds the temporary Python strings to a few hundred MB
+_CHUNK = 500_000  # names per block: bounds the temporary byte matrices to a few hundred MB
 
 
 def _is_missing(value: Any) -> bool:
@@ -235,48 +236,118 @@ class ParsedFilenames:
         )
 
 
-def _basename(name: str) -> str:
-    return name.rpartition("/")[2]
+def _spans(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Byte strings ``buf[start[i]:end[i]]`` as one fixed-width ``S`` array (no Python loop)."""
+    length = (end - start).astype(np.int32)
+    width = max(int(length.max(initial=0)), 1)
+    if len(buf) == 0:
+        return np.zeros(len(start), dtype=f"S{width}")
+    offs = np.arange(width, dtype=np.int32)
+    idx = np.minimum(start.astype(np.int32)[:, None] + offs, np.int32(len(buf) - 1))
+    mat = buf[idx]
+    mat[offs >= length[:, None]] = 0
+    return mat.view(f"S{width}").ravel()
 
 
-def _to_float(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 column from strings in C; returns (values, bad) with ``bad`` marking non-numbers."""
-    arr = np.array(texts, dtype=np.dtypes.StringDType())
-    arr[arr == ""] = "nan"
+def _bytes_to_float(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 column from an ``S`` array, parsed in C; returns (values, bad); ``b""`` → NaN."""
+    empty = raw == b""
+    if empty.all():
+        return np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool)
+    raw = raw.astype(f"S{max(raw.dtype.itemsize, 3)}")  # a copy wide enough for b"nan"
+    raw[empty] = b"nan"
     try:
-        return arr.astype(np.float64), np.zeros(len(texts), dtype=bool)
+        return raw.astype(np.float64), np.zeros(len(raw), dtype=bool)
     except ValueError:
         pass
     # Rare path (some field is not a number): find the offending rows one by one.
-    values = np.full(len(texts), np.nan)
-    bad = np.zeros(len(texts), dtype=bool)
-    for i, t in enumerate(arr.tolist()):
+    values = np.full(len(raw), np.nan)
+    bad = np.zeros(len(raw), dtype=bool)
+    for i, item in enumerate(raw.tolist()):
         try:
-            values[i] = float(t)
+            values[i] = float(item)
         except ValueError:
             bad[i] = True
     return values, bad
 
 
-def _parse_chunk(bases: list[str]) -> dict[str, list[str]]:
-    """Columns for names that are all well-formed in shape (15 '@', leading '@')."""
-    tokens = "\n".join(bases).split("@")
-    k = _N_AT  # tokens per name after the first (empty) token
-    cols: dict[str, list[str]] = {}
+def _bytes_to_str(raw: np.ndarray) -> np.ndarray:
+    try:
+        return raw.astype(str)  # ASCII, the common case, converted in C
+    except UnicodeDecodeError:
+        return np.strings.decode(raw, "utf-8")
+
+
+def _parse_block(names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[int, str]]]:
+    """Parse one block of names on their UTF-8 bytes: '@' and '/' positions found by NumPy.
+
+    Returns (columns, ok, problems) with ``problems`` as (row, reason) relative to the block.
+    """
+    n = len(names)
+    joined = "\n".join(names)
+    if joined.count("\n") != n - 1:
+        bad = [(i, "contains a newline") for i, s in enumerate(names) if "\n" in s]
+        names = [s.replace("\n", " ") for s in names]
+        cols, ok, problems = _parse_block(names)
+        ok[[i for i, _ in bad]] = False
+        return cols, ok, sorted(problems + bad)
+    buf = np.frombuffer(joined.encode("utf-8", "surrogateescape"), dtype=np.uint8)
+    newlines = np.flatnonzero(buf == ord("\n"))
+    line_start = np.concatenate([[0], newlines + 1])
+    line_end = np.concatenate([newlines, [len(buf)]])
+    # The file name starts after the last '/' of its line. Searching the n line ends among the
+    # separator positions (not each separator among the lines) keeps this O(n log n).
+    base_start = line_start.copy()
+    slashes = np.flatnonzero(buf == ord("/"))
+    if len(slashes):
+        last = np.searchsorted(slashes, line_end) - 1
+        has = last >= 0
+        has[has] = slashes[last[has]] >= line_start[has]
+        base_start[has] = slashes[last[has]] + 1
+    ats = np.flatnonzero(buf == ord("@"))
+    first_at = np.searchsorted(ats, base_start)
+    counts = np.searchsorted(ats, line_end) - first_at
+    lead = np.zeros(n, dtype=bool)
+    nonempty = base_start < line_end
+    lead[nonempty] = buf[base_start[nonempty]] == ord("@")
+    ok = (counts == _N_AT) & lead
+    problems = [
+        (i, f"has {counts[i]} '@' separators, expected {_N_AT}" if counts[i] != _N_AT else "does not start with '@'")
+        for i in np.flatnonzero(~ok).tolist()
+    ]
+    rows = np.flatnonzero(ok)
+    at = ats[first_at[rows][:, None] + np.arange(_N_AT)]
+    cols: dict[str, np.ndarray] = {}
     for j, name in enumerate(FIELDS):
-        cols[name] = tokens[1 + j :: k]
-    # The last token of each name is "<ext>\n" (the next name's leading '@' follows the newline).
-    cols["ext"] = [t.rstrip("\n") for t in tokens[k::k]]
-    return cols
+        raw = _spans(buf, at[:, j] + 1, at[:, j + 1])
+        if name in NUMERIC_FIELDS:
+            values, bad = _bytes_to_float(raw)
+            full = np.full(n, np.nan)
+            full[rows] = values
+            for i in np.flatnonzero(bad).tolist():
+                r = int(rows[i])
+                if ok[r]:
+                    ok[r] = False
+                    problems.append((r, f"field {name} = {raw[i].decode('utf-8', 'replace')!r} is not a number"))
+        else:
+            text = _bytes_to_str(raw)
+            full = np.full(n, "", dtype=text.dtype)
+            full[rows] = text
+        cols[name] = full
+    text = _bytes_to_str(_spans(buf, at[:, _N_AT - 1] + 1, line_end[rows]))
+    ext = np.full(n, "", dtype=text.dtype)
+    ext[rows] = text
+    cols["ext"] = ext
+    return cols, ok, sorted(problems)
 
 
 def parse_filenames(names: Sequence[str] | np.ndarray | Iterable[str], *, errors: str = "raise") -> ParsedFilenames:
     """Parse standard file names (or paths: only the part after the last '/' is split).
 
     Args:
-        names: ``(n,)`` names or relative paths.
+        names: ``(n,)`` names or relative paths (str or ``os.PathLike``).
         errors: ``"raise"`` raises :class:`DataError` listing malformed names; ``"report"``
-            returns them in :attr:`ParsedFilenames.malformed` (their rows are NaN, ``ok`` False).
+            returns them in :attr:`ParsedFilenames.malformed` (their rows are NaN/``""``, ``ok`` False).
 
     A name is malformed when it does not hold exactly 15 '@' with a leading '@', or when a numeric
     field (east, north, zone number, lat, lon, heading, pitch, roll, height) is not a number.
@@ -284,58 +355,25 @@ def parse_filenames(names: Sequence[str] | np.ndarray | Iterable[str], *, errors
     """
     if errors not in ("raise", "report"):
         raise ValueError(f"errors must be 'raise' or 'report', not {errors!r}")
-    names = list(names) if not isinstance(names, list) else names
+    if isinstance(names, np.ndarray):
+        names = names.tolist()
+    names = [s if isinstance(s, str) else str(s) for s in names] if not isinstance(names, list) or (
+        names and not isinstance(names[0], str)) else names
     n = len(names)
-    columns: dict[str, np.ndarray] = {f: np.full(n, np.nan) for f in NUMERIC_FIELDS}
-    str_fields = [f for f in FIELDS if f not in NUMERIC_FIELDS] + ["ext"]
-    str_parts: dict[str, list[np.ndarray]] = {f: [] for f in str_fields}
-    ok = np.ones(n, dtype=bool)
-    malformed: list[tuple[int, str, str]] = []
-
-    for start in range(0, n, _CHUNK):
-        chunk = names[start : start + _CHUNK]
-        bases = [_basename(s) for s in chunk]
-        counts = np.fromiter((b.count("@") for b in bases), dtype=np.int64, count=len(bases))
-        lead = np.fromiter((b[:1] == "@" for b in bases), dtype=bool, count=len(bases))
-        shape_ok = (counts == _N_AT) & lead
-        idx_ok = np.flatnonzero(shape_ok)
-        for i in np.flatnonzero(~shape_ok).tolist():
-            reason = (
-                f"has {counts[i]} '@' separators, expected {_N_AT}"
-                if counts[i] != _N_AT
-                else "does not start with '@'"
-            )
-            malformed.append((start + i, chunk[i], reason))
-        ok[start : start + len(chunk)] = shape_ok
-        good = bases if len(idx_ok) == len(bases) else [bases[i] for i in idx_ok.tolist()]
-        rows = start + idx_ok
-        for f in str_fields:
-            full = np.full(len(bases), "", dtype=object)
-            str_parts[f].append(full)
-        if not good:
-            continue
-        cols = _parse_chunk(good)
-        for f in str_fields:
-            str_parts[f][-1][idx_ok] = cols[f]
-        for f in NUMERIC_FIELDS:
-            values, bad = _to_float(cols[f])
-            columns[f][rows] = values
-            for i in np.flatnonzero(bad).tolist():
-                r = int(rows[i])
-                if ok[r]:
-                    ok[r] = False
-                    malformed.append((r, names[r], f"field {f} = {cols[f][i]!r} is not a number"))
-    for f in str_fields:
-        joined = np.concatenate(str_parts[f]) if str_parts[f] else np.empty(0, dtype=object)
-        columns[f] = joined.astype(str) if n else np.empty(0, dtype=str)
+    blocks = [_parse_block(names[s : s + _CHUNK]) for s in range(0, n, _CHUNK)]
+    keys = (*FIELDS, "ext")
+    if blocks:
+        columns = {k: np.concatenate([b[0][k] for b in blocks]) for k in keys}
+        ok = np.concatenate([b[1] for b in blocks])
+    else:
+        columns = {k: np.empty(0) for k in keys}
+        ok = np.zeros(0, dtype=bool)
+    malformed = [(bi * _CHUNK + r, names[bi * _CHUNK + r], why) for bi, b in enumerate(blocks) for r, why in b[2]]
     bad_rows = ~ok
     if bad_rows.any():
-        for f in NUMERIC_FIELDS:
-            columns[f][bad_rows] = np.nan
-        for f in str_fields:
-            columns[f][bad_rows] = ""
-    malformed.sort(key=lambda t: t[0])
-    parsed = ParsedFilenames(columns={k: columns[k] for k in (*FIELDS, "ext")}, ok=ok, malformed=malformed)
+        for k in keys:
+            columns[k][bad_rows] = np.nan if k in NUMERIC_FIELDS else ""
+    parsed = ParsedFilenames(columns=columns, ok=ok, malformed=malformed)
     if errors == "raise":
         parsed.raise_if_malformed()
     return parsed

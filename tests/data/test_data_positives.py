@@ -1,0 +1,35 @@
+"""Positives within a radius: exact against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vprkit.data.positives import positives_within
+from vprkit.errors import DataError
+
+
+def test_matches_brute_force():
+    rng = np.random.default_rng(0)
+    db = rng.uniform(0, 500, (3000, 2)) + [550_000, 4_180_000]
+    q = rng.uniform(-30, 530, (300, 2)) + [550_000, 4_180_000]
+    pos = positives_within(q, db, 25.0)
+    d = np.linalg.norm(q[:, None] - db[None], axis=2)
+    for i in range(len(q)):
+        expect = np.flatnonzero(d[i] <= 25.0)
+        got = pos[i]
+        assert sorted(got.tolist()) == expect.tolist()
+        assert np.all(np.diff(d[i, got]) >= 0)  # nearest first
+    assert pos.counts.sum() == (d <= 25.0).sum()
+    assert len(pos.as_list()) == 300 and len(pos.query_ids()) == len(pos.indices)
+
+
+def test_no_positives_and_empty_inputs():
+    pos = positives_within(np.array([[0.0, 0.0]]), np.array([[1000.0, 0.0]]))
+    assert pos.counts.tolist() == [0] and pos.as_list()[0].size == 0
+    assert len(positives_within(np.empty((0, 2)), np.array([[0.0, 0.0]]))) == 0
+
+
+def test_nan_rows_are_refused():
+    with pytest.raises(DataError, match="NaN"):
+        positives_within(np.array([[np.nan, 0.0]]), np.array([[0.0, 0.0]]))

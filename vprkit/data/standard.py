@@ -1,0 +1,213 @@
+"""Readers for the standard layout: folders of '@'-named images (METHODS.md §10).
+
+Layout::
+
+    <root>/images/train/                 training images (SF-XL: processed/train...)
+    <root>/images/val/database/  val/queries/
+    <root>/images/test/database/ test/queries/   (SF-XL: test/queries_v1, queries_v2, queries_night, queries_occlusion)
+
+A *split* is named by its folder relative to ``<root>/images``: ``"train"``, ``"val/database"``,
+``"test/queries_v1"``. A folder may have a sibling ``<folder>_images_paths.txt`` listing image
+paths relative to the folder, one per line; it is used instead of walking the folder (walking
+millions of files is slow on network disks).
+
+Nothing is dropped silently: malformed names and images without coordinates either raise a
+:class:`~vprkit.errors.DataError` naming the files (``errors="raise"``, the default) or are
+excluded *and* listed (:func:`scan_paths`, ``errors="warn"``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vprkit.data.coords import Zone, unify_zone
+from vprkit.data.filenames import parse_filenames
+from vprkit.data.image_list import ImageList
+from vprkit.errors import DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "Problem",
+    "list_image_paths",
+    "scan_paths",
+    "image_list_from_paths",
+    "read_folder",
+    "split_folder",
+    "list_splits",
+    "load_split",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+PATHS_FILE_SUFFIX = "_images_paths.txt"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file a reader could not use, and why (shown by ``vprkit datasets check``)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def list_image_paths(folder: str | Path) -> list[str]:
+    """Image paths relative to ``folder``, sorted; from ``<folder>_images_paths.txt`` when present.
+
+    Raises DataError for a missing folder, an empty folder, or a paths file naming a missing image
+    (the first and last listed paths are checked; ``vprkit datasets check`` checks all).
+    """
+    folder = Path(folder)
+    listing = folder.parent / (folder.name + PATHS_FILE_SUFFIX)
+    if listing.is_file():
+        paths = [p.strip() for p in listing.read_text(encoding="utf-8").splitlines()]
+        paths = [p for p in paths if p]  # blank lines carry no image
+        if not paths:
+            raise DataError(f"{listing} lists no images")
+        for p in {paths[0], paths[-1]}:
+            if not (folder / p).is_file():
+                raise DataError(f"{listing} lists {p!r}, but {folder / p} does not exist (paths must be relative to {folder})")
+        return paths
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist")
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, folder)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        paths.extend(prefix + f for f in filenames if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise DataError(f"image folder {folder} contains no {'/'.join(IMAGE_EXTENSIONS)} images")
+    paths.sort()
+    return paths
+
+
+def scan_paths(
+    root: str | Path, paths: Sequence[str], *, target_zone: "str | Zone | None" = None
+) -> tuple[ImageList, list[Problem]]:
+    """Parse standard names into an :class:`ImageList` of the usable rows and the problems.
+
+    Rows are unusable when the name is malformed or when neither UTM nor lat/lon is given.
+    Every unusable row is in the returned problems; the list keeps the order of ``paths``.
+    Mixed UTM zones raise unless ``target_zone`` is given (see :func:`~vprkit.data.coords.unify_zone`).
+    """
+    root = Path(root)
+    parsed = parse_filenames(paths, errors="report")
+    problems = [Problem(name, reason) for _, name, reason in parsed.malformed]
+    c = parsed.columns
+    east, north, lat, lon, zone = unify_zone(
+        c["east"], c["north"], c["zone_number"], c["zone_letter"], c["lat"], c["lon"], target_zone, source=str(root)
+    )
+    located = parsed.ok & np.isfinite(east) & np.isfinite(north)
+    for i in np.flatnonzero(parsed.ok & ~located).tolist():
+        problems.append(Problem(str(paths[i]), "no coordinates (UTM east/north and lat/lon are empty or NaN)"))
+    rows = np.flatnonzero(located)
+    extra = {k: c[k][rows] for k in ("pano_id", "timestamp", "note") if (c[k] != "").any()}
+    images = ImageList(
+        root=root,
+        paths=np.asarray(paths, dtype=str)[rows] if len(paths) else np.empty(0, dtype=str),
+        east=east[rows],
+        north=north[rows],
+        zone_number=zone.number,
+        zone_letter=zone.letter,
+        lat=lat[rows],
+        lon=lon[rows],
+        heading=c["heading"][rows],
+        extra=extra,
+    )
+    return images, problems
+
+
+def _finish(images: ImageList, problems: list[Problem], errors: str, where: str) -> ImageList:
+    if errors not in ("raise", "warn"):
+        raise ValueError(f"errors must be 'raise' or 'warn', not {errors!r}")
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        msg = f"{where}: {len(problems)} of {len(images) + len(problems)} images are unusable:\n{shown}{more}"
+        if errors == "raise":
+            raise DataError(msg + "\nFix or remove these files, or read with errors='warn' to exclude them.")
+        warnings.warn(msg + "\n(excluded from the list)", stacklevel=3)
+    if len(images) == 0:
+        raise DataError(f"{where}: no usable images")
+    return images
+
+
+def image_list_from_paths(
+    root: str | Path, paths: Sequence[str], *, target_zone: "str | Zone | None" = None, errors: str = "raise"
+) -> ImageList:
+    """:func:`scan_paths`, then raise on problems (``errors="raise"``) or warn and exclude them."""
+    images, problems = scan_paths(root, paths, target_zone=target_zone)
+    return _finish(images, problems, errors, str(root))
+
+
+def read_folder(
+    folder: str | Path, *, target_zone: "str | Zone | None" = None, errors: str = "raise", cache: bool = False
+) -> ImageList:
+    """Every standard-named image under ``folder`` (recursive) as an :class:`ImageList`.
+
+    Args:
+        folder: the split folder; paths in the list are relative to it.
+        target_zone: re-project into this UTM zone (e.g. ``"10S"``); None requires one zone.
+        errors: ``"raise"`` on any malformed or unlocated image, or ``"warn"`` to exclude and list them.
+        cache: reuse/store the parsed list in the content-keyed cache (:mod:`vprkit.data.cache`).
+    """
+    folder = Path(folder)
+    paths = list_image_paths(folder)
+
+    def build() -> ImageList:
+        return image_list_from_paths(folder, paths, target_zone=target_zone, errors=errors)
+
+    if not cache:
+        return build()
+    from vprkit.data.cache import cached_image_list
+
+    return cached_image_list(folder, paths, build, target_zone=str(target_zone) if target_zone else None)
+
+
+def split_folder(root: str | Path, split: str) -> Path:
+    """The folder of ``split`` (``"train"``, ``"test/database"``...) under a dataset root.
+
+    Looks in ``<root>/images/<split>``, then ``<root>/<split>`` (roots that skip ``images/``).
+    """
+    root = Path(root)
+    split = split.strip("/")
+    for candidate in (root / "images" / split, root / split):
+        if candidate.is_dir() or candidate.with_name(candidate.name + PATHS_FILE_SUFFIX).is_file():
+            return candidate
+    found = ", ".join(list_splits(root)) if root.is_dir() else "the root does not exist"
+    raise DataError(f"dataset {root} has no split {split!r} (looked in {root / 'images' / split}); splits found: {found or 'none'}")
+
+
+def list_splits(root: str | Path) -> list[str]:
+    """Split names found under ``<root>/images`` (``train``, ``val/database``, ``test/queries_v1``...)."""
+    base = Path(root) / "images"
+    if not base.is_dir():
+        base = Path(root)
+    splits = []
+    for top in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
+        if top.name == "train":
+            splits.append("train")
+            continue
+        subs = sorted(p.name for p in top.iterdir() if p.is_dir() and (p.name == "database" or p.name.startswith("queries")))
+        splits.extend(f"{top.name}/{s}" for s in subs)
+    return splits
+
+
+def load_split(
+    dataset: str | Path,
+    split: str,
+    *,
+    target_zone: "str | Zone | None" = None,
+    errors: str = "raise",
+    cache: bool = False,
+) -> ImageList:
+    """Read one split of a dataset in the standard layout, e.g. ``load_split(root, "test/queries")``."""
+    return read_folder(split_folder(dataset, split), target_zone=target_zone, errors=errors, cache=cache)
