@@ -1,0 +1,104 @@
+"""Backbones through timm, with the papers' freezing policies, plus a tiny CNN for CPU training.
+
+Every backbone is an ``nn.Module`` with ``forward_features(images) -> (B, C, h, w)`` (timm's
+convention); :func:`create_backbone` returns it with ``C``. Weights are random unless
+``pretrained=True`` is asked for (timm then downloads ImageNet weights: the only network access).
+
+Freezing policies (``freeze="paper"``), taken from the official code of each paper:
+
+- EfficientNet (D&C): torchvision's ``features[0:5]`` are frozen, i.e. timm's ``conv_stem``,
+  ``bn1`` and ``blocks[0:4]`` (the stages with 16, 24, 40 and 80 output channels for B0).
+- ResNet (CosPlace): everything before ``layer3`` (``conv1``, ``bn1``, ``layer1``, ``layer2``).
+- ``tinycnn`` and other families: nothing frozen.
+
+Frozen means ``requires_grad = False``; batch-norm statistics still update in train mode, as in
+the official code.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from vprkit.errors import ConfigError
+
+__all__ = ["TINY_CNN_NAME", "TinyCNN", "create_backbone", "freeze_paper_layers", "trainable_parameter_count"]
+
+TINY_CNN_NAME = "tinycnn"
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class TinyCNN(nn.Module):
+    """A 0.29M-parameter plain CNN for small images (64×64 synthcity views) trained on CPU.
+
+    Four stride-2 stages (16, 32, 64, 128 channels), two 3×3 conv-BN-ReLU layers per stage after
+    the stem: ``(B, 3, H, W) -> (B, 128, H/16, W/16)``.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        self.stem = nn.Sequential(*_conv_bn_relu(3, widths[0], 2))
+        stages = []
+        for cin, cout in itertools.pairwise(widths):
+            stages.append(nn.Sequential(*_conv_bn_relu(cin, cout, 2), *_conv_bn_relu(cout, cout, 1)))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = widths[-1]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)
+
+
+def _freeze(modules: list[nn.Module]) -> None:
+    for module in modules:
+        for param in module.parameters():
+            param.requires_grad = False
+
+
+def freeze_paper_layers(model: nn.Module, name: str) -> None:
+    """Apply the paper's freezing policy for backbone ``name`` (see the module docstring)."""
+    family = name.lower()
+    if family.startswith(("efficientnet", "tf_efficientnet")):
+        _freeze([model.conv_stem, model.bn1, *list(model.blocks)[:4]])
+    elif family.startswith(("resnet", "resnext")):
+        _freeze([model.conv1, model.bn1, model.layer1, model.layer2])
+
+
+def create_backbone(name: str, *, pretrained: bool = False, freeze: str = "paper") -> tuple[nn.Module, int]:
+    """Build backbone ``name`` and return ``(module, channels)``.
+
+    Args:
+        name: ``"tinycnn"`` or any timm model name (``"efficientnet_b0"``, ``"resnet18"``...).
+        pretrained: load timm's ImageNet weights (downloads; off by default, vprkit is offline).
+        freeze: ``"paper"`` (the policy above) or ``"none"``.
+    """
+    if freeze not in ("paper", "none"):
+        raise ConfigError(f"backbone freeze policy must be 'paper' or 'none', got {freeze!r}")
+    if name == TINY_CNN_NAME:
+        if pretrained:
+            raise ConfigError("backbone 'tinycnn' has no pretrained weights; set pretrained=false")
+        model: nn.Module = TinyCNN()
+    else:
+        import timm
+
+        if not timm.is_model(name):
+            close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
+            raise ConfigError(f"unknown backbone {name!r} (not 'tinycnn' nor a timm model); similar: {close}")
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
+    if freeze == "paper":
+        freeze_paper_layers(model, name)
+    return model, int(model.num_features)
+
+
+def trainable_parameter_count(model: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
