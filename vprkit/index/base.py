@@ -1,0 +1,331 @@
+"""The common protocol of every nearest-neighbour index over database descriptors.
+
+All indexes rank by **inner product** on L2-normalised float32 descriptors (= cosine similarity)
+and answer two questions:
+
+- ``search(queries, k)``: top-k over all rows;
+- ``search_rows(queries, rows, k)``: top-k among given database rows only (the pipeline's second
+  stage: rows of the top-N predicted cells).
+
+Both return ``(scores, rows)``: ``scores`` (q, k) float32, best first; ``rows`` (q, k) int64
+database row numbers (the order the descriptors were added in). When fewer than k rows are
+searchable the tail is padded with score ``-inf`` and row ``-1``.
+
+An index is saved to a folder with ``index.json`` (name, config, dimension, row count, the
+:class:`IndexFingerprint` and the payload files with their sizes) beside the payload files.
+:func:`load_index` refuses a folder whose fingerprint does not match the descriptor model and
+database list it is used with (:class:`StaleIndexError`), and a payload whose size changed.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from vprkit.errors import DataError
+from vprkit.fileio import atomic_write_json, fingerprint_strings
+
+__all__ = [
+    "INDEX_META_FILE",
+    "IndexFingerprint",
+    "StaleIndexError",
+    "DescriptorIndex",
+    "as_descriptors",
+    "as_candidate_rows",
+    "check_k",
+    "load_index",
+    "read_index_meta",
+]
+
+INDEX_META_FILE = "index.json"
+#: how far a database descriptor's L2 norm may be from 1 before it is refused.
+NORM_TOLERANCE = 1e-3
+
+
+class StaleIndexError(DataError):
+    """A saved index was built for another descriptor model or database list, or is damaged."""
+
+
+@dataclass(frozen=True)
+class IndexFingerprint:
+    """What an index was built from: the descriptor model and the database image list.
+
+    ``model``: a content fingerprint of the retriever (weights + config), as its owner computes it;
+    ``database``: a fingerprint of the database image list, in row order (see :meth:`of`).
+    """
+
+    model: str
+    database: str
+
+    @classmethod
+    def of(cls, model: str, database_names: Iterable[str]) -> "IndexFingerprint":
+        """Fingerprint from a model fingerprint and the database file names in row order."""
+        return cls(model=str(model), database=fingerprint_strings(database_names))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"model": self.model, "database": self.database}
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "") -> "IndexFingerprint":
+        if not isinstance(data, dict) or not {"model", "database"} <= set(data):
+            raise StaleIndexError(f"{source}: fingerprint must have 'model' and 'database', got {data!r}")
+        return cls(model=str(data["model"]), database=str(data["database"]))
+
+
+def as_descriptors(x: Any, *, dim: int | None, what: str, check_norm: bool) -> np.ndarray:
+    """Validate descriptors into a C-contiguous float32 (n, dim) array.
+
+    ``check_norm`` refuses rows whose L2 norm is not 1 (± ``NORM_TOLERANCE``) or that are not
+    finite: inner product ranks by cosine only on unit vectors.
+    """
+    arr = np.asarray(x)
+    if arr.ndim == 1 and what == "queries":
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise DataError(f"{what}: expected a 2-D (n, dim) array, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise DataError(f"{what}: dimension {arr.shape[1]} does not match the index dimension {dim}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"{what}: expected floating-point descriptors, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if check_norm and arr.size:
+        norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
+        bad = np.flatnonzero(~(np.abs(norms - 1.0) <= NORM_TOLERANCE))
+        if bad.size:
+            raise DataError(
+                f"{what}: {bad.size} of {len(arr)} rows are not L2-normalised or not finite "
+                f"(first: row {bad[0]}, norm {norms[bad[0]]:.4g}); normalise descriptors before indexing"
+            )
+    return arr
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise DataError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def as_candidate_rows(rows: Any, n_queries: int, ntotal: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise "rows to search" into CSR form ``(flat_rows int64, offsets int64 (q+1,))``.
+
+    ``rows`` is either one 1-D integer array shared by every query, or a sequence of ``n_queries``
+    1-D arrays (one per query, any lengths, possibly empty). Rows out of ``[0, ntotal)`` or repeated
+    within one query are refused (a repeat would return the same row twice).
+    """
+    if _is_shared(rows):
+        shared = _as_row_array(rows, "rows")
+        per_query = [shared] * n_queries
+    else:
+        per_query = [_as_row_array(r, f"rows[{i}]") for i, r in enumerate(rows)]
+        if len(per_query) != n_queries:
+            raise DataError(f"rows: got {len(per_query)} row lists for {n_queries} queries")
+    lengths = np.fromiter((len(r) for r in per_query), dtype=np.int64, count=n_queries)
+    offsets = np.zeros(n_queries + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.concatenate(per_query) if n_queries else np.zeros(0, np.int64)
+    if flat.size:
+        lo, hi = int(flat.min()), int(flat.max())
+        if lo < 0 or hi >= ntotal:
+            raise DataError(f"rows: values must lie in [0, {ntotal}), got range [{lo}, {hi}]")
+        owner = np.repeat(np.arange(n_queries, dtype=np.int64), lengths)
+        order = np.lexsort((flat, owner))
+        same = (flat[order][1:] == flat[order][:-1]) & (owner[order][1:] == owner[order][:-1])
+        if same.any():
+            i = int(np.flatnonzero(same)[0])
+            raise DataError(f"rows: row {flat[order][i]} is listed twice for query {owner[order][i]}")
+    return flat, offsets
+
+
+def _is_shared(rows: Any) -> bool:
+    """A 1-D array or a flat list of integers is one row set shared by every query."""
+    if isinstance(rows, np.ndarray):
+        return rows.ndim == 1
+    return not (isinstance(rows, Sequence) and len(rows) > 0 and all(np.ndim(r) == 1 for r in rows))
+
+
+def _as_row_array(r: Any, what: str) -> np.ndarray:
+    arr = np.asarray(r)
+    if arr.ndim != 1:
+        raise DataError(f"{what}: expected a 1-D array of row numbers, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise DataError(f"{what}: expected integer row numbers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+class DescriptorIndex(ABC):
+    """Base class of every index. Subclasses implement the ``_``-prefixed hooks.
+
+    Lifecycle: ``index = create_index(name, **config)`` → ``index.build(descriptors,
+    fingerprint=...)`` → ``index.add(more)`` → ``search`` / ``search_rows`` → ``save(folder)``;
+    later ``load_index(folder, expected_fingerprint)``.
+    """
+
+    #: registry name written into ``index.json`` (``"flat"``, ``"ivfpq"``, ...).
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: BaseModel | None = None) -> None:
+        self.config = config
+        self.dim: int | None = None
+        self.fingerprint: IndexFingerprint | None = None
+
+    # -- the public protocol ------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def ntotal(self) -> int:
+        """Number of database rows stored."""
+
+    def build(self, descriptors: Any, *, fingerprint: IndexFingerprint | None = None) -> "DescriptorIndex":
+        """Replace the content with ``descriptors`` (n, dim) float32, L2-normalised; train if needed."""
+        x = as_descriptors(descriptors, dim=None, what="database descriptors", check_norm=True)
+        if len(x) == 0:
+            raise DataError("database descriptors: cannot build an index over 0 rows")
+        self.dim = int(x.shape[1])
+        self._build(x)
+        self.fingerprint = fingerprint
+        return self
+
+    def add(self, descriptors: Any) -> None:
+        """Append rows (numbered after the existing ones); the index must be built first."""
+        self._require_built()
+        x = as_descriptors(descriptors, dim=self.dim, what="added descriptors", check_norm=True)
+        if len(x):
+            self._add(x)
+
+    def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows by inner product for each query (q, dim) → (scores, rows), each (q, k)."""
+        self._require_built()
+        q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
+        return self._search(q, check_k(k))
+
+    def search_rows(self, queries: Any, rows: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` among ``rows`` only: one shared 1-D row array or one array per query."""
+        self._require_built()
+        q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
+        flat, offsets = as_candidate_rows(rows, len(q), self.ntotal)
+        return self._search_rows(q, flat, offsets, check_k(k))
+
+    @abstractmethod
+    def memory_bytes(self) -> int:
+        """Bytes the index holds in memory (vectors, codes, graph, ids)."""
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the payload files, then ``index.json`` last (so a half-written save has no meta)."""
+        self._require_built()
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        files = self._save_payload(out)
+        meta = {
+            "index": self.name,
+            "config": self.config.model_dump(mode="json") if self.config is not None else {},
+            "dim": self.dim,
+            "ntotal": self.ntotal,
+            "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
+            "files": {name: (out / name).stat().st_size for name in files},
+            "vprkit_version": _vprkit_version(),
+        }
+        atomic_write_json(out / INDEX_META_FILE, meta)
+        return out
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+
+    @abstractmethod
+    def _build(self, x: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _add(self, x: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @abstractmethod
+    def _search_rows(
+        self, q: np.ndarray, flat_rows: np.ndarray, offsets: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Query i searches ``flat_rows[offsets[i]:offsets[i+1]]``."""
+
+    @abstractmethod
+    def _save_payload(self, folder: Path) -> list[str]:
+        """Write payload files (atomically) into ``folder``; return their names."""
+
+    @abstractmethod
+    def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None: ...
+
+    def _require_built(self) -> None:
+        if self.dim is None:
+            raise DataError(f"index {self.name!r} is empty: call build(descriptors) first")
+
+
+def _vprkit_version() -> str:
+    from vprkit import __version__
+
+    return __version__
+
+
+def read_index_meta(folder: str | Path) -> dict[str, Any]:
+    """Read and sanity-check ``index.json`` of a saved index folder."""
+    path = Path(folder) / INDEX_META_FILE
+    if not path.is_file():
+        raise StaleIndexError(f"{str(folder)!r} is not a saved index: {INDEX_META_FILE} is missing")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StaleIndexError(f"{str(path)!r} is not valid JSON ({exc}); rebuild the index") from exc
+    missing = {"index", "config", "dim", "ntotal", "fingerprint", "files"} - set(meta)
+    if missing:
+        raise StaleIndexError(f"{str(path)!r} lacks {sorted(missing)}; rebuild the index")
+    for name, size in meta["files"].items():
+        f = Path(folder) / name
+        if not f.is_file() or f.stat().st_size != size:
+            have = f.stat().st_size if f.is_file() else "missing"
+            raise StaleIndexError(
+                f"index payload {str(f)!r} is damaged (expected {size} bytes, found {have}); rebuild the index"
+            )
+    return meta
+
+
+def load_index(
+    folder: str | Path, expected: IndexFingerprint | None = None, *, mmap: bool = False
+) -> DescriptorIndex:
+    """Load a saved index; refuse it if ``expected`` differs from the fingerprint it was built with.
+
+    ``mmap=True`` maps large arrays read-only instead of reading them (where the index supports it).
+    """
+    from vprkit.config import build_config
+    from vprkit.index.cell_sorted import CellSortedDescriptors
+    from vprkit.registry import get_spec
+
+    meta = read_index_meta(folder)
+    saved = IndexFingerprint.from_dict(meta["fingerprint"], source=str(folder)) if meta["fingerprint"] else None
+    if expected is not None:
+        if saved is None:
+            raise StaleIndexError(f"index {str(folder)!r} carries no fingerprint; rebuild it with one")
+        for part in ("model", "database"):
+            if getattr(saved, part) != getattr(expected, part):
+                what = "descriptor model" if part == "model" else "database image list"
+                raise StaleIndexError(
+                    f"index {str(folder)!r} was built for another {what} "
+                    f"(saved {getattr(saved, part)[:12]}…, expected {getattr(expected, part)[:12]}…); "
+                    "rebuild it with `vprkit index build`"
+                )
+    name = meta["index"]
+    if name == CellSortedDescriptors.name:
+        index: DescriptorIndex = CellSortedDescriptors()
+    else:
+        spec = get_spec("index", name)
+        cfg = build_config(spec.config, meta["config"], owner=f"index {name!r} in {str(folder)!r}")
+        index = spec.load_factory()(cfg)
+    index.dim = int(meta["dim"])
+    index._load_payload(Path(folder), meta, mmap=mmap)
+    if index.ntotal != int(meta["ntotal"]):
+        raise StaleIndexError(
+            f"index {str(folder)!r} holds {index.ntotal} rows but its {INDEX_META_FILE} says {meta['ntotal']}"
+        )
+    index.fingerprint = saved
+    return index

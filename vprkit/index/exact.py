@@ -1,0 +1,151 @@
+"""Exact inner-product top-k kernels shared by the indexes.
+
+Two kernels score a query against a *subset* of database rows:
+
+- ``"faiss"``: faiss's ``knn_inner_products_by_idx`` reads the subset rows in place (no gathered
+  copy), computes SIMD inner products and keeps a top-k heap in C++; batches run in parallel over
+  queries (OpenMP). Memory bandwidth bounds it: each candidate row is read once.
+- ``"numpy"``: gathers the subset rows (``np.take``), one matrix product, ``argpartition``. It reads
+  each row twice (gather, then product), so it is slower, but needs nothing beyond NumPy.
+
+Both return exactly the inner products faiss ``IndexFlatIP`` computes for those rows (same float32
+arithmetic up to summation order); ties may come out in another order.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from vprkit.errors import ConfigError
+
+__all__ = ["Kernel", "resolve_kernel", "csr_to_padded", "topk_subset", "topk_all", "topk_from_scores"]
+
+Kernel = Literal["auto", "faiss", "numpy"]
+_FLT_MAX = np.finfo(np.float32).max
+
+
+def resolve_kernel(kernel: str) -> str:
+    """``"auto"`` → ``"faiss"`` when faiss imports, else ``"numpy"``."""
+    if kernel not in ("auto", "faiss", "numpy"):
+        raise ConfigError(f"kernel must be 'auto', 'faiss' or 'numpy', got {kernel!r}")
+    if kernel != "auto":
+        return kernel
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "faiss"
+
+
+def csr_to_padded(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """CSR row lists → (q, max_len) int64 matrix padded with -1 (vectorised scatter)."""
+    lengths = np.diff(offsets)
+    q = len(lengths)
+    width = int(lengths.max()) if q else 0
+    out = np.full((q, width), -1, dtype=np.int64)
+    if flat.size:
+        owner = np.repeat(np.arange(q), lengths)
+        column = np.arange(flat.size) - np.repeat(offsets[:-1], lengths)
+        out[owner, column] = flat
+    return out
+
+
+def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of one score vector (n,) → (scores (k,), column indices (k,)), padded -inf / -1."""
+    n = scores.shape[0]
+    out_s = np.full(k, -np.inf, dtype=np.float32)
+    out_i = np.full(k, -1, dtype=np.int64)
+    if n == 0:
+        return out_s, out_i
+    if n > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        order = part[np.argsort(-scores[part], kind="stable")]
+    else:
+        order = np.argsort(-scores, kind="stable")
+    out_s[: len(order)] = scores[order]
+    out_i[: len(order)] = order
+    return out_s, out_i
+
+
+def topk_subset(
+    queries: np.ndarray, database: np.ndarray, subset: np.ndarray, k: int, kernel: str = "faiss"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner product of each query against its own subset of database rows.
+
+    queries (q, d) float32; database (n, d) float32 C-contiguous (may be a read-only memmap);
+    subset (q, L) int64 row numbers into ``database``, each query's list padded with -1 at the
+    end. Returns (scores (q, k) float32, rows (q, k) int64 values taken from ``subset``), padded
+    with -inf / -1 where a query has fewer than k rows.
+    """
+    q, width = subset.shape
+    if kernel == "faiss":
+        import faiss
+
+        subset = np.ascontiguousarray(subset, dtype=np.int64)
+        scores = np.empty((q, k), dtype=np.float32)
+        rows = np.empty((q, k), dtype=np.int64)
+        if width == 0:
+            scores.fill(-np.inf)
+            rows.fill(-1)
+            return scores, rows
+        faiss.knn_inner_products_by_idx(
+            faiss.swig_ptr(queries), faiss.swig_ptr(database), faiss.swig_ptr(subset),
+            database.shape[1], q, database.shape[0], width, k,
+            faiss.swig_ptr(scores), faiss.swig_ptr(rows), width,
+        )
+        # faiss pads with -FLT_MAX; the protocol pads with -inf.
+        scores[rows < 0] = -np.inf
+        return scores, rows
+    scores = np.empty((q, k), dtype=np.float32)
+    rows = np.empty((q, k), dtype=np.int64)
+    for i in range(q):  # one matrix product per query, never a loop over rows
+        cand = subset[i]
+        if width and cand[-1] < 0:
+            cand = cand[cand >= 0]
+        s, j = topk_from_scores(database.take(cand, axis=0) @ queries[i], k)
+        scores[i] = s
+        rows[i] = -1
+        found = j >= 0
+        rows[i, found] = cand[j[found]]
+    return scores, rows
+
+
+def topk_all(
+    queries: np.ndarray, database: np.ndarray, k: int, kernel: str = "faiss", chunk_rows: int = 262_144
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exhaustive top-k inner product over every database row (q, d) × (n, d) → (q, k) each."""
+    n = database.shape[0]
+    if kernel == "faiss":
+        import faiss
+
+        kk = min(k, n)
+        scores, rows = faiss.knn(queries, database, kk, metric=faiss.METRIC_INNER_PRODUCT)
+        return _pad(scores, rows, k)
+    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, n, chunk_rows):  # chunks bound the (q, chunk) score matrix
+        block = database[start : start + chunk_rows] @ queries.T
+        cand_s = np.concatenate([best_s, block.T], axis=1)
+        cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)), block.T.shape)], axis=1)
+        kk = min(k, cand_s.shape[1])
+        part = np.argpartition(-cand_s, kk - 1, axis=1)[:, :kk]
+        best_s = np.take_along_axis(cand_s, part, 1)
+        best_i = np.take_along_axis(cand_i, part, 1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return _pad(np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1), k)
+
+
+def _pad(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    q, have = scores.shape
+    scores = np.asarray(scores, dtype=np.float32)
+    rows = np.asarray(rows, dtype=np.int64)
+    scores = np.where(rows < 0, -np.inf, scores).astype(np.float32)
+    if have == k:
+        return scores, rows
+    out_s = np.full((q, k), -np.inf, dtype=np.float32)
+    out_i = np.full((q, k), -1, dtype=np.int64)
+    out_s[:, :have] = scores
+    out_i[:, :have] = rows
+    return out_s, out_i
