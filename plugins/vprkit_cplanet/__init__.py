@@ -3,3 +3,18 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import PartitionerSpec, hookimpl
+from vprkit_cplanet.config import CPlaNetPartitionConfig
+
+
+@hookimpl
+def vprkit_partitioners():
+    return [
+        PartitionerSpec(
+            name="cplanet",
+            factory="vprkit_cplanet.partition:CPlaNetPartitioner",
+            config=CPlaNetPartitionConfig,
+            description="CPlaNet: five geoclass sets by greedy merging of S2 atoms, combined into combinatorial regions",
+        )
+    ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from vprkit.errors import DataError
 
-__all__ = ["check_points", "check_headings", "class_means", "class_medoids", "dense_labels"]
+__all__ = ["check_points", "check_headings", "canonical_order", "class_means", "class_medoids", "dense_labels"]
 
 
 def check_points(east: np.ndarray, north: np.ndarray, what: str = "points") -> tuple[np.ndarray, np.ndarray]:
@@ -47,12 +47,23 @@ def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique, inverse.reshape(-1)
 
 
+def canonical_order(labels: np.ndarray, east: np.ndarray, north: np.ndarray) -> np.ndarray:
+    """Row order by (label, east, north): summing in this order makes float sums independent of
+    the order the images were given in (results must not depend on input order)."""
+    return np.lexsort((north, east, labels))
+
+
 def class_means(labels: np.ndarray, east: np.ndarray, north: np.ndarray, num_classes: int) -> np.ndarray:
-    """Mean UTM ``(C, 2)`` of the rows of each class; rows with label −1 are ignored."""
-    keep = labels >= 0
-    counts = np.bincount(labels[keep], minlength=num_classes).astype(np.float64)
-    sums_e = np.bincount(labels[keep], weights=east[keep], minlength=num_classes)
-    sums_n = np.bincount(labels[keep], weights=north[keep], minlength=num_classes)
+    """Mean UTM ``(C, 2)`` of the rows of each class; rows with label −1 are ignored.
+
+    Sums run in :func:`canonical_order`, so the means are bit-identical for any input order.
+    """
+    order = canonical_order(labels, east, north)
+    order = order[labels[order] >= 0]
+    lab, east, north = labels[order], east[order], north[order]
+    counts = np.bincount(lab, minlength=num_classes).astype(np.float64)
+    sums_e = np.bincount(lab, weights=east, minlength=num_classes)
+    sums_n = np.bincount(lab, weights=north, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.stack([sums_e / counts, sums_n / counts], axis=1)
 
