@@ -16,10 +16,10 @@ from vprkit.index.base import (
 from vprkit.index.cell_sorted import CellSortedDescriptors
 
 __all__ = [
+    "CellSortedDescriptors",
     "DescriptorIndex",
     "IndexFingerprint",
     "StaleIndexError",
-    "CellSortedDescriptors",
     "load_index",
     "read_index_meta",
 ]

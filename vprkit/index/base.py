@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -33,11 +34,11 @@ from vprkit.fileio import atomic_write_json, fingerprint_strings
 
 __all__ = [
     "INDEX_META_FILE",
+    "DescriptorIndex",
     "IndexFingerprint",
     "StaleIndexError",
-    "DescriptorIndex",
-    "as_descriptors",
     "as_candidate_rows",
+    "as_descriptors",
     "check_k",
     "load_index",
     "read_index_meta",
@@ -64,7 +65,7 @@ class IndexFingerprint:
     database: str
 
     @classmethod
-    def of(cls, model: str, database_names: Iterable[str]) -> "IndexFingerprint":
+    def of(cls, model: str, database_names: Iterable[str]) -> IndexFingerprint:
         """Fingerprint from a model fingerprint and the database file names in row order."""
         return cls(model=str(model), database=fingerprint_strings(database_names))
 
@@ -72,7 +73,7 @@ class IndexFingerprint:
         return {"model": self.model, "database": self.database}
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str = "") -> "IndexFingerprint":
+    def from_dict(cls, data: Any, *, source: str = "") -> IndexFingerprint:
         if not isinstance(data, dict) or not {"model", "database"} <= set(data):
             raise StaleIndexError(f"{source}: fingerprint must have 'model' and 'database', got {data!r}")
         return cls(model=str(data["model"]), database=str(data["database"]))
@@ -181,7 +182,7 @@ class DescriptorIndex(ABC):
     def ntotal(self) -> int:
         """Number of database rows stored."""
 
-    def build(self, descriptors: Any, *, fingerprint: IndexFingerprint | None = None) -> "DescriptorIndex":
+    def build(self, descriptors: Any, *, fingerprint: IndexFingerprint | None = None) -> DescriptorIndex:
         """Replace the content with ``descriptors`` (n, dim) float32, L2-normalised; train if needed."""
         x = as_descriptors(descriptors, dim=None, what="database descriptors", check_norm=True)
         if len(x) == 0:

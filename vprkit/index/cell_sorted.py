@@ -63,7 +63,7 @@ class CellSortedDescriptors(DescriptorIndex):
         cells: Any = None,
         n_cells: int | None = None,
         fingerprint: IndexFingerprint | None = None,
-    ) -> "CellSortedDescriptors":
+    ) -> CellSortedDescriptors:
         """Sort ``descriptors`` (n, d) by ``cells`` (n,) int (cell id per row, -1 = no cell).
 
         ``n_cells`` defaults to ``max(cells) + 1``; pass the partition's class count so that empty

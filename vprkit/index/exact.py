@@ -20,7 +20,7 @@ import numpy as np
 
 from vprkit.errors import ConfigError
 
-__all__ = ["Kernel", "resolve_kernel", "csr_to_padded", "topk_subset", "topk_all", "topk_from_scores"]
+__all__ = ["Kernel", "csr_to_padded", "resolve_kernel", "topk_all", "topk_from_scores", "topk_subset"]
 
 Kernel = Literal["auto", "faiss", "numpy"]
 _FLT_MAX = np.finfo(np.float32).max

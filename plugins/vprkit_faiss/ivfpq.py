@@ -1,0 +1,134 @@
+"""``ivfpq``: faiss inverted file + product quantization, inner product (METHODS.md §9).
+
+Paper settings (D&C supplementary, Fig. 5): 1,000 IVF lists, 128 sub-quantizers of 8 bits; the
+``recall`` preset probes 50 lists, the ``speed`` preset 2.
+
+Training needs data: k-means wants about ``min_points_per_list`` (39) points per list, PQ needs at
+least ``2**nbits`` points. On a database too small for ``nlist`` lists the index lowers nlist to
+``n // min_points_per_list`` (``clamp_nlist=True``, logged and recorded as ``nlist_effective``) or
+raises :class:`~vprkit.errors.DataError` (``clamp_nlist=False``).
+
+``search_rows`` is faiss's filtered IVF search (an ``IDSelectorBatch`` per query): approximate,
+and it can only find allowed rows in the probed lists, so with a small candidate set and a small
+nprobe it may return fewer than k rows (padded -inf / -1). For exact scores among candidates use
+``flat`` or the cell-sorted store.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from vprkit.errors import DataError
+from vprkit.index.base import DescriptorIndex, StaleIndexError
+from vprkit_faiss.config import IvfpqConfig
+from vprkit_faiss.flat import faiss_threads, pad_results, read_faiss_index, write_faiss_index
+
+__all__ = ["IvfpqIndex"]
+
+log = logging.getLogger(__name__)
+
+
+class IvfpqIndex(DescriptorIndex):
+    """IVF + PQ over L2-normalised descriptors; memory ≈ n · (m·nbits/8 + 8) bytes + centroids."""
+
+    name = "ivfpq"
+    _FILE = "ivfpq.faiss"
+
+    def __init__(self, config: IvfpqConfig | None = None) -> None:
+        super().__init__(config or IvfpqConfig())
+        self._index: Any = None
+        self.nlist_effective: int | None = None
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal) if self._index is not None else 0
+
+    @property
+    def nprobe(self) -> int:
+        return min(self.config.effective_nprobe(), self.nlist_effective or self.config.nlist)
+
+    def _checked_nlist(self, n: int, d: int) -> int:
+        cfg = self.config
+        if d % cfg.m:
+            raise DataError(f"ivfpq: m={cfg.m} sub-quantizers must divide the descriptor dimension {d}")
+        if n < 2**cfg.nbits:
+            raise DataError(
+                f"ivfpq: PQ with nbits={cfg.nbits} needs at least {2**cfg.nbits} training rows, got {n}; "
+                "lower nbits or use the 'flat' index"
+            )
+        needed = cfg.nlist * cfg.min_points_per_list
+        if n >= needed:
+            return cfg.nlist
+        if not cfg.clamp_nlist:
+            raise DataError(
+                f"ivfpq: nlist={cfg.nlist} needs at least {needed} training rows "
+                f"({cfg.min_points_per_list} per list), got {n}; lower nlist or set clamp_nlist=true"
+            )
+        nlist = max(1, n // cfg.min_points_per_list)
+        log.warning("ivfpq: %d rows are too few for nlist=%d; using nlist=%d", n, cfg.nlist, nlist)
+        return nlist
+
+    def _build(self, x: np.ndarray) -> None:
+        cfg = self.config
+        n, d = x.shape
+        self.nlist_effective = self._checked_nlist(n, d)
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFPQ(quantizer, d, self.nlist_effective, cfg.m, cfg.nbits, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = cfg.seed
+        index.pq.cp.seed = cfg.seed
+        train = x
+        if n > cfg.max_train_points:
+            pick = np.random.default_rng(cfg.seed).choice(n, cfg.max_train_points, replace=False)
+            train = x[np.sort(pick)]
+        with faiss_threads(cfg.threads):
+            index.train(train)
+            index.add(x)
+        self._quantizer = quantizer  # Python owns the quantizer: keep it alive as long as the index
+        self._index = index
+
+    def _add(self, x: np.ndarray) -> None:
+        with faiss_threads(self.config.threads):
+            self._index.add(x)
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self._index.nprobe = self.nprobe
+        with faiss_threads(self.config.threads):
+            scores, rows = self._index.search(q, k)
+        return pad_results(scores, rows, k)
+
+    def _search_rows(self, q, flat_rows, offsets, k):
+        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+        rows = np.full((len(q), k), -1, dtype=np.int64)
+        with faiss_threads(self.config.threads):
+            for i in range(len(q)):  # a selector per query; faiss loops over rows in C++
+                allowed = flat_rows[offsets[i] : offsets[i + 1]]
+                if allowed.size == 0:
+                    continue
+                selector = faiss.IDSelectorBatch(allowed)
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
+                s, r = self._index.search(q[i : i + 1], k, params=params)
+                scores[i], rows[i] = pad_results(s, r, k)
+        return scores, rows
+
+    def memory_bytes(self) -> int:
+        index = self._index
+        codes = self.ntotal * (index.code_size + 8)  # PQ codes + 64-bit ids in the inverted lists
+        centroids = index.nlist * self.dim * 4
+        pq_tables = (2**index.pq.nbits) * self.dim * 4
+        return int(codes + centroids + pq_tables)
+
+    def _save_payload(self, folder: Path) -> list[str]:
+        write_faiss_index(self._index, folder / self._FILE)
+        return [self._FILE]
+
+    def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
+        index = read_faiss_index(folder / self._FILE)
+        if not isinstance(index, faiss.IndexIVFPQ) or index.d != self.dim:
+            raise StaleIndexError(f"{str(folder)!r}: {self._FILE} is not an IVFPQ index of dimension {self.dim}")
+        self._index = index
+        self.nlist_effective = int(index.nlist)

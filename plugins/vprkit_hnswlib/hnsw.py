@@ -1,0 +1,119 @@
+"""``hnsw``: hnswlib's HNSW graph in inner-product space (METHODS.md §9).
+
+hnswlib reports ``1 - <q, x>`` as the distance; scores here are inner products again.
+
+Restricted search (``search_rows``), two modes (``restricted`` in the config):
+
+- ``"exact"`` (default): fetch the candidates' vectors from the graph's own storage
+  (``get_items``) and score them with one matrix product. The pipeline's candidate sets are small
+  (about 1/1000 of the database), so this is both exact and faster than walking the graph.
+- ``"filter"``: hnswlib's ``knn_query(filter=...)``. The filter is a Python callable that hnswlib
+  calls for every node it considers; when the candidates are 0.1 % of the graph the walk visits
+  many nodes per accepted one, so it is slow and approximate (see the restricted-search benchmark).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+
+from vprkit.errors import DataError
+from vprkit.fileio import atomic_path
+from vprkit.index.base import DescriptorIndex, StaleIndexError
+from vprkit.index.exact import topk_from_scores
+from vprkit_hnswlib.config import HnswConfig
+
+__all__ = ["HnswIndex"]
+
+
+class HnswIndex(DescriptorIndex):
+    """HNSW over L2-normalised descriptors; memory ≈ n · (4·d + 8·M + overhead) bytes."""
+
+    name = "hnsw"
+    _FILE = "hnsw.bin"
+
+    def __init__(self, config: HnswConfig | None = None) -> None:
+        super().__init__(config or HnswConfig())
+        self._index: Any = None
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.get_current_count()) if self._index is not None else 0
+
+    @property
+    def _threads(self) -> int:
+        return self.config.threads or -1
+
+    def _build(self, x: np.ndarray) -> None:
+        cfg = self.config
+        self._index = hnswlib.Index(space="ip", dim=x.shape[1])
+        self._index.init_index(
+            max_elements=len(x), ef_construction=cfg.ef_construction, M=cfg.M, random_seed=cfg.seed
+        )
+        self._index.add_items(x, np.arange(len(x)), num_threads=self._threads)
+
+    def _add(self, x: np.ndarray) -> None:
+        start = self.ntotal
+        self._index.resize_index(start + len(x))
+        self._index.add_items(x, np.arange(start, start + len(x)), num_threads=self._threads)
+
+    def _query(self, q: np.ndarray, k: int, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        self._index.set_ef(max(self.config.ef_search, k))
+        labels, distances = self._index.knn_query(q, k=k, **kwargs)
+        return (1.0 - distances).astype(np.float32), labels.astype(np.int64)
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        kk = min(k, self.ntotal)
+        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+        rows = np.full((len(q), k), -1, dtype=np.int64)
+        scores[:, :kk], rows[:, :kk] = self._query(q, kk, num_threads=self._threads)
+        return scores, rows
+
+    def _search_rows(self, q, flat_rows, offsets, k):
+        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+        rows = np.full((len(q), k), -1, dtype=np.int64)
+        for i in range(len(q)):  # per query: candidate sets differ; never a loop over rows
+            allowed = flat_rows[offsets[i] : offsets[i + 1]]
+            if allowed.size == 0:
+                continue
+            if self.config.restricted == "exact":
+                vectors = np.asarray(self._index.get_items(allowed, return_type="numpy"), dtype=np.float32)
+                s, j = topk_from_scores(vectors @ q[i], k)
+                found = j >= 0
+                scores[i, found], rows[i, found] = s[found], allowed[j[found]]
+            else:
+                scores[i], rows[i] = self._filtered(q[i : i + 1], allowed, k)
+        return scores, rows
+
+    def _filtered(self, q: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        members = set(allowed.tolist())
+        kk = min(k, len(members))
+        out_s = np.full(k, -np.inf, dtype=np.float32)
+        out_r = np.full(k, -1, dtype=np.int64)
+        try:
+            s, r = self._query(q, kk, num_threads=1, filter=members.__contains__)
+        except RuntimeError:  # hnswlib found fewer than kk allowed nodes
+            return out_s, out_r
+        out_s[:kk], out_r[:kk] = s[0], r[0]
+        return out_s, out_r
+
+    def memory_bytes(self) -> int:
+        return int(self._index.index_file_size())
+
+    def _save_payload(self, folder: Path) -> list[str]:
+        with atomic_path(folder / self._FILE, suffix=".bin") as tmp:
+            self._index.save_index(str(tmp))
+        return [self._FILE]
+
+    def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
+        index = hnswlib.Index(space="ip", dim=self.dim)
+        try:
+            index.load_index(str(folder / self._FILE), max_elements=int(meta["ntotal"]))
+        except RuntimeError as exc:
+            raise StaleIndexError(f"cannot read hnswlib index in {str(folder)!r} ({exc}); rebuild it") from exc
+        if index.dim != self.dim:
+            raise DataError(f"{str(folder)!r}: hnswlib index has dimension {index.dim}, meta says {self.dim}")
+        self._index = index
