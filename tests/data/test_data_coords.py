@@ -41,7 +41,7 @@ def test_target_zone_reprojects_every_row_through_latlon():
     e11, n11, _, _ = utm.from_latlon(lat[1:], lon[1:])
     east = np.concatenate([e10, e11])
     north = np.concatenate([n10, n11])
-    e, n, la, lo, zone = unify_zone(east, north, np.array([10.0, 11.0]), np.array(["T", "T"]),
+    e, n, la, lo, zone, _ = unify_zone(east, north, np.array([10.0, 11.0]), np.array(["T", "T"]),
                                     np.full(2, np.nan), np.full(2, np.nan), target_zone="10T")
     assert str(zone) == "10T"
     expect_e, expect_n, _, _ = utm.from_latlon(lat, lon, force_zone_number=10)
@@ -54,7 +54,7 @@ def test_fills_utm_from_latlon_and_latlon_from_utm():
     e, n, zn, zl = utm.from_latlon(37.77, -122.42)
     east = np.array([e, np.nan])
     north = np.array([n, np.nan])
-    out_e, out_n, lat, lon, zone = unify_zone(east, north, np.array([10.0, np.nan]), np.array(["S", ""]),
+    out_e, out_n, lat, lon, zone, _ = unify_zone(east, north, np.array([10.0, np.nan]), np.array(["S", ""]),
                                               np.array([np.nan, 37.771]), np.array([np.nan, -122.421]))
     assert np.isfinite(out_e).all() and np.isfinite(lat).all()
     assert abs(lat[0] - 37.77) < 1e-7 and str(zone) == "10S"
@@ -64,3 +64,14 @@ def test_parse_zone_errors():
     assert str(parse_zone("10s")) == "10S"
     with pytest.raises(DataError):
         parse_zone("99Q")
+
+
+def test_keep_mixed_zones_per_row():
+    lat = np.array([55.68, 37.77])  # Copenhagen (33U), San Francisco (10S)
+    lon = np.array([12.57, -122.42])
+    e, n, la, lo, zone, row_zone = unify_zone(np.full(2, np.nan), np.full(2, np.nan), np.full(2, np.nan),
+                                              np.array(["", ""]), lat, lon, mixed_zones="keep")
+    assert zone.number == 0 and row_zone.tolist() == ["33U", "10S"]
+    for i in range(2):
+        expect = utm.from_latlon(lat[i], lon[i])
+        assert abs(e[i] - expect[0]) < 1e-3 and abs(n[i] - expect[1]) < 1e-3

@@ -33,3 +33,12 @@ def test_no_positives_and_empty_inputs():
 def test_nan_rows_are_refused():
     with pytest.raises(DataError, match="NaN"):
         positives_within(np.array([[np.nan, 0.0]]), np.array([[0.0, 0.0]]))
+
+
+def test_groups_separate_zones():
+    q = np.array([[500_000.0, 4_000_000.0]])
+    db = np.array([[500_001.0, 4_000_000.0], [500_002.0, 4_000_000.0]])
+    pos = positives_within(q, db, 25.0, query_groups=np.array(["10S"]), database_groups=np.array(["33U", "10S"]))
+    assert pos[0].tolist() == [1]
+    with pytest.raises(DataError, match="both"):
+        positives_within(q, db, query_groups=np.array(["10S"]))

@@ -145,7 +145,8 @@ def unify_zone(
     target_zone: "str | Zone | None" = None,
     *,
     source: str = "dataset",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Zone]:
+    mixed_zones: str = "raise",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Zone, np.ndarray | None]:
     """Bring per-row coordinates into one UTM zone; fill missing UTM from lat/lon and vice versa.
 
     Args:
@@ -153,10 +154,16 @@ def unify_zone(
         zone_number: ``(n,)`` float (NaN when missing); zone_letter: ``(n,)`` str.
         target_zone: re-project every row into this zone (via lat/lon); None requires one zone.
         source: named in error messages (a folder).
+        mixed_zones: ``"raise"`` (default) or ``"keep"``: multi-city datasets (MSLS) keep every
+            row in its own zone; the returned zone is then ``Zone(0, "")`` and ``row_zone`` says
+            which zone each row is in (distances are only meaningful within one zone).
 
     Returns:
-        ``(east, north, lat, lon, zone)``; rows with neither UTM nor lat/lon stay NaN.
+        ``(east, north, lat, lon, zone, row_zone)``; ``row_zone`` is None unless zones were kept
+        mixed, else an ``(n,)`` str array such as ``"10S"``. Rows with neither UTM nor lat/lon stay NaN.
     """
+    if mixed_zones not in ("raise", "keep"):
+        raise ValueError(f"mixed_zones must be 'raise' or 'keep', not {mixed_zones!r}")
     east, north = np.array(east, dtype=np.float64), np.array(north, dtype=np.float64)
     lat, lon = np.array(lat, dtype=np.float64), np.array(lon, dtype=np.float64)
     zn = np.asarray(zone_number, dtype=np.float64)
@@ -175,17 +182,29 @@ def unify_zone(
     keys = np.full(n, -1, dtype=np.int64)
     keys[known] = zn[known].astype(np.int64) * 2 + northern[known]
     uniq, counts = np.unique(keys[known], return_counts=True)
+    if target_zone is None and len(uniq) > 1 and mixed_zones == "keep":
+        need_ll = has_utm & ~has_ll
+        for key in np.unique(keys[need_ll]):
+            rows = need_ll & (keys == key)
+            lat[rows], lon[rows] = utm_to_latlon(east[rows], north[rows], Zone(int(key // 2), "N" if key % 2 else "M"))
+        for key in np.unique(keys[fill]):
+            rows = fill & (keys == key)
+            band = str(zl[rows][0])
+            east[rows], north[rows], _ = latlon_to_utm(lat[rows], lon[rows], Zone(int(key // 2), band))
+        row_zone = np.where(known, np.char.add(np.where(known, zn, 0).astype(np.int64).astype(str), zl), "")
+        return east, north, lat, lon, Zone(0, ""), row_zone
     if target_zone is None and len(uniq) > 1:
         desc = ", ".join(
             f"zone {k // 2} ({'northern' if k % 2 else 'southern'} hemisphere): {c} images" for k, c in zip(uniq, counts)
         )
         raise DataError(
             f"{source}: images span several UTM zones ({desc}); a dataset must use one zone. "
-            "Pass a target zone (e.g. target_zone='10S' or --zone 10S) to re-project through lat/lon."
+            "Pass a target zone (e.g. target_zone='10S' or --zone 10S) to re-project through lat/lon, "
+            "or, for multi-city datasets such as MSLS, mixed_zones='keep' to keep each image in its own zone."
         )
     if target_zone is None:
         if not len(uniq):
-            return east, north, lat, lon, Zone(0, "")
+            return east, north, lat, lon, Zone(0, ""), None
         vals, cnt = np.unique(zl[known], return_counts=True)
         zone = Zone(int(uniq[0] // 2), str(vals[np.argmax(cnt)]))
     else:
@@ -200,4 +219,4 @@ def unify_zone(
     redo = (fill | (known & (keys != target_key))) & np.isfinite(lat)
     if redo.any():
         east[redo], north[redo], _ = latlon_to_utm(lat[redo], lon[redo], zone)
-    return east, north, lat, lon, zone
+    return east, north, lat, lon, zone, None

@@ -68,13 +68,23 @@ def _check(name: str, xy: np.ndarray) -> np.ndarray:
     return xy
 
 
-def positives_within(queries: np.ndarray, database: np.ndarray, radius: float = DEFAULT_RADIUS_M) -> Positives:
+def positives_within(
+    queries: np.ndarray,
+    database: np.ndarray,
+    radius: float = DEFAULT_RADIUS_M,
+    *,
+    query_groups: np.ndarray | None = None,
+    database_groups: np.ndarray | None = None,
+) -> Positives:
     """Database rows within ``radius`` metres (inclusive) of each query.
 
     Args:
         queries: ``(n_queries, 2)`` UTM east/north in metres.
         database: ``(n_database, 2)`` UTM east/north in metres, same zone.
         radius: metres (> 0).
+        query_groups, database_groups: optional ``(n,)`` labels (e.g. ``extra["utm_zone"]`` of a
+            multi-city list); a query only matches database rows with the same label, because
+            UTM metres of different zones are not comparable.
 
     Returns:
         :class:`Positives` (CSR), nearest first per query; ties keep database order.
@@ -90,6 +100,16 @@ def positives_within(queries: np.ndarray, database: np.ndarray, radius: float = 
     db_cell = np.floor((db - origin) / radius).astype(np.int64)
     q_cell = np.floor((q - origin) / radius).astype(np.int64)
     height = int(max(db_cell[:, 1].max(), q_cell[:, 1].max())) + 3  # room for the +1 neighbour
+    if (query_groups is None) != (database_groups is None):
+        raise DataError("positives_within: give both query_groups and database_groups, or neither")
+    if query_groups is not None:
+        qg, dg = np.asarray(query_groups), np.asarray(database_groups)
+        if qg.shape != (nq,) or dg.shape != (len(db),):
+            raise DataError("positives_within: groups must have one label per query / database row")
+        _, gid = np.unique(np.concatenate([qg, dg]), return_inverse=True)
+        width = int(max(db_cell[:, 0].max(), q_cell[:, 0].max())) + 3
+        q_cell[:, 0] += gid[:nq].astype(np.int64) * width  # each group gets its own band of cells
+        db_cell[:, 0] += gid[nq:].astype(np.int64) * width
     db_key = db_cell[:, 0] * height + db_cell[:, 1]
     order = np.argsort(db_key, kind="stable")
     sorted_keys = db_key[order]

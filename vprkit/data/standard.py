@@ -7,7 +7,8 @@ Layout::
     <root>/images/test/database/ test/queries/   (SF-XL: test/queries_v1, queries_v2, queries_night, queries_occlusion)
 
 A *split* is named by its folder relative to ``<root>/images``: ``"train"``, ``"val/database"``,
-``"test/queries_v1"``. A folder may have a sibling ``<folder>_images_paths.txt`` listing image
+``"test/queries_v1"``; a ``train`` folder with ``database``/``queries`` sub-folders (Pitts30k,
+MSLS) gives ``"train/database"`` and ``"train/queries"``, and reading ``"train"`` reads both. A folder may have a sibling ``<folder>_images_paths.txt`` listing image
 paths relative to the folder, one per line; it is used instead of walking the folder (walking
 millions of files is slow on network disks).
 
@@ -90,26 +91,31 @@ def list_image_paths(folder: str | Path) -> list[str]:
 
 
 def scan_paths(
-    root: str | Path, paths: Sequence[str], *, target_zone: "str | Zone | None" = None
+    root: str | Path, paths: Sequence[str], *, target_zone: "str | Zone | None" = None, mixed_zones: str = "raise"
 ) -> tuple[ImageList, list[Problem]]:
     """Parse standard names into an :class:`ImageList` of the usable rows and the problems.
 
     Rows are unusable when the name is malformed or when neither UTM nor lat/lon is given.
     Every unusable row is in the returned problems; the list keeps the order of ``paths``.
-    Mixed UTM zones raise unless ``target_zone`` is given (see :func:`~vprkit.data.coords.unify_zone`).
+    Mixed UTM zones raise unless ``target_zone`` is given or ``mixed_zones="keep"`` (then
+    ``zone_number`` is 0 and ``extra["utm_zone"]`` names each row's zone; see
+    :func:`~vprkit.data.coords.unify_zone`).
     """
     root = Path(root)
     parsed = parse_filenames(paths, errors="report")
     problems = [Problem(name, reason) for _, name, reason in parsed.malformed]
     c = parsed.columns
-    east, north, lat, lon, zone = unify_zone(
-        c["east"], c["north"], c["zone_number"], c["zone_letter"], c["lat"], c["lon"], target_zone, source=str(root)
+    east, north, lat, lon, zone, row_zone = unify_zone(
+        c["east"], c["north"], c["zone_number"], c["zone_letter"], c["lat"], c["lon"], target_zone,
+        source=str(root), mixed_zones=mixed_zones,
     )
     located = parsed.ok & np.isfinite(east) & np.isfinite(north)
     for i in np.flatnonzero(parsed.ok & ~located).tolist():
         problems.append(Problem(str(paths[i]), "no coordinates (UTM east/north and lat/lon are empty or NaN)"))
     rows = np.flatnonzero(located)
     extra = {k: c[k][rows] for k in ("pano_id", "timestamp", "note") if (c[k] != "").any()}
+    if row_zone is not None:
+        extra["utm_zone"] = row_zone[rows]
     images = ImageList(
         root=root,
         paths=np.asarray(paths, dtype=str)[rows] if len(paths) else np.empty(0, dtype=str),
@@ -141,15 +147,25 @@ def _finish(images: ImageList, problems: list[Problem], errors: str, where: str)
 
 
 def image_list_from_paths(
-    root: str | Path, paths: Sequence[str], *, target_zone: "str | Zone | None" = None, errors: str = "raise"
+    root: str | Path,
+    paths: Sequence[str],
+    *,
+    target_zone: "str | Zone | None" = None,
+    errors: str = "raise",
+    mixed_zones: str = "raise",
 ) -> ImageList:
     """:func:`scan_paths`, then raise on problems (``errors="raise"``) or warn and exclude them."""
-    images, problems = scan_paths(root, paths, target_zone=target_zone)
+    images, problems = scan_paths(root, paths, target_zone=target_zone, mixed_zones=mixed_zones)
     return _finish(images, problems, errors, str(root))
 
 
 def read_folder(
-    folder: str | Path, *, target_zone: "str | Zone | None" = None, errors: str = "raise", cache: bool = False
+    folder: str | Path,
+    *,
+    target_zone: "str | Zone | None" = None,
+    errors: str = "raise",
+    cache: bool = False,
+    mixed_zones: str = "raise",
 ) -> ImageList:
     """Every standard-named image under ``folder`` (recursive) as an :class:`ImageList`.
 
@@ -158,18 +174,21 @@ def read_folder(
         target_zone: re-project into this UTM zone (e.g. ``"10S"``); None requires one zone.
         errors: ``"raise"`` on any malformed or unlocated image, or ``"warn"`` to exclude and list them.
         cache: reuse/store the parsed list in the content-keyed cache (:mod:`vprkit.data.cache`).
+        mixed_zones: ``"keep"`` for multi-city datasets (MSLS): each image stays in its own zone.
     """
     folder = Path(folder)
     paths = list_image_paths(folder)
 
     def build() -> ImageList:
-        return image_list_from_paths(folder, paths, target_zone=target_zone, errors=errors)
+        return image_list_from_paths(folder, paths, target_zone=target_zone, errors=errors, mixed_zones=mixed_zones)
 
     if not cache:
         return build()
     from vprkit.data.cache import cached_image_list
 
-    return cached_image_list(folder, paths, build, target_zone=str(target_zone) if target_zone else None)
+    return cached_image_list(
+        folder, paths, build, target_zone=str(target_zone) if target_zone else None, mixed_zones=mixed_zones
+    )
 
 
 def split_folder(root: str | Path, split: str) -> Path:
@@ -193,11 +212,11 @@ def list_splits(root: str | Path) -> list[str]:
         base = Path(root)
     splits = []
     for top in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
-        if top.name == "train":
-            splits.append("train")
-            continue
         subs = sorted(p.name for p in top.iterdir() if p.is_dir() and (p.name == "database" or p.name.startswith("queries")))
-        splits.extend(f"{top.name}/{s}" for s in subs)
+        if subs:
+            splits.extend(f"{top.name}/{s}" for s in subs)
+        elif top.name == "train":  # a flat training folder (SF-XL)
+            splits.append("train")
     return splits
 
 
@@ -208,6 +227,9 @@ def load_split(
     target_zone: "str | Zone | None" = None,
     errors: str = "raise",
     cache: bool = False,
+    mixed_zones: str = "raise",
 ) -> ImageList:
     """Read one split of a dataset in the standard layout, e.g. ``load_split(root, "test/queries")``."""
-    return read_folder(split_folder(dataset, split), target_zone=target_zone, errors=errors, cache=cache)
+    return read_folder(
+        split_folder(dataset, split), target_zone=target_zone, errors=errors, cache=cache, mixed_zones=mixed_zones
+    )

@@ -1,0 +1,142 @@
+"""``vprkit datasets``: list, check, show, make and prepare datasets (thin over vprkit.data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vprkit.cli.console import err, out, print_json
+from vprkit.cli.options import JsonOpt, OutOpt, PngOpt, SetOpt
+
+app = typer.Typer(help="Dataset specs, checks, maps, generation and preparation.", no_args_is_help=True)
+
+ZoneOpt = Annotated[
+    Optional[str], typer.Option("--zone", help="Re-project every image into this UTM zone (e.g. 10S) instead of refusing mixed zones.")
+]
+
+
+@app.command("list")
+def list_cmd(json: JsonOpt = False) -> None:
+    """List registered datasets with their splits and published counts."""
+    from rich.table import Table
+
+    from vprkit.data.dataset_protocol import describe_datasets
+
+    rows = describe_datasets()
+    if json:
+        print_json({"datasets": rows})
+        return
+    table = Table(title="vprkit datasets")
+    for col in ("name", "splits (published count)", "prepare", "licence", "description"):
+        table.add_column(col)
+    for r in rows:
+        splits = "\n".join(f"{s}: {r['expected_counts'].get(s, '?')}" for s in r["splits"]) or "-"
+        table.add_row(r["name"], splits, "yes" if r["can_prepare"] else "-", r["licence"], r["description"])
+    out.print(table)
+
+
+@app.command("check")
+def check_cmd(
+    path: Annotated[Path, typer.Argument(help="Dataset root (images/...) or a folder of images.")],
+    json: JsonOpt = False,
+    zone: ZoneOpt = None,
+    verify: Annotated[str, typer.Option(help="Open images with PIL: sample, all or none.")] = "sample",
+    sample: Annotated[int, typer.Option(help="Images opened per split with --verify sample.")] = 200,
+    name: Annotated[Optional[str], typer.Option("--name", help="Registered dataset whose published counts to compare.")] = None,
+) -> None:
+    """Counts, area, density, images per 20 m cell, headings; every bad file by name (exit 1 if any)."""
+    from vprkit.data.check import check_dataset
+
+    expected = None
+    if name:
+        from vprkit.registry import get_dataset_spec
+
+        expected = dict(get_dataset_spec(name).expected_counts)
+    report = check_dataset(path, target_zone=zone, verify=verify, sample=sample, expected=expected)
+    if json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{report.root}  (area: {report.area_method})")
+    for col in ("split", "images", "usable", "zone", "km²", "img/km²", "20 m cells", "per cell min/med/max", "cells ≥10", "headings", "opened"):
+        table.add_column(col, justify="right" if col not in ("split", "zone") else "left")
+    for s in report.splits:
+        exp = f" / {s.expected}" if s.expected is not None else ""
+        table.add_row(
+            s.split, f"{s.images}{exp}", str(s.usable), s.zone or "-", f"{s.area_km2:.4f}", f"{s.density_per_km2:,.0f}",
+            str(s.cells), f"{s.images_per_cell_min}/{s.images_per_cell_median:g}/{s.images_per_cell_max}",
+            f"{100 * s.share_cells_ge_10:.1f}%", f"{100 * s.heading_share:.0f}%", str(s.verified),
+        )
+    out.print(table)
+    problems = report.problems
+    for split, p in problems[:200]:
+        out.print(f"[red]problem[/] [{split}] {p.path}: {p.reason}", highlight=False)
+    if len(problems) > 200:
+        out.print(f"... and {len(problems) - 200} more problems (use --json for all)")
+    if not problems:
+        out.print("[green]no problems found[/]")
+
+
+@app.command("show")
+def show_cmd(
+    path: Annotated[Path, typer.Argument(help="Dataset root or a folder of images.")],
+    png: PngOpt = None,
+    zone: ZoneOpt = None,
+) -> None:
+    """Draw a map of database, query and training positions to a PNG."""
+    from vprkit.data.show import load_all_splits, plot_positions
+
+    if png is None:
+        raise typer.BadParameter("give --png FILE", param_hint="--png")
+    splits = load_all_splits(path, target_zone=zone)
+    plot_positions(splits, png, title=str(path))
+    for split, images in splits.items():
+        err.print(f"{split}: {len(images)} images")
+    out.print(str(png))
+
+
+@app.command("make")
+def make_cmd(
+    name: Annotated[str, typer.Argument(help="Registered dataset that can be generated, e.g. synthcity.")],
+    out_dir: OutOpt,
+    size: Annotated[Optional[str], typer.Option("--size", help="Size preset (synthcity: tiny, small, city).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same files).")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Generate a dataset in the standard layout."""
+    from vprkit.config import parse_overrides
+    from vprkit.data.dataset_protocol import make_dataset
+
+    counts = make_dataset(name, out_dir, size=size, seed=seed, overrides=parse_overrides(set_ or []))
+    for split, n in dict(counts or {}).items():
+        err.print(f"{split}: {n} images")
+    out.print(str(out_dir))
+
+
+@app.command("prepare")
+def prepare_cmd(
+    name: Annotated[str, typer.Argument(help="Registered dataset, e.g. pitts30k.")],
+    src: Annotated[Path, typer.Option("--src", help="The files as distributed by the dataset's authors.")],
+    out_dir: OutOpt,
+    link: Annotated[str, typer.Option(help="How images reach --out: symlink, hardlink or copy.")] = "symlink",
+) -> None:
+    """Convert a downloaded dataset into the standard layout."""
+    from vprkit.data.dataset_protocol import prepare_dataset
+
+    counts = prepare_dataset(name, src, out_dir, link=link)
+    for split, n in dict(counts).items():
+        err.print(f"{split}: {n} images")
+    out.print(str(out_dir))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="datasets")

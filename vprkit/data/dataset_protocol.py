@@ -1,0 +1,142 @@
+"""The small protocol between ``vprkit datasets make/prepare`` and a dataset plugin.
+
+A :class:`~vprkit.specs.DatasetSpec` names
+
+- ``factory``: ``factory(config) -> DatasetGenerator`` for datasets that can be *made* (synthcity):
+  the returned object's ``generate(out_dir)`` writes the dataset in the standard layout under
+  ``out_dir`` and may return a summary mapping (split → image count). For convenience the factory
+  may instead return a plain callable ``fn(out_dir)``. Datasets that are downloaded, not made,
+  return a :class:`LocalDataset` whose ``generate`` explains how to get and prepare them.
+- ``prepare`` (optional): ``prepare(src, out, *, link="symlink") -> Mapping[str, int]`` turns the
+  files as distributed by the authors (``src``) into the standard layout under ``out`` and returns
+  the image count per split.
+
+``vprkit datasets make NAME --size S --seed N --set k=v --out DIR`` builds ``spec.config`` from
+``size``/``seed``/``--set`` (only the options given), calls the factory, then ``generate(DIR)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from vprkit.config import VprkitConfig, build_config
+from vprkit.errors import DataError, PluginError
+
+__all__ = [
+    "DatasetGenerator",
+    "PrepareStep",
+    "LINK_MODES",
+    "LocalDatasetConfig",
+    "LocalDataset",
+    "make_dataset",
+    "prepare_dataset",
+    "describe_datasets",
+]
+
+LINK_MODES = ("symlink", "hardlink", "copy")
+
+
+@runtime_checkable
+class DatasetGenerator(Protocol):
+    """What a dataset factory returns when the dataset can be generated."""
+
+    def generate(self, out_dir: Path) -> Optional[Mapping[str, int]]:
+        """Write the dataset in the standard layout under ``out_dir``; return counts per split."""
+        ...
+
+
+class PrepareStep(Protocol):
+    """A spec's ``prepare`` callable."""
+
+    def __call__(self, src: Path, out: Path, *, link: str = "symlink") -> Mapping[str, int]:
+        """Convert the authors' distribution at ``src`` into the standard layout at ``out``."""
+        ...
+
+
+class LocalDatasetConfig(VprkitConfig):
+    """Config of a dataset that exists on disk (downloaded, then prepared)."""
+
+    root: Optional[Path] = Field(None, description="dataset root in the standard layout")
+
+
+class LocalDataset:
+    """Factory result of downloadable datasets: reads splits; ``generate`` says how to get it."""
+
+    def __init__(self, name: str, config: LocalDatasetConfig, how_to_get: str = ""):
+        self.name = name
+        self.config = config
+        self.how_to_get = how_to_get
+
+    def generate(self, out_dir: Path) -> Mapping[str, int]:
+        raise DataError(
+            f"dataset {self.name!r} cannot be generated; {self.how_to_get or 'download it from its homepage'}, "
+            f"then run: vprkit datasets prepare {self.name} --src <downloaded folder> --out {out_dir}"
+        )
+
+    def load_split(self, split: str, **kwargs: Any):
+        """:func:`vprkit.data.standard.load_split` on ``config.root``."""
+        from vprkit.data.standard import load_split
+
+        if self.config.root is None:
+            raise DataError(f"dataset {self.name!r}: set its root (e.g. --set root=/data/{self.name})")
+        return load_split(self.config.root, split, **kwargs)
+
+
+def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> Mapping[str, int] | None:
+    """Build ``name``'s config from the options given, call its factory, then ``generate(out_dir)``."""
+    from vprkit.registry import get_dataset_spec
+
+    spec = get_dataset_spec(name)
+    values: dict[str, Any] = {}
+    if size is not None:
+        values["size"] = size
+    if seed is not None:
+        values["seed"] = seed
+    cfg = build_config(spec.config, values, dict(overrides or {}), owner=f"dataset {name!r}")
+    made = spec.load_factory()(cfg)
+    generate: Callable[[Path], Any]
+    if isinstance(made, DatasetGenerator):
+        generate = made.generate
+    elif callable(made):
+        generate = made
+    else:
+        raise PluginError(f"dataset {name!r}: factory {spec.factory} returned {type(made).__name__}, "
+                          "which has no generate(out_dir) method")
+    return generate(Path(out_dir))
+
+
+def prepare_dataset(name: str, src: Path, out: Path, *, link: str = "symlink") -> Mapping[str, int]:
+    """Run ``name``'s prepare step (authors' files at ``src`` → standard layout at ``out``)."""
+    from vprkit.registry import get_dataset_spec
+
+    if link not in LINK_MODES:
+        raise DataError(f"link must be one of {', '.join(LINK_MODES)}, not {link!r}")
+    spec = get_dataset_spec(name)
+    if not Path(src).exists():
+        raise DataError(f"source folder {src} does not exist")
+    return spec.load_prepare()(Path(src), Path(out), link=link)
+
+
+def describe_datasets() -> list[dict[str, Any]]:
+    """Every registered dataset spec: name, plugin, splits, published counts, homepage, licence."""
+    from vprkit.plugins import registered_specs
+
+    rows = []
+    for name, reg in registered_specs("dataset").items():
+        spec = reg.spec
+        rows.append({
+            "name": name,
+            "plugin": reg.plugin.name,
+            "distribution": reg.plugin.distribution,
+            "description": spec.description,
+            "splits": dict(getattr(spec, "splits", {}) or {}),
+            "expected_counts": dict(getattr(spec, "expected_counts", {}) or {}),
+            "homepage": getattr(spec, "homepage", ""),
+            "licence": getattr(spec, "licence", ""),
+            "can_prepare": bool(getattr(spec, "prepare", None)),
+        })
+    return rows
