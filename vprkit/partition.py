@@ -28,7 +28,7 @@ from vprkit.errors import DataError
 from vprkit.fileio import atomic_path, fingerprint as _fingerprint
 from vprkit.geometry.locate import GridLocator, S2Locator, locator_from_arrays
 
-__all__ = ["Partition", "Partitioner", "COORD_MODES", "FORMAT_VERSION"]
+__all__ = ["Partition", "Partitioner", "COORD_MODES", "FORMAT_VERSION", "partition_dataset"]
 
 #: How a class coordinate (Class2UTM) was computed.
 COORD_MODES = ("center", "mean", "medoid")
@@ -283,3 +283,33 @@ class Partition:
     def __repr__(self) -> str:
         return (f"Partition(method={self.method!r}, classes={self.num_classes}, groups={self.num_groups}, "
                 f"images={len(self.train_labels)}, dropped={self.dropped}, coord_mode={self.coord_mode!r})")
+
+
+def partition_dataset(
+    partitioner: str,
+    dataset: str | Path,
+    *,
+    split: str = "train",
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    features: np.ndarray | None = None,
+):
+    """Fit partitioner ``partitioner`` on one split of a dataset in the standard layout.
+
+    Reads the split with :func:`vprkit.data.load_split`, resolves the config (defaults ← YAML
+    ``config_file`` ← ``key=value`` ``overrides``), passes headings when the images have them
+    and the dataset's UTM zone. Returns ``(partition, image_list)``.
+    """
+    from vprkit.config import load_config
+    from vprkit.data import load_split
+    from vprkit.registry import get_partitioner_spec
+
+    spec = get_partitioner_spec(partitioner)
+    config = load_config(spec.config, config_file, overrides, owner=f"partitioner {partitioner!r}")
+    images = load_split(dataset, split)
+    if not len(images):
+        raise DataError(f"dataset {str(dataset)!r} split {split!r} has no images to partition")
+    heading = images.heading if np.isfinite(images.heading).any() else None
+    zone = f"{images.zone_number}{images.zone_letter}" if images.zone_number and images.zone_letter else None
+    fitted = spec.load_factory()(config).fit(images.east, images.north, heading, features, utm_zone=zone)
+    return fitted, images

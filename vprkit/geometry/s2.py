@@ -23,6 +23,7 @@ __all__ = [
     "id_range_min",
     "id_range_max",
     "cell_centers_latlon",
+    "cell_corners_latlon",
     "edge_neighbor_ids",
     "ids_to_tokens",
     "tokens_to_ids",
@@ -210,6 +211,18 @@ def cell_centers_latlon(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     face, s, t, _ = _cell_center_face_st(ids)
     x, y, z = _face_uv_to_xyz(face, _st_to_uv(s), _st_to_uv(t))
     return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
+
+
+def cell_corners_latlon(ids: np.ndarray) -> np.ndarray:
+    """Latitude/longitude (degrees) of each cell's four corners ``(n, 4, 2)``, counter-clockwise in (s, t)."""
+    face, s, t, size = _cell_center_face_st(ids)
+    half = size / (2.0 * _MAX_SIZE)
+    out = np.empty((len(face), 4, 2))
+    for k, (ds, dt) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
+        x, y, z = _face_uv_to_xyz(face, _st_to_uv(s + ds * half), _st_to_uv(t + dt * half))
+        out[:, k, 0] = np.degrees(np.arctan2(z, np.hypot(x, y)))
+        out[:, k, 1] = np.degrees(np.arctan2(y, x))
+    return out
 
 
 def edge_neighbor_ids(ids: np.ndarray) -> np.ndarray:
