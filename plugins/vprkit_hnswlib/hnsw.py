@@ -4,9 +4,12 @@ hnswlib reports ``1 - <q, x>`` as the distance; scores here are inner products a
 
 Restricted search (``search_rows``), two modes (``restricted`` in the config):
 
-- ``"exact"`` (default): fetch the candidates' vectors from the graph's own storage
-  (``get_items``) and score them with one matrix product. The pipeline's candidate sets are small
-  (about 1/1000 of the database), so this is both exact and faster than walking the graph.
+- ``"exact"`` (default): score the candidates exactly with the shared in-place kernel
+  (:func:`vprkit.index.exact.topk_subset`). The pipeline's candidate sets are small (about 1/1000
+  of the database), so this is both exact and faster than walking the graph. hnswlib's
+  ``get_items`` is too slow to fetch candidates per query (~60 µs per row measured), so this mode
+  keeps a float32 copy of the vectors (n · d · 4 bytes, counted in :meth:`memory_bytes`, saved as
+  ``vectors.npy``).
 - ``"filter"``: hnswlib's ``knn_query(filter=...)``. The filter is a Python callable that hnswlib
   calls for every node it considers; when the candidates are 0.1 % of the graph the walk visits
   many nodes per accepted one, so it is slow and approximate (see the restricted-search benchmark).
@@ -23,7 +26,7 @@ import numpy as np
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path
 from vprkit.index.base import DescriptorIndex, StaleIndexError
-from vprkit.index.exact import topk_from_scores
+from vprkit.index.exact import csr_to_padded, topk_subset
 from vprkit_hnswlib.config import HnswConfig
 
 __all__ = ["HnswIndex"]
@@ -34,10 +37,12 @@ class HnswIndex(DescriptorIndex):
 
     name = "hnsw"
     _FILE = "hnsw.bin"
+    _VECTORS = "vectors.npy"
 
     def __init__(self, config: HnswConfig | None = None) -> None:
         super().__init__(config or HnswConfig())
         self._index: Any = None
+        self._vectors: np.ndarray | None = None  # kept only for restricted="exact"
 
     @property
     def ntotal(self) -> int:
@@ -54,11 +59,14 @@ class HnswIndex(DescriptorIndex):
             max_elements=len(x), ef_construction=cfg.ef_construction, M=cfg.M, random_seed=cfg.seed
         )
         self._index.add_items(x, np.arange(len(x)), num_threads=self._threads)
+        self._vectors = x.copy() if cfg.restricted == "exact" else None
 
     def _add(self, x: np.ndarray) -> None:
         start = self.ntotal
         self._index.resize_index(start + len(x))
         self._index.add_items(x, np.arange(start, start + len(x)), num_threads=self._threads)
+        if self._vectors is not None:
+            self._vectors = np.concatenate([self._vectors, x])
 
     def _query(self, q: np.ndarray, k: int, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         self._index.set_ef(max(self.config.ef_search, k))
@@ -73,18 +81,15 @@ class HnswIndex(DescriptorIndex):
         return scores, rows
 
     def _search_rows(self, q, flat_rows, offsets, k):
+        if self.config.restricted == "exact":
+            if self._vectors is None:
+                raise DataError("hnsw: restricted='exact' needs the vector copy; rebuild the index in this mode")
+            return topk_subset(q, self._vectors, csr_to_padded(flat_rows, offsets), k, "faiss")
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         rows = np.full((len(q), k), -1, dtype=np.int64)
         for i in range(len(q)):  # per query: candidate sets differ; never a loop over rows
             allowed = flat_rows[offsets[i] : offsets[i + 1]]
-            if allowed.size == 0:
-                continue
-            if self.config.restricted == "exact":
-                vectors = np.asarray(self._index.get_items(allowed, return_type="numpy"), dtype=np.float32)
-                s, j = topk_from_scores(vectors @ q[i], k)
-                found = j >= 0
-                scores[i, found], rows[i, found] = s[found], allowed[j[found]]
-            else:
+            if allowed.size:
                 scores[i], rows[i] = self._filtered(q[i : i + 1], allowed, k)
         return scores, rows
 
@@ -101,12 +106,17 @@ class HnswIndex(DescriptorIndex):
         return out_s, out_r
 
     def memory_bytes(self) -> int:
-        return int(self._index.index_file_size())
+        copy = self._vectors.nbytes if self._vectors is not None else 0
+        return int(self._index.index_file_size()) + copy
 
     def _save_payload(self, folder: Path) -> list[str]:
         with atomic_path(folder / self._FILE, suffix=".bin") as tmp:
             self._index.save_index(str(tmp))
-        return [self._FILE]
+        if self._vectors is None:
+            return [self._FILE]
+        with atomic_path(folder / self._VECTORS, suffix=".npy") as tmp:
+            np.save(tmp, self._vectors)
+        return [self._FILE, self._VECTORS]
 
     def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
         index = hnswlib.Index(space="ip", dim=self.dim)
@@ -117,3 +127,8 @@ class HnswIndex(DescriptorIndex):
         if index.dim != self.dim:
             raise DataError(f"{str(folder)!r}: hnswlib index has dimension {index.dim}, meta says {self.dim}")
         self._index = index
+        self._vectors = None
+        if self._VECTORS in meta["files"]:
+            self._vectors = np.load(folder / self._VECTORS, mmap_mode="r" if mmap else None)
+            if self._vectors.shape != (index.get_current_count(), self.dim):
+                raise StaleIndexError(f"{str(folder)!r}: {self._VECTORS} does not match the graph; rebuild it")

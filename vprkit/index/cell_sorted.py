@@ -74,6 +74,37 @@ class CellSortedDescriptors(DescriptorIndex):
         self._pending_n_cells = n_cells
         return super().build(descriptors, fingerprint=fingerprint)  # type: ignore[return-value]
 
+    @classmethod
+    def from_sorted(
+        cls,
+        descriptors: np.ndarray,
+        offsets: np.ndarray,
+        row_ids: np.ndarray | None = None,
+        *,
+        fingerprint: IndexFingerprint | None = None,
+        kernel: str = "auto",
+    ) -> CellSortedDescriptors:
+        """Wrap descriptors that are *already* sorted by cell, without copying them.
+
+        descriptors (n, d) float32 C-contiguous (may be a memmap); offsets (n_cells + 1,) int64,
+        non-decreasing from 0 to at most n; row_ids (n,) int64 database row of each position
+        (default: identity, i.e. database order is cell order). Norms are not re-checked.
+        """
+        store = cls(kernel=kernel)
+        if descriptors.ndim != 2 or descriptors.dtype != np.float32 or not descriptors.flags.c_contiguous:
+            raise DataError("descriptors: expected a C-contiguous float32 (n, d) array")
+        n = len(descriptors)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] > n or (np.diff(offsets) < 0).any():
+            raise DataError(f"offsets: expected non-decreasing int64 from 0 to at most {n}")
+        row_ids = np.arange(n, dtype=np.int64) if row_ids is None else np.asarray(row_ids, dtype=np.int64)
+        if row_ids.shape != (n,):
+            raise DataError(f"row_ids: expected shape ({n},), got {row_ids.shape}")
+        store.descriptors, store.offsets, store.row_ids = descriptors, offsets, row_ids
+        store.dim = int(descriptors.shape[1])
+        store.fingerprint = fingerprint
+        return store
+
     @property
     def n_cells(self) -> int:
         return len(self.offsets) - 1
