@@ -3,3 +3,35 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import DatasetSpec, hookimpl
+from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+
+HOW_TO_GET = "download images_vol_*.zip and metadata.zip from https://www.mapillary.com/dataset/places and unzip them in one folder"
+
+
+def make(config: LocalDatasetConfig) -> LocalDataset:
+    """Factory: a reader of a prepared copy (MSLS is downloaded, not generated)."""
+    return LocalDataset("msls", config, HOW_TO_GET)
+
+
+@hookimpl
+def vprkit_datasets():
+    return [
+        DatasetSpec(
+            name="msls",
+            factory="vprkit_msls:make",
+            config=LocalDatasetConfig,
+            description="Mapillary Street-Level Sequences: 30 cities, dashcam sequences; val = Copenhagen + San Francisco (mixed UTM zones)",
+            prepare="vprkit_msls.prepare:prepare",
+            splits={
+                "train/database": "images/train/database",
+                "train/queries": "images/train/queries",
+                "val/database": "images/val/database",
+                "val/queries": "images/val/queries",
+            },
+            expected_counts={"val/database": 18_871, "val/queries": 740},
+            homepage="https://www.mapillary.com/dataset/places",
+            licence="CC BY-NC-SA 4.0 (Mapillary)",
+        )
+    ]

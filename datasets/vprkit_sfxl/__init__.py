@@ -3,3 +3,44 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import DatasetSpec, hookimpl
+from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+
+HOW_TO_GET = "request SF-XL through the form linked from https://github.com/gmberton/CosPlace (sf_xl/small or sf_xl/processed)"
+
+
+def make(config: LocalDatasetConfig) -> LocalDataset:
+    """Factory: a reader of a prepared copy (SF-XL is downloaded, not generated)."""
+    return LocalDataset("sfxl", config, HOW_TO_GET)
+
+
+@hookimpl
+def vprkit_datasets():
+    return [
+        DatasetSpec(
+            name="sfxl",
+            factory="vprkit_sfxl:make",
+            config=LocalDatasetConfig,
+            description="San Francisco eXtra Large: 41.2M training crops, 2.8M test database, 4 query sets; UTM 10S, standard names",
+            prepare="vprkit_sfxl.prepare:prepare",
+            splits={
+                "train": "images/train",
+                "val/database": "images/val/database",
+                "val/queries": "images/val/queries",
+                "test/database": "images/test/database",
+                "test/queries_v1": "images/test/queries_v1",
+                "test/queries_v2": "images/test/queries_v2",
+                "test/queries_night": "images/test/queries_night",
+                "test/queries_occlusion": "images/test/queries_occlusion",
+            },
+            expected_counts={
+                "test/queries_v1": 1_000,
+                "test/queries_v2": 598,
+                "test/queries_night": 466,
+                "test/queries_occlusion": 76,
+            },
+            homepage="https://github.com/gmberton/CosPlace",
+            licence="research use, on request from the CosPlace authors (see the CosPlace repository)",
+        )
+    ]

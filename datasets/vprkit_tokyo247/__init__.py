@@ -3,3 +3,33 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import DatasetSpec, hookimpl
+from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+
+HOW_TO_GET = (
+    "download the Tokyo 24/7 database tars (03814-03829), 247query_subset_v2.zip and datasets/tokyo247.mat "
+    "from the authors (http://www.ok.ctrl.titech.ac.jp/~torii/project/247/ and the NetVLAD page)"
+)
+
+
+def make(config: LocalDatasetConfig) -> LocalDataset:
+    """Factory: a reader of a prepared copy (Tokyo 24/7 is downloaded, not generated)."""
+    return LocalDataset("tokyo247", config, HOW_TO_GET)
+
+
+@hookimpl
+def vprkit_datasets():
+    return [
+        DatasetSpec(
+            name="tokyo247",
+            factory="vprkit_tokyo247:make",
+            config=LocalDatasetConfig,
+            description="Tokyo 24/7: Street View database, phone queries by day, sunset and night; UTM 54S",
+            prepare="vprkit_tokyo247.prepare:prepare",
+            splits={"test/database": "images/test/database", "test/queries": "images/test/queries"},
+            expected_counts={"test/database": 75_984, "test/queries": 315},
+            homepage="http://www.ok.ctrl.titech.ac.jp/~torii/project/247/",
+            licence="research use only (database images from Google Street View; queries by the authors)",
+        )
+    ]
