@@ -4,8 +4,9 @@ Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
 
-from vprkit import PartitionerSpec, hookimpl
+from vprkit import PartitionerSpec, RetrieverSpec, hookimpl
 from vprkit_cosplace.config import CosPlacePartitionConfig
+from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 
 
 @hookimpl
@@ -16,5 +17,17 @@ def vprkit_partitioners():
             factory="vprkit_cosplace.partition:CosPlacePartitioner",
             config=CosPlacePartitionConfig,
             description="CosPlace: UTM cells of M metres × heading bins of α degrees in N·N·L groups (needs headings)",
+        )
+    ]
+
+
+@hookimpl
+def vprkit_retrievers():
+    return [
+        RetrieverSpec(
+            name="cosplace",
+            factory="vprkit_cosplace.retriever:CosPlaceRetriever",
+            config=CosPlaceRetrieverConfig,
+            description="CosPlace: GeM descriptors trained with CosFace heads over UTM×heading groups (heads discarded)",
         )
     ]

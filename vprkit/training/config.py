@@ -35,6 +35,9 @@ class TrainingConfig(VprkitConfig):
     amp: bool = Field(True, description="Mixed precision (float16 autocast + GradScaler) when on CUDA.")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1'...")
     num_workers: int = Field(4, ge=0, description="DataLoader worker processes.")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads for this process (None = torch's default)."
+    )
     seed: int = Field(0, description="Seed of weights init, sampling and augmentation.")
     deterministic: bool = Field(False, description="torch.use_deterministic_algorithms (slower on GPU).")
     checkpoint_every: int = Field(

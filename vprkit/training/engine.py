@@ -259,6 +259,8 @@ class GroupTrainer:
         """Train until ``config.epochs`` (or the lr floor); returns the final state (history, best)."""
         if self.cfg.deterministic:
             torch.use_deterministic_algorithms(True)
+        if self.cfg.num_threads:
+            torch.set_num_threads(self.cfg.num_threads)
         if resume:
             self._resume()
         try:

@@ -1,0 +1,181 @@
+"""The D&C classifier (paper 001, METHODS.md §1): AAMC heads over a dnc partition.
+
+Inference: scores of every group's head (raw ``W_k x̂`` by default, as the official code; cosine
+as a switch) are concatenated and the joint top-K over all classes of all groups is the ranking.
+Confidence: the spread (root-mean-square distance to their centroid, metres) of the N² groups'
+own top-1 class coordinates — small when the experts agree (paper Fig. 7).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vprkit.models.artifact import model_fingerprint, read_model_dir, write_model_dir
+from vprkit.models.descriptor import DescriptorNet, build_descriptor_net
+from vprkit.models.heads import create_head
+from vprkit.models.interfaces import ClassPrediction, TrainedClassifier
+from vprkit.models.transforms import eval_transform
+from vprkit_dnc.classifier_config import DncClassifierConfig
+
+__all__ = ["DncClassifier", "group_spread"]
+
+log = logging.getLogger("vprkit.dnc")
+
+
+def group_spread(points: np.ndarray) -> np.ndarray:
+    """``(B, G, 2)`` metres → ``(B,)`` root-mean-square distance of the G points to their centroid."""
+    centred = points - points.mean(axis=1, keepdims=True)
+    return np.sqrt((centred**2).sum(-1).mean(1))
+
+
+class DncClassifier(TrainedClassifier):
+    """D&C classifier. ``DncClassifier(config)`` is untrained; :meth:`fit` trains it on a dataset,
+    :meth:`load` reads a saved one, :meth:`from_partition` builds fresh weights for a partition."""
+
+    name = "dnc"
+
+    def __init__(self, config: DncClassifierConfig | None = None):
+        self.config = config or DncClassifierConfig()
+        self.partition: Any = None
+        self.net: DescriptorNet | None = None
+        self.heads: nn.ModuleList | None = None
+        self.group_classes: list[np.ndarray] = []
+        self.transform = eval_transform(self.config.eval_image_size)
+        self.device = torch.device("cpu")
+        self.training_summary: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------ building
+    def build(self, partition) -> DncClassifier:
+        """Fresh network and one head per group of ``partition`` (weights from the torch RNG)."""
+        cfg = self.config
+        self.partition = partition
+        self.net = build_descriptor_net(cfg.backbone, "avg_whiten", out_dim=cfg.descriptor_dim,
+                                        pretrained=cfg.pretrained, freeze=cfg.freeze)
+        self.group_classes = partition.groups
+        self.heads = nn.ModuleList([
+            create_head(cfg.head, self.net.dim, len(c), s=cfg.s, m=cfg.m, easy_margin=cfg.easy_margin)
+            for c in self.group_classes
+        ])
+        return self
+
+    @property
+    def descriptor_dim(self) -> int:
+        return self.net.dim
+
+    def to(self, device: str | torch.device) -> DncClassifier:
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        self.heads.to(self.device)
+        return self
+
+    # ----------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def descriptor(self, images: torch.Tensor) -> torch.Tensor:
+        self.net.eval()
+        return self.net(images.to(self.device)).float()
+
+    @torch.no_grad()
+    def classify_descriptors(self, descriptors: torch.Tensor, k: int) -> ClassPrediction:
+        """Joint top-``k`` over all groups' classes (``k`` is capped at the number of classes)."""
+        self.heads.eval()
+        x = descriptors.to(self.device).float()
+        per_group = [head.scores(x, self.config.score_mode) for head in self.heads]  # (B, S_g) each
+        scores = torch.cat(per_group, dim=1)
+        class_ids = torch.from_numpy(np.concatenate(self.group_classes)).to(scores.device)
+        k = min(int(k), scores.shape[1])
+        top_scores, top_cols = scores.topk(k, dim=1)
+        classes = class_ids[top_cols].cpu().numpy()
+        coords = self.partition.class_coords[classes]
+        best_local = torch.stack([s.argmax(dim=1) for s in per_group], dim=1).cpu().numpy()  # (B, G)
+        best_global = np.stack([self.group_classes[g][best_local[:, g]] for g in range(len(per_group))], axis=1)
+        confidence = group_spread(self.partition.class_coords[best_global])
+        return ClassPrediction(classes=classes.astype(np.int64), scores=top_scores.cpu().numpy().astype(np.float32),
+                               coords=coords.astype(np.float64), confidence=confidence.astype(np.float64))
+
+    # ------------------------------------------------------------------------------ identity
+    def state(self) -> dict[str, torch.Tensor]:
+        out = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        out.update({f"heads.{k}": v for k, v in self.heads.state_dict().items()})
+        return out
+
+    def fingerprint(self) -> str:
+        return model_fingerprint(self.state(), self.config, self.partition.fingerprint())
+
+    def save(self, directory: str | Path) -> Path:
+        return write_model_dir(directory, kind="classifier", method=self.name, state=self.state(),
+                               config=self.config, partition=self.partition,
+                               extra={"descriptor_dim": self.descriptor_dim, "training": self.training_summary})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> DncClassifier:
+        data = read_model_dir(directory, kind="classifier", method=cls.name, config_cls=DncClassifierConfig)
+        model = cls(data["config"])
+        cfg = data["config"]
+        if cfg.pretrained:  # the saved weights replace them; never download at load time
+            model.config = cfg.model_copy(update={"pretrained": False})
+        model.build(data["partition"])
+        model.config = cfg
+        state = data["state"]
+        model.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        model.heads.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("heads.")})
+        model.training_summary = data["manifest"].get("training", {})
+        return model
+
+    # ------------------------------------------------------------------------------ training
+    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None) -> DncClassifier:
+        """Partition the train split, train (D&C recipe), keep the best epoch, save to ``out_dir``.
+
+        Training state goes to ``out_dir/training/`` (``last.pt`` for ``resume``); the model
+        directory itself is written at the end (rank 0 under DDP).
+        """
+        from vprkit.training.augment import train_transform
+        from vprkit.training.data import ImageDataset
+        from vprkit.training.engine import GroupTrainer
+        from vprkit.training.recipe import (
+            fit_partition,
+            init_distributed,
+            is_main_process,
+            load_train_split,
+            load_val_splits,
+            partition_groups,
+        )
+        from vprkit.training.validation import extract_descriptors, subsample_queries
+
+        cfg, tcfg = self.config, self.config.training
+        init_distributed()
+        images = load_train_split(dataset)
+        partition = fit_partition("dnc", cfg.partition, images)
+        log.info("dnc partition: %s", partition.summary())
+        torch.manual_seed(tcfg.seed)
+        self.build(partition)
+        groups, _ = partition_groups(partition)
+        val = load_val_splits(dataset) if tcfg.validate_every else None
+
+        def validate() -> dict[str, float]:
+            from vprkit.evaluation import localization_recall
+
+            queries = subsample_queries(val[1], tcfg.val_max_queries, tcfg.seed)
+            desc = extract_descriptors(self.net, queries, self.transform, device=trainer.device)
+            self.device = trainer.device
+            pred = self.classify_descriptors(torch.from_numpy(desc), 20)
+            return {f"LR@{n}": v for n, v in localization_recall(pred.coords, queries.utm).items()}
+
+        dataset_obj = ImageDataset(images, train_transform(tcfg.augmentation, tcfg.image_size))
+        trainer = GroupTrainer(self.net, self.heads, groups, dataset_obj, tcfg, Path(out_dir) / "training",
+                               validate=validate if val else None, metric="LR@1", reporter=reporter)
+        state = trainer.fit(resume=resume)
+        if is_main_process():
+            trainer.load_best()
+            self.device = trainer.device
+            self.training_summary = {
+                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
+                "best_epoch": state["best_epoch"], "epochs_done": state["epoch"], "history": state["history"],
+            }
+            self.to("cpu").save(out_dir)
+        return self

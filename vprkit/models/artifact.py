@@ -1,0 +1,118 @@
+"""Model directories (DESIGN.md "Artifacts"): weights, resolved config, partition, manifest.
+
+::
+
+    <dir>/weights.safetensors   tensors (network ``net.*``, heads ``heads.*``)
+    <dir>/config.yaml           resolved config of the method
+    <dir>/partition.npz         classifiers only (:meth:`vprkit.partition.Partition.save`)
+    <dir>/manifest.json         kind, method, vprkit version, fingerprints, training summary
+
+Every file is written atomically; ``manifest.json`` is written last, so a directory without it is
+an interrupted save. Loading checks the weights and partition fingerprints against the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import BaseModel
+
+from vprkit.config import build_config, save_config
+from vprkit.errors import DataError
+from vprkit.fileio import atomic_write_json, fingerprint
+
+__all__ = ["model_fingerprint", "read_model_dir", "tensors_fingerprint", "vprkit_version", "write_model_dir"]
+
+FORMAT = "vprkit-model"
+FORMAT_VERSION = 1
+
+
+def vprkit_version() -> str:
+    from vprkit import __version__
+
+    return __version__
+
+
+def tensors_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over sorted tensor names, dtypes, shapes and bytes."""
+    parts: list[Any] = []
+    for key in sorted(state):
+        parts += [key, state[key].detach().cpu().contiguous().numpy()]
+    return fingerprint(*parts)
+
+
+def model_fingerprint(state: Mapping[str, torch.Tensor], config: BaseModel, partition_fp: str | None = None) -> str:
+    """Fingerprint of a trained model: weights + resolved config (+ partition)."""
+    return fingerprint(tensors_fingerprint(state), config.model_dump(mode="json"), partition_fp or "")
+
+
+def write_model_dir(
+    directory: str | Path,
+    *,
+    kind: str,
+    method: str,
+    state: Mapping[str, torch.Tensor],
+    config: BaseModel,
+    partition: Any = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a model directory (see module docstring); returns it."""
+    from vprkit.training.engine import save_weights
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    save_weights(out / "weights.safetensors", dict(state))
+    save_config(config, out / "config.yaml")
+    partition_fp = None
+    if partition is not None:
+        partition.save(out / "partition.npz")
+        partition_fp = partition.fingerprint()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "method": method,
+        "vprkit_version": vprkit_version(),
+        "weights_fingerprint": tensors_fingerprint(state),
+        "partition_fingerprint": partition_fp,
+        "fingerprint": model_fingerprint(state, config, partition_fp),
+        **dict(extra or {}),
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return out
+
+
+def read_model_dir(directory: str | Path, *, kind: str, method: str, config_cls: type[BaseModel]) -> dict[str, Any]:
+    """Read and verify a model directory → ``{"state", "config", "partition", "manifest"}``."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    manifest_path = d / "manifest.json"
+    if not manifest_path.is_file():
+        raise DataError(f"{str(d)!r} is not a vprkit model directory (no manifest.json; an interrupted save?)")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT or (manifest.get("kind"), manifest.get("method")) != (kind, method):
+        raise DataError(
+            f"{str(d)!r} holds a {manifest.get('kind')} {manifest.get('method')!r}, not a {kind} {method!r}"
+        )
+    state = load_file(str(d / "weights.safetensors"))
+    if tensors_fingerprint(state) != manifest["weights_fingerprint"]:
+        raise DataError(f"{str(d / 'weights.safetensors')!r} does not match its manifest fingerprint (corrupt or replaced)")
+    config = build_config(config_cls, yaml.safe_load((d / "config.yaml").read_text()) or {}, owner=f"{kind} {method!r}")
+    partition = None
+    if manifest.get("partition_fingerprint"):
+        from vprkit.partition import Partition
+
+        partition = Partition.load(d / "partition.npz")
+        if partition.fingerprint() != manifest["partition_fingerprint"]:
+            raise DataError(f"{str(d / 'partition.npz')!r} does not match the manifest of {str(d)!r}")
+    if model_fingerprint(state, config, manifest.get("partition_fingerprint")) != manifest["fingerprint"]:
+        raise DataError(f"{str(d / 'config.yaml')!r} was edited after training: the model fingerprint differs")
+    return {"state": state, "config": config, "partition": partition, "manifest": manifest}
+
+
