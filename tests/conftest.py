@@ -13,3 +13,14 @@ def fresh_plugins():
     reset_plugins()
     yield
     reset_plugins()
+
+
+@pytest.fixture(scope="session")
+def synthcity_tiny(tmp_path_factory):
+    """Root of a generated ``tiny`` synthcity (seed 0, standard layout), built once per session."""
+    from vprkit_synthcity.config import SynthCityConfig
+    from vprkit_synthcity.generate import SynthCity
+
+    root = tmp_path_factory.mktemp("synthcity_tiny")
+    SynthCity(SynthCityConfig(size="tiny", seed=0, workers=1)).generate(root)
+    return root

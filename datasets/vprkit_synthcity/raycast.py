@@ -86,7 +86,7 @@ def _dda(plan: CityPlan, ox, oy, dx, dy, cos_off, cam_h, max_dist: float, max_hi
         b = np.where(inside, b, -1)
         depth = np.maximum(t * cos_off, np.float32(1e-3))  # a camera on a cell edge starts at t = 0
         tan_top = (top_ext[b] - cam_h) / depth
-        new = tan_top > cur
+        new = (tan_top > cur) & (nh < max_hits)
         if new.any():
             r, slot = ray[new], nh[new]
             out_depth[r, slot] = depth[new]
@@ -97,8 +97,12 @@ def _dda(plan: CityPlan, ox, oy, dx, dy, cos_off, cam_h, max_dist: float, max_hi
             cur = np.where(new, tan_top, cur)
             nh = nh + new
         done = (nh >= max_hits) | (t > max_dist) | ~inside | ((h_stop - cam_h) <= cur * depth)
-        if done.any():
-            keep = ~done
+        # a finished ray is marked full (it records nothing more); compacting the active set is
+        # worth it only once a good share of the rays has finished
+        nh = np.where(done, max_hits, nh)
+        n_done = np.count_nonzero(done)
+        if n_done > len(ray) // 8 or n_done == len(ray):
+            keep = nh < max_hits
             ray, ix, iy, sx, sy = ray[keep], ix[keep], iy[keep], sx[keep], sy[keep]
             tdx, tdy, tmx, tmy = tdx[keep], tdy[keep], tmx[keep], tmy[keep]
             cos_off, cam_h, cur, nh = cos_off[keep], cam_h[keep], cur[keep], nh[keep]

@@ -86,29 +86,34 @@ def _hash01(*ints: np.ndarray) -> np.ndarray:
     return (h & np.uint32(0xFFFFFF)).astype(np.float32) / np.float32(0x1000000)
 
 
+# ground colour per Ground code (index = code); roads are asphalt
+_GROUND_RGB = np.array([
+    [0.50, 0.50, 0.50],  # BUILT (only seen under a low object)
+    [0.31, 0.31, 0.31], [0.31, 0.31, 0.31], [0.31, 0.31, 0.31],  # ROAD_NS, ROAD_EW, CROSSING
+    [0.62, 0.61, 0.58],  # SIDEWALK
+    [0.24, 0.46, 0.18],  # GRASS
+    [0.70, 0.64, 0.52],  # PLAZA
+    [0.31, 0.31, 0.31], [0.31, 0.31, 0.31],  # MARK_NS, MARK_EW
+], np.float32)
+_PAVED = np.zeros(len(_GROUND_RGB), bool)
+_PAVED[[Ground.SIDEWALK, Ground.PLAZA]] = True
+_DASH = np.array([0.9, 0.85, 0.55], np.float32)
+
+
 def _ground(plan: CityPlan, gx, gy):
-    """Colours ``(n, 3)`` of ground points ``(gx, gy)`` (metres, city frame)."""
-    ix = np.clip(np.floor(gx).astype(np.int64), 0, plan.width - 1)
-    iy = np.clip(np.floor(gy).astype(np.int64), 0, plan.height - 1)
+    """Colours ``(n, 3)`` of ground points ``(gx, gy)`` (metres, city frame): surface colour by
+    ground code with a 0.5 m grain, paving joints, and dashed centre lines."""
+    fgx, fgy = np.floor(gx), np.floor(gy)
+    ix = np.clip(fgx.astype(np.int32), 0, plan.width - 1)
+    iy = np.clip(fgy.astype(np.int32), 0, plan.height - 1)
     code = plan.ground[iy, ix]
-    fx, fy = gx - np.floor(gx), gy - np.floor(gy)
-    grain = _hash01(np.floor(gx * 2), np.floor(gy * 2))[:, None]
-    asphalt = np.float32(0.30) + 0.04 * grain
-    colour = np.broadcast_to(asphalt, (len(gx), 3)).astype(np.float32).copy()
-    pal = {
-        Ground.SIDEWALK: np.array([0.62, 0.61, 0.58], np.float32),
-        Ground.GRASS: np.array([0.24, 0.46, 0.18], np.float32),
-        Ground.PLAZA: np.array([0.70, 0.64, 0.52], np.float32),
-        Ground.BUILT: np.array([0.5, 0.5, 0.5], np.float32),
-    }
-    for c, rgb in pal.items():
-        m = code == c
-        colour[m] = rgb * (0.9 + 0.2 * grain[m])
-    joint = ((fx < 0.06) | (fy < 0.06)) & ((code == Ground.SIDEWALK) | (code == Ground.PLAZA))
-    colour[joint] *= 0.8
-    dash_ns = (code == Ground.MARK_NS) & (np.abs(fx - 0.5) < 0.1) & ((gy % 6.0) < 3.0)
-    dash_ew = (code == Ground.MARK_EW) & (np.abs(fy - 0.5) < 0.1) & ((gx % 6.0) < 3.0)
-    colour[dash_ns | dash_ew] = np.array([0.9, 0.85, 0.55], np.float32)
+    fx, fy = gx - fgx, gy - fgy
+    gain = 0.9 + 0.2 * _hash01(np.floor(gx * 2), np.floor(gy * 2))
+    gain = np.where(_PAVED[code] & ((fx < 0.06) | (fy < 0.06)), gain * 0.8, gain)
+    colour = _GROUND_RGB[code] * gain[:, None]
+    dash = (((code == Ground.MARK_NS) & (np.abs(fx - 0.5) < 0.1) & ((gy % 6.0) < 3.0))
+            | ((code == Ground.MARK_EW) & (np.abs(fy - 0.5) < 0.1) & ((gx % 6.0) < 3.0)))
+    colour[dash] = _DASH
     return colour
 
 
@@ -139,7 +144,8 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
     hits = cast(plan, ox, oy, heading, cos_off, cam_h, max_dist=max_dist, max_hits=max_hits)
     K = hits.depth.shape[1]
 
-    # --- per recorded wall (R, K): style, texel column, light, far-fade ---
+    # --- per recorded wall (R, K): style, texel column, light, far-fade; packed so that each
+    # wall pixel fetches all it needs in one gather
     obj = np.maximum(hits.obj, 0)
     s = plan.style[obj].astype(np.int32)
     box = plan.box[obj]
@@ -149,7 +155,6 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
     bay_pos = u / styles.bay_w[s]
     bay_idx = np.floor(bay_pos)
     tu = np.clip(((bay_pos - bay_idx) * TILE).astype(np.int32), 0, TILE - 1)
-    texel0 = s * (2 * TILE * TILE) + tu  # flat atlas index of (style, tile 0, row 0, tu)
     nx = np.where(hits.x_side, -np.sign(dirx)[:, None], f32(0))
     ny = np.where(hits.x_side, f32(0), -np.sign(diry)[:, None])
     view_of_ray = np.repeat(np.arange(V), S)
@@ -158,23 +163,24 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
     shade = ((light.ambient[view_of_ray][:, None] + light.diffuse[view_of_ray][:, None] * lam)[..., None]
              * light.colour[view_of_ray][:, None, :] * plan.tint[obj][..., None]).astype(f32)  # (R, K, 3)
     far = np.clip((hits.depth - 25.0) / 90.0, 0.0, 0.8)[..., None]
-    tex_gain = ((1 - far) * shade).reshape(-1, 3)
-    tex_bias = (far * styles.mean[s] * shade).reshape(-1, 3)
-    trim_rgb = (styles.trim[s] * shade).reshape(-1, 3)
-    trim_z = (plan.top[obj] - styles.trim_h[s]).ravel()
+    packed = np.concatenate([
+        hits.depth[..., None], styles.ground_h[s][..., None], styles.floor_h[s][..., None],
+        (plan.top[obj] - styles.trim_h[s])[..., None],
+        (s * (2 * TILE * TILE) + tu)[..., None],  # flat atlas index of (style, tile 0, row 0, tu)
+        (1 - far) * shade, far * styles.mean[s] * shade, styles.trim[s] * shade,
+        obj[..., None], bay_idx[..., None],
+    ], axis=-1).astype(f32).reshape(V * S * K, -1)  # exact: ids and indices < 2**24
 
     # --- per pixel: which wall (or ground, or sky) ---
     horizon = S / 2 + f * np.tan(np.radians(cams.pitch))  # (V,) row of the horizon
     row = np.arange(S, dtype=np.float64) + 0.5
     tau = ((horizon[:, None] - row[None, :]) / f[:, None]).astype(f32)  # (V, S) elevation tangents
-    kstar = (hits.tan_top.reshape(V, 1, S, K) < tau[:, :, None, None]).sum(-1, dtype=np.int32)
+    kstar = (hits.tan_top.reshape(V, 1, S, K) < tau[:, :, None, None]).sum(-1, dtype=np.int32).ravel()
     ray = np.broadcast_to(np.arange(V * S, dtype=np.int32).reshape(V, 1, S), (V, S, S)).ravel()
-    kstar = kstar.ravel()
     hk = ray * K + np.minimum(kstar, K - 1)
     pix_tau = np.broadcast_to(tau[:, :, None], (V, S, S)).ravel()
     pix_h = np.repeat(cams.height.astype(f32), S * S)
-    depth = hits.depth.ravel()[hk]
-    has_wall = (kstar < hits.count[ray]) & (pix_tau * depth >= -pix_h)
+    has_wall = (kstar < hits.count[ray]) & (pix_tau * hits.depth.ravel()[hk] >= -pix_h)
     is_ground = ~has_wall & (pix_tau < 0)
     n_pix = V * S * S
     rgb = np.zeros((n_pix, 3), f32)
@@ -182,25 +188,24 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
 
     # --- walls: floor and texel row from the height on the wall ---
     w = np.flatnonzero(has_wall)
-    wk = hk[w]
-    wdepth = depth[w]
+    P = packed[hk[w]]
+    wdepth = P[:, 0]
     z = pix_h[w] + wdepth * pix_tau[w]
-    ws = s.ravel()[wk]
-    gnd_h, floor_h = styles.ground_h[ws], styles.floor_h[ws]
+    gnd_h, floor_h = P[:, 1], P[:, 2]
     upper = z >= gnd_h
     floor_pos = np.where(upper, (z - gnd_h) / floor_h, z / gnd_h)
     floor_i = np.floor(floor_pos)
     tv = np.clip(((1 - (floor_pos - floor_i)) * TILE).astype(np.int32), 0, TILE - 1)
-    texel = texel0.ravel()[wk] + upper * (TILE * TILE) + tv * TILE
-    colour = styles.atlas.reshape(-1, 3)[texel] * tex_gain[wk] + tex_bias[wk]
-    trim = z > trim_z[wk]
-    colour[trim] = trim_rgb[wk[trim]]
+    texel = P[:, 4].astype(np.int32) + upper * (TILE * TILE) + tv * TILE
+    colour = styles.atlas.reshape(-1, 3)[texel] * P[:, 5:8] + P[:, 8:11]
+    trim = z > P[:, 3]
+    colour[trim] = P[trim, 11:14]
     wview = w // (S * S)
     lit_share = light.windows_lit[wview]
     if (lit_share > 0).any():  # dusk and night: some windows lit from inside
         glass = styles.window.reshape(-1)[texel] & ~trim & (lit_share > 0)
         g = np.flatnonzero(glass)
-        on = _hash01(obj.ravel()[wk[g]], floor_i[g] + upper[g], bay_idx.ravel()[wk[g]]) < lit_share[g]
+        on = _hash01(P[g, 14], floor_i[g] + upper[g], P[g, 15]) < lit_share[g]
         colour[g[on]] = LIT_WINDOW / np.maximum(_haze_keep(light, wview[g[on]], wdepth[g[on]]), 1e-3)[:, None]
     rgb[w] = colour
     dist_px[w] = wdepth
@@ -220,14 +225,16 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
     # --- haze on everything solid, then the sky (a gradient per view and row) ---
     rgb = rgb.reshape(V, S * S, 3)
     dist_px = dist_px.reshape(V, S * S)
-    fade = (1.0 - np.exp(-np.minimum(dist_px, 1e6) / light.haze_m[:, None]))[..., None]
-    rgb = rgb * (1 - fade) + light.haze[:, None, :] * fade
+    keep = np.exp(-np.minimum(dist_px, 1e6) / light.haze_m[:, None])[..., None]  # 0 for the sky
+    rgb *= keep
+    rgb += light.haze[:, None, :] * (1 - keep)
     tmix = (np.clip(tau * 1.6, 0.0, 1.0) ** 0.7)[..., None]  # (V, S, 1)
     sky = light.sky_horizon[:, None, :] * (1 - tmix) + light.sky_top[:, None, :] * tmix  # (V, S, 3)
     rgb = rgb.reshape(V, S, S, 3)
     solid = np.isfinite(dist_px).reshape(V, S, S)
-    rgb = np.where(solid[..., None], rgb, sky[:, :, None, :])
-    return np.clip(rgb, 0, 1).astype(f32), dist_px.reshape(V, S, S)
+    rgb = np.where(solid[..., None], rgb, sky[:, :, None, :].astype(f32))
+    np.clip(rgb, 0, 1, out=rgb)
+    return rgb, dist_px.reshape(V, S, S)
 
 
 def _haze_keep(light: Light, view: np.ndarray, depth: np.ndarray) -> np.ndarray:
