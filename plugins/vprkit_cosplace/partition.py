@@ -47,7 +47,9 @@ class CosPlacePartitioner:
         in_trained = group_all < groups_num
         # Renumber the classes of the kept groups (still lexicographic).
         new_index = np.where(in_trained, np.cumsum(in_trained) - 1, -1)
-        labels = np.where(grid.labels >= 0, new_index[np.maximum(grid.labels, 0)], -1)
+        labels = np.full(len(east), -1, dtype=np.int64)
+        kept = grid.labels >= 0
+        labels[kept] = new_index[grid.labels[kept]]
         cells = grid.cells[in_trained]
         untrained = int(grid.counts[~in_trained].sum())
 

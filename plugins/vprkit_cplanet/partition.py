@@ -86,11 +86,12 @@ class CPlaNetPartitioner:
             log.warning("cplanet: no image features given; geoclass sets use geographic distances only")
 
         v = graph.num_nodes
-        tie_break = (features[:, 0],) if visual else ()
-        order = np.lexsort(tie_break + (north, east, graph.image_node))
-        centroid_sums = _node_sums(np.stack([east, north], axis=1), graph.image_node, order, v)
-        centroids = centroid_sums / graph.node_images[:, None]
-        feature_sums = _node_sums(features, graph.image_node, order, v) if visual else None
+        centroids = class_means(graph.image_node, east, north, v)  # exact, order-independent
+        centroid_sums = centroids * graph.node_images[:, None]
+        feature_sums = None
+        if visual:  # sum features in (node, position, first feature) order: same sums for any input order
+            order = np.lexsort((features[:, 0], north, east, graph.image_node))
+            feature_sums = _node_sums(features, graph.image_node, order, v)
 
         node_sets, achieved, stuck = [], [], []
         for k in range(cfg.num_sets):

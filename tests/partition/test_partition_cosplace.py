@@ -54,3 +54,9 @@ def test_order_independent():
     assert a.fingerprint() == b.fingerprint()
     np.testing.assert_array_equal(a.train_labels[perm], b.train_labels)
     np.testing.assert_array_equal(a.assign(east, north, heading)[0], a.train_labels)
+
+
+def test_no_class_survives_gives_an_empty_partition():
+    part = create_partitioner("cosplace").fit(np.array([1.0, 50.0]), np.array([1.0, 50.0]), np.array([0.0, 90.0]))
+    assert part.num_classes == 0 and part.dropped == 2 and part.train_labels.tolist() == [-1, -1]
+    assert part.assign(np.array([1.0]), np.array([1.0]), np.array([0.0]))[0].tolist() == [-1]

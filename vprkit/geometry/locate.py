@@ -30,9 +30,11 @@ class GridLocator:
     def __init__(self, cell_size: float, cells: np.ndarray, heading_step: float | None = None):
         self.cell_size = float(cell_size)
         self.heading_step = None if heading_step is None else float(heading_step)
-        self.cells = np.asarray(cells, dtype=np.int64).reshape(len(cells), -1)
         width = 3 if self.heading_step else 2
-        if self.cells.shape[1] != width:
+        self.cells = np.asarray(cells, dtype=np.int64)
+        if self.cells.size == 0:
+            self.cells = self.cells.reshape(0, width)
+        if self.cells.ndim != 2 or self.cells.shape[1] != width:
             raise DataError(f"grid locator: cells must have {width} columns, got {self.cells.shape}")
         if len(self.cells):
             self._low = self.cells.min(axis=0)

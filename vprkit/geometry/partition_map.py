@@ -21,7 +21,7 @@ from vprkit.geometry.utm_latlon import latlon_to_utm
 __all__ = ["plot_partition"]
 
 MAX_POLYGONS = 20000
-MAX_POINTS = 200000
+MAX_POINTS = 60000
 
 
 def _class_colours(partition) -> np.ndarray:
@@ -80,4 +80,5 @@ def plot_partition(partition, east: np.ndarray, north: np.ndarray, path: str | P
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
+        tmp.chmod(0o644)  # mkstemp makes 0600; a picture is for sharing
     return path

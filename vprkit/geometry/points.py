@@ -6,7 +6,7 @@ import numpy as np
 
 from vprkit.errors import DataError
 
-__all__ = ["check_points", "check_headings", "canonical_order", "class_means", "class_medoids", "dense_labels"]
+__all__ = ["check_points", "check_headings", "canonical_order", "exact_class_sums", "class_means", "class_medoids", "dense_labels"]
 
 
 def check_points(east: np.ndarray, north: np.ndarray, what: str = "points") -> tuple[np.ndarray, np.ndarray]:
@@ -53,19 +53,35 @@ def canonical_order(labels: np.ndarray, east: np.ndarray, north: np.ndarray) -> 
     return np.lexsort((north, east, labels))
 
 
-def class_means(labels: np.ndarray, east: np.ndarray, north: np.ndarray, num_classes: int) -> np.ndarray:
-    """Mean UTM ``(C, 2)`` of the rows of each class; rows with label −1 are ignored.
+def exact_class_sums(labels: np.ndarray, values: np.ndarray, num_classes: int, offset: float) -> np.ndarray:
+    """Per-class sums ``(C,)`` of ``values - offset`` in micrometres, exact (int64).
 
-    Sums run in :func:`canonical_order`, so the means are bit-identical for any input order.
+    Values are rounded to 1 µm and split into two integer-valued float64 parts below 2**53, so
+    ``np.bincount``'s float sums are exact and therefore independent of the row order (float sums
+    in input order would differ in the last bits when the images are permuted).
     """
-    order = canonical_order(labels, east, north)
-    order = order[labels[order] >= 0]
-    lab, east, north = labels[order], east[order], north[order]
-    counts = np.bincount(lab, minlength=num_classes).astype(np.float64)
-    sums_e = np.bincount(lab, weights=east, minlength=num_classes)
-    sums_n = np.bincount(lab, weights=north, minlength=num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.stack([sums_e / counts, sums_n / counts], axis=1)
+    quanta = np.round((values - offset) * 1e6).astype(np.int64)
+    high, low = quanta >> 26, quanta & ((1 << 26) - 1)
+    sum_high = np.bincount(labels, weights=high.astype(np.float64), minlength=num_classes)
+    sum_low = np.bincount(labels, weights=low.astype(np.float64), minlength=num_classes)
+    return (sum_high.astype(np.int64) << 26) + sum_low.astype(np.int64)
+
+
+def class_means(labels: np.ndarray, east: np.ndarray, north: np.ndarray, num_classes: int) -> np.ndarray:
+    """Mean UTM ``(C, 2)`` of the rows of each class (µm-exact, bit-identical for any row order);
+    rows with label −1 are ignored, classes without rows are NaN."""
+    keep = labels >= 0
+    lab, east, north = labels[keep], east[keep], north[keep]
+    out = np.full((num_classes, 2), np.nan)
+    if not len(lab):
+        return out
+    counts = np.bincount(lab, minlength=num_classes)
+    has = counts > 0
+    for col, values in enumerate((east, north)):
+        offset = float(values.min())  # order-independent anchor keeps the µm sums small
+        sums = exact_class_sums(lab, values, num_classes, offset)
+        out[has, col] = offset + (sums[has] / counts[has]) / 1e6
+    return out
 
 
 def class_medoids(labels: np.ndarray, east: np.ndarray, north: np.ndarray, num_classes: int) -> np.ndarray:
