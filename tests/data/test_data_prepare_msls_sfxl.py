@@ -85,3 +85,16 @@ def test_prepare_sfxl_rejects_malformed_names(tmp_path):
     write_image(src / "small" / "test" / "queries_v1" / "0000_bad.jpg")
     with pytest.raises(DataError, match="0000_bad.jpg"):
         prepare_sfxl(src, tmp_path / "out")
+
+
+def test_check_msls_with_kept_zones(tmp_path):
+    from vprkit.data.check import check_dataset
+
+    out = tmp_path / "msls"
+    prepare_msls(_msls_src(tmp_path), out)
+    strict = check_dataset(out, verify="none")
+    assert any("several UTM zones" in p.reason for _, p in strict.problems)
+    kept = check_dataset(out, verify="all", mixed_zones="keep")
+    assert kept.ok, kept.problems
+    val_db = next(s for s in kept.splits if s.split == "val/database")
+    assert val_db.zone == "10S,33U" and val_db.usable == 5 and val_db.cells >= 2

@@ -15,6 +15,9 @@ app = typer.Typer(help="Dataset specs, checks, maps, generation and preparation.
 ZoneOpt = Annotated[
     Optional[str], typer.Option("--zone", help="Re-project every image into this UTM zone (e.g. 10S) instead of refusing mixed zones.")
 ]
+KeepZonesOpt = Annotated[
+    bool, typer.Option("--keep-mixed-zones", help="Multi-city datasets (MSLS): keep each image in its own UTM zone.")
+]
 
 
 @app.command("list")
@@ -29,11 +32,12 @@ def list_cmd(json: JsonOpt = False) -> None:
         print_json({"datasets": rows})
         return
     table = Table(title="vprkit datasets")
-    for col in ("name", "splits (published count)", "prepare", "licence", "description"):
+    for col in ("name", "splits (published count)", "prepare", "description"):
         table.add_column(col)
     for r in rows:
-        splits = "\n".join(f"{s}: {r['expected_counts'].get(s, '?')}" for s in r["splits"]) or "-"
-        table.add_row(r["name"], splits, "yes" if r["can_prepare"] else "-", r["licence"], r["description"])
+        counts = r["expected_counts"]
+        splits = "\n".join(f"{s} ({counts[s]:,})" if s in counts else s for s in r["splits"]) or "-"
+        table.add_row(r["name"], splits, "yes" if r["can_prepare"] else "-", r["description"])
     out.print(table)
 
 
@@ -45,6 +49,7 @@ def check_cmd(
     verify: Annotated[str, typer.Option(help="Open images with PIL: sample, all or none.")] = "sample",
     sample: Annotated[int, typer.Option(help="Images opened per split with --verify sample.")] = 200,
     name: Annotated[Optional[str], typer.Option("--name", help="Registered dataset whose published counts to compare.")] = None,
+    keep_mixed_zones: KeepZonesOpt = False,
 ) -> None:
     """Counts, area, density, images per 20 m cell, headings; every bad file by name (exit 1 if any)."""
     from vprkit.data.check import check_dataset
@@ -54,7 +59,8 @@ def check_cmd(
         from vprkit.registry import get_dataset_spec
 
         expected = dict(get_dataset_spec(name).expected_counts)
-    report = check_dataset(path, target_zone=zone, verify=verify, sample=sample, expected=expected)
+    report = check_dataset(path, target_zone=zone, verify=verify, sample=sample, expected=expected,
+                           mixed_zones="keep" if keep_mixed_zones else "raise")
     if json:
         print_json(report.to_dict())
     else:
@@ -91,13 +97,14 @@ def show_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset root or a folder of images.")],
     png: PngOpt = None,
     zone: ZoneOpt = None,
+    keep_mixed_zones: KeepZonesOpt = False,
 ) -> None:
     """Draw a map of database, query and training positions to a PNG."""
     from vprkit.data.show import load_all_splits, plot_positions
 
     if png is None:
         raise typer.BadParameter("give --png FILE", param_hint="--png")
-    splits = load_all_splits(path, target_zone=zone)
+    splits = load_all_splits(path, target_zone=zone, mixed_zones="keep" if keep_mixed_zones else "raise")
     plot_positions(splits, png, title=str(path))
     for split, images in splits.items():
         err.print(f"{split}: {len(images)} images")

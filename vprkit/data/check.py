@@ -1,6 +1,7 @@
 """``vprkit datasets check``: what a dataset folder holds and what is wrong with it.
 
-Per split: image count, usable count, UTM zone, area (km², **convex hull** of the UTM positions),
+Per split: image count, usable count, UTM zone, area (km², **convex hull** of the UTM positions;
+for multi-city lists read with ``mixed_zones="keep"``, the sum of one hull per zone),
 density (usable images per km² of that hull), images per ``cell_m`` (20 m, D&C's M) square cell
 (min/median/max over occupied cells, and the share of occupied cells holding ≥ 10 images), share
 of images with a heading, and every problem by file name: malformed names, missing coordinates,
@@ -98,7 +99,9 @@ def _sample(paths: list[str], verify: str, sample: int) -> list[str]:
     return [paths[i] for i in np.unique(rows)]
 
 
-def _check_split(split: str, folder: Path, target_zone: Any, verify: str, sample: int, cell_m: float) -> SplitReport:
+def _check_split(
+    split: str, folder: Path, target_zone: Any, verify: str, sample: int, cell_m: float, mixed_zones: str
+) -> SplitReport:
     report = SplitReport(split=split, folder=str(folder), cell_m=cell_m)
     try:
         paths = list_image_paths(folder)
@@ -111,7 +114,7 @@ def _check_split(split: str, folder: Path, target_zone: Any, verify: str, sample
         missing = [p for p in paths if not os.path.isfile(folder / p)]
         report.problems.extend(Problem(p, f"listed in {listing.name} but missing") for p in missing)
     try:
-        images, problems = scan_paths(folder, paths, target_zone=target_zone)
+        images, problems = scan_paths(folder, paths, target_zone=target_zone, mixed_zones=mixed_zones)
     except DataError as exc:  # e.g. mixed UTM zones: reported, not a crash
         report.problems.append(Problem(str(folder), str(exc)))
         return report
@@ -119,11 +122,16 @@ def _check_split(split: str, folder: Path, target_zone: Any, verify: str, sample
     report.usable = len(images)
     report.zone = f"{images.zone_number}{images.zone_letter}" if images.zone_number else ""
     if len(images):
+        # Mixed-zone lists (MSLS): hulls and cells per zone, areas summed.
+        zones = images.extra.get("utm_zone")
+        groups = [np.ones(len(images), bool)] if zones is None else [zones == z for z in np.unique(zones)]
+        if zones is not None:
+            report.zone = ",".join(np.unique(zones).tolist())
         xy = images.utm
-        area = hull_area_m2(xy) / 1e6
+        area = sum(hull_area_m2(xy[g]) for g in groups) / 1e6
         report.area_km2 = round(area, 6)
         report.density_per_km2 = round(len(images) / area, 3) if area > 0 else 0.0
-        counts = cell_counts(xy, cell_m)
+        counts = np.concatenate([cell_counts(xy[g], cell_m) for g in groups])
         report.cells = int(len(counts))
         report.images_per_cell_min = int(counts.min())
         report.images_per_cell_median = float(np.median(counts))
@@ -144,6 +152,7 @@ def check_dataset(
     sample: int = 200,
     cell_m: float = 20.0,
     expected: Mapping[str, int] | None = None,
+    mixed_zones: str = "raise",
 ) -> DatasetReport:
     """Report on a dataset root in the standard layout, or on a single folder of images.
 
@@ -154,6 +163,7 @@ def check_dataset(
         cell_m: side of the occupancy cells in metres.
         expected: split → published count (a dataset spec's ``expected_counts``); a differing
             count is listed as a problem of that split.
+        mixed_zones: ``"keep"`` for multi-city datasets (MSLS): statistics per zone, summed.
     """
     if verify not in ("sample", "all", "none"):
         raise DataError(f"verify must be 'sample', 'all' or 'none', not {verify!r}")
@@ -163,10 +173,10 @@ def check_dataset(
     splits = list_splits(root) if root.is_dir() else []
     report = DatasetReport(root=str(root))
     if not splits:
-        report.splits.append(_check_split(".", root, target_zone, verify, sample, cell_m))
+        report.splits.append(_check_split(".", root, target_zone, verify, sample, cell_m, mixed_zones))
     for split in splits:
         base = root / "images" if (root / "images").is_dir() else root
-        report.splits.append(_check_split(split, base / split, target_zone, verify, sample, cell_m))
+        report.splits.append(_check_split(split, base / split, target_zone, verify, sample, cell_m, mixed_zones))
     for s in report.splits:
         if expected and s.split in expected:
             s.expected = int(expected[s.split])
