@@ -47,9 +47,7 @@ class CellSortedDescriptors(DescriptorIndex):
     def __init__(self, config: Any = None, *, kernel: str = "auto") -> None:
         super().__init__(config)
         self.kernel = resolve_kernel(kernel)
-        self.descriptors = np.zeros((0, 0), dtype=np.float32)
-        self.row_ids = np.zeros(0, dtype=np.int64)
-        self.offsets = np.zeros(1, dtype=np.int64)
+        self._set_arrays(np.zeros((0, 0), dtype=np.float32), np.zeros(0, np.int64), np.zeros(1, np.int64))
         self._positions: np.ndarray | None = None  # inverse of row_ids, built on first use
         self._pending_cells: np.ndarray | None = None
         self._pending_n_cells: int | None = None
@@ -100,10 +98,28 @@ class CellSortedDescriptors(DescriptorIndex):
         row_ids = np.arange(n, dtype=np.int64) if row_ids is None else np.asarray(row_ids, dtype=np.int64)
         if row_ids.shape != (n,):
             raise DataError(f"row_ids: expected shape ({n},), got {row_ids.shape}")
-        store.descriptors, store.offsets, store.row_ids = descriptors, offsets, row_ids
+        store._set_arrays(descriptors, row_ids, offsets)
         store.dim = int(descriptors.shape[1])
         store.fingerprint = fingerprint
         return store
+
+    def _set_arrays(self, descriptors: np.ndarray, row_ids: np.ndarray, offsets: np.ndarray) -> None:
+        """Install the three arrays and the lookup tables the hot path uses.
+
+        Index -1 must mean "nothing" without a branch: ``_row_ids_ext`` ends with -1 (so position
+        -1 → row -1) and ``_cell_starts``/``_cell_ends`` end with an empty range (cell -1 → 0 rows).
+        """
+        self.descriptors = descriptors
+        self.offsets = offsets
+        self._row_ids_ext = np.append(np.asarray(row_ids, dtype=np.int64), np.int64(-1))
+        self._cell_starts = np.append(offsets[:-1], np.int64(0))
+        self._cell_ends = np.append(offsets[1:], np.int64(0))
+        self._positions = None
+
+    @property
+    def row_ids(self) -> np.ndarray:
+        """(n,) int64 database row of each sorted position (a view)."""
+        return self._row_ids_ext[:-1]
 
     @property
     def n_cells(self) -> int:
@@ -121,11 +137,9 @@ class CellSortedDescriptors(DescriptorIndex):
         key = np.where(cells < 0, n_cells, cells)
         order = np.argsort(key, kind="stable")
         counts = np.bincount(key, minlength=n_cells + 1)[:n_cells]
-        self.offsets = np.zeros(n_cells + 1, dtype=np.int64)
-        np.cumsum(counts, out=self.offsets[1:])
-        self.row_ids = order.astype(np.int64)
-        self.descriptors = np.ascontiguousarray(x[order])
-        self._positions = None
+        offsets = np.zeros(n_cells + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        self._set_arrays(np.ascontiguousarray(x[order]), order, offsets)
 
     @staticmethod
     def _validated_cells(cells: np.ndarray | None, n: int, n_cells: int | None) -> np.ndarray:
@@ -175,10 +189,8 @@ class CellSortedDescriptors(DescriptorIndex):
         q·N slices is ``start + arange(length)``, built at once as ``arange(R) + repeat(shift)``.
         """
         flat_cells = cells.ravel()
-        valid = flat_cells >= 0
-        safe = np.where(valid, flat_cells, 0)
-        starts = self.offsets[safe]
-        lengths = np.where(valid, self.offsets[safe + 1] - starts, 0)
+        starts = self._cell_starts[flat_cells]  # cell -1 reads the trailing empty range
+        lengths = self._cell_ends[flat_cells] - starts
         ends = np.cumsum(lengths)
         shift = starts - (ends - lengths)
         positions = np.arange(ends[-1] if ends.size else 0, dtype=np.int64) + np.repeat(shift, lengths)
@@ -216,24 +228,24 @@ class CellSortedDescriptors(DescriptorIndex):
             cells = cells[None, :]
         if cells.ndim != 2 or cells.shape[0] != n_queries:
             raise DataError(f"cells: expected shape ({n_queries}, N), got {cells.shape}")
-        if cells.size and not np.issubdtype(cells.dtype, np.integer):
+        if cells.dtype.kind not in "iu" and cells.size:
             raise DataError(f"cells: expected integer cell ids, got dtype {cells.dtype}")
         cells = cells.astype(np.int64, copy=False)
-        if cells.size:
-            lo, hi = int(cells.min()), int(cells.max())
+        if cells.size:  # one sort answers range and repetition (this runs on every query)
+            ordered = np.sort(cells, axis=1)
+            lo, hi = int(ordered[:, 0].min()), int(ordered[:, -1].max())
             if lo < -1 or hi >= self.n_cells:
                 raise DataError(f"cells: ids must lie in [0, {self.n_cells}) or be -1, got range [{lo}, {hi}]")
-            ordered = np.sort(cells, axis=1)
-            repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+            repeated = ordered[:, 1:] == ordered[:, :-1]
             if repeated.any():
-                i, j = np.argwhere(repeated)[0]
-                raise DataError(f"cells: cell {ordered[i, j + 1]} is listed twice for query {i}")
+                repeated &= ordered[:, 1:] >= 0  # several -1 (ragged padding) are fine
+                if repeated.any():
+                    i, j = np.argwhere(repeated)[0]
+                    raise DataError(f"cells: cell {ordered[i, j + 1]} is listed twice for query {i}")
         return cells
 
     def _to_rows(self, positions: np.ndarray) -> np.ndarray:
-        rows = self.row_ids[np.maximum(positions, 0)]
-        rows[positions < 0] = -1
-        return rows
+        return self._row_ids_ext[positions]  # padding position -1 → row -1
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, found = topk_all(q, self.descriptors, k, self.kernel)
@@ -251,7 +263,8 @@ class CellSortedDescriptors(DescriptorIndex):
 
     def memory_bytes(self) -> int:
         extra = self._positions.nbytes if self._positions is not None else 0
-        return int(self.descriptors.nbytes + self.row_ids.nbytes + self.offsets.nbytes + extra)
+        tables = self._row_ids_ext.nbytes + self._cell_starts.nbytes + self._cell_ends.nbytes
+        return int(self.descriptors.nbytes + self.offsets.nbytes + tables + extra)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -263,9 +276,9 @@ class CellSortedDescriptors(DescriptorIndex):
 
     def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
         mode = "r" if mmap else None
-        self.descriptors = np.load(folder / _FILES[0], mmap_mode=mode)
-        self.row_ids = np.load(folder / _FILES[1])
-        self.offsets = np.load(folder / _FILES[2])
-        if self.descriptors.shape != (len(self.row_ids), self.dim) or self.offsets[-1] > len(self.row_ids):
+        descriptors = np.load(folder / _FILES[0], mmap_mode=mode)
+        row_ids = np.load(folder / _FILES[1])
+        offsets = np.load(folder / _FILES[2])
+        if descriptors.shape != (len(row_ids), self.dim) or offsets[-1] > len(row_ids):
             raise DataError(f"cell_sorted index in {str(folder)!r} has inconsistent arrays; rebuild it")
-        self._positions = None
+        self._set_arrays(descriptors, row_ids, offsets)

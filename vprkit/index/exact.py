@@ -95,8 +95,8 @@ def topk_subset(
             database.shape[1], q, database.shape[0], width, k,
             faiss.swig_ptr(scores), faiss.swig_ptr(rows), width,
         )
-        # faiss pads with -FLT_MAX; the protocol pads with -inf.
-        scores[rows < 0] = -np.inf
+        if rows[:, -1].min() < 0:  # faiss pads with -FLT_MAX; the protocol pads with -inf
+            scores[rows < 0] = -np.inf
         return scores, rows
     scores = np.empty((q, k), dtype=np.float32)
     rows = np.empty((q, k), dtype=np.int64)
