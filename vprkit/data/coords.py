@@ -93,7 +93,8 @@ def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: "str | Zone | None" = 
     """Project degrees to UTM metres in one zone.
 
     Args:
-        lat, lon: ``(n,)`` degrees (finite).
+        lat: ``(n,)`` latitudes in degrees (finite).
+        lon: ``(n,)`` longitudes in degrees (finite).
         zone: target zone; when None the points must all fall in one zone (else DataError).
 
     Returns:
@@ -150,8 +151,12 @@ def unify_zone(
     """Bring per-row coordinates into one UTM zone; fill missing UTM from lat/lon and vice versa.
 
     Args:
-        east, north, lat, lon: ``(n,)`` float64 (NaN when missing).
-        zone_number: ``(n,)`` float (NaN when missing); zone_letter: ``(n,)`` str.
+        east: ``(n,)`` float64 metres (NaN when missing).
+        north: ``(n,)`` float64 metres (NaN when missing).
+        zone_number: ``(n,)`` float (NaN when missing).
+        zone_letter: ``(n,)`` str (``""`` when missing).
+        lat: ``(n,)`` float64 degrees (NaN when missing).
+        lon: ``(n,)`` float64 degrees (NaN when missing).
         target_zone: re-project every row into this zone (via lat/lon); None requires one zone.
         source: named in error messages (a folder).
         mixed_zones: ``"raise"`` (default) or ``"keep"``: multi-city datasets (MSLS) keep every

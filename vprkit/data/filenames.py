@@ -102,12 +102,20 @@ def format_filename(
     """One standard file name (no folder).
 
     Args:
-        east, north: UTM metres (formatted ``%010.2f``: ``0544388.51``).
-        zone_number, zone_letter: UTM zone, e.g. ``10``, ``"S"``.
-        lat, lon: degrees (7 decimals, about 1 cm).
+        east: UTM easting in metres (formatted ``%010.2f``: ``0544388.51``).
+        north: UTM northing in metres (same format).
+        zone_number: UTM zone number, e.g. ``10``.
+        zone_letter: UTM band letter, e.g. ``"S"``.
+        lat: latitude in degrees (7 decimals, about 1 cm).
+        lon: longitude in degrees (7 decimals).
+        pano_id: free text without '@' or '/'.
+        tile_num: number or text.
         heading: degrees clockwise from north, or None/NaN for an empty field.
-        pitch, roll, height: numbers (written without trailing zeros) or strings as given.
-        pano_id, tile_num, timestamp, note: free text without '@' or '/'.
+        pitch: number (written without trailing zeros) or string as given.
+        roll: as ``pitch``.
+        height: as ``pitch``.
+        timestamp: free text without '@' or '/'.
+        note: free text without '@' or '/'.
         ext: extension including the dot.
 
     Returns:

@@ -74,8 +74,9 @@ class NpyEvalSet:
     """A database/queries pair with ground-truth positives.
 
     Attributes:
-        database, queries: image lists (paths relative to the image root; NaN positions unless the
+        database: image list (paths relative to the image root; NaN positions unless the
             names are standard '@' names).
+        queries: image list, as ``database``.
         positives: per-query database rows (CSR), as given by the ``gt``/``pIdx`` file.
     """
 

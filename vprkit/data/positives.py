@@ -82,9 +82,10 @@ def positives_within(
         queries: ``(n_queries, 2)`` UTM east/north in metres.
         database: ``(n_database, 2)`` UTM east/north in metres, same zone.
         radius: metres (> 0).
-        query_groups, database_groups: optional ``(n,)`` labels (e.g. ``extra["utm_zone"]`` of a
+        query_groups: optional ``(n_queries,)`` labels (e.g. ``extra["utm_zone"]`` of a
             multi-city list); a query only matches database rows with the same label, because
             UTM metres of different zones are not comparable.
+        database_groups: ``(n_database,)`` labels, given together with ``query_groups``.
 
     Returns:
         :class:`Positives` (CSR), nearest first per query; ties keep database order.
