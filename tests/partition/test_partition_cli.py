@@ -58,3 +58,11 @@ def test_cli_table_and_missing_headings(tmp_path):
     assert result.exit_code == 0 and "classes per group" in result.stdout
     with pytest.raises(DataError, match="headings"):
         partition_dataset("cosplace", tmp_path / "ds")
+
+
+def test_config_file_then_overrides(tmp_path):
+    _write_dataset(tmp_path / "ds")
+    cfg = tmp_path / "dnc.yaml"
+    cfg.write_text("M: 50\nN: 3\nmin_images_per_class: 1\n")
+    part, _ = partition_dataset("dnc", tmp_path / "ds", config_file=cfg, overrides=["N=2"])
+    assert part.config["M"] == 50 and part.config["N"] == 2 and part.num_groups == 4

@@ -103,3 +103,13 @@ def test_hge_hierarchy_follows_cell_ancestry(tmp_path):
     assert loaded.fingerprint() == part.fingerprint()
     np.testing.assert_array_equal(loaded.hierarchy, part.hierarchy)
     np.testing.assert_array_equal(loaded.children["medium"].assign(east, north)[0], medium.train_labels)
+
+
+def test_hge_is_order_independent():
+    east, north = _city(8000, seed=4)
+    cfg = dict(tau_min=10, tau_max_coarse=1600, tau_max_medium=800, tau_max_fine=400, utm_zone=ZONE)
+    a = create_partitioner("hge", **cfg).fit(east, north)
+    perm = np.random.default_rng(6).permutation(len(east))
+    b = create_partitioner("hge", **cfg).fit(east[perm], north[perm])
+    assert a.fingerprint() == b.fingerprint()
+    np.testing.assert_array_equal(a.children["coarse"].train_labels[perm], b.children["coarse"].train_labels)

@@ -3,8 +3,8 @@
 Each image starts in its level-``lvl_min`` cell; cells with ``count ≤ τmin`` are deleted with their
 images; then, level by level, every image of a cell with ``count > τmax`` moves to its child at the
 next level, until no cell exceeds τmax or ``lvl_max`` is reached; finally cells with
-``count ≤ τmin`` are deleted again (children are never merged back). Vectorised: one ``np.unique``
-over the still-splitting images per level (≤ 30 iterations).
+``count ≤ τmin`` are deleted again (children are never merged back). Vectorised: the leaves are
+sorted once, then each level counts cells by run length over the still-splitting images (≤ 30 levels).
 """
 
 from __future__ import annotations
@@ -43,42 +43,57 @@ class AdaptiveCells:
     dropped_last: int
 
 
+def _runs(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique values, each row's run index and run lengths of a sorted array in O(n)."""
+    n = len(sorted_ids)
+    change = np.ones(n, dtype=bool)
+    change[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    starts = np.flatnonzero(change)
+    return sorted_ids[starts], np.cumsum(change) - 1, np.diff(np.append(starts, n))
+
+
 def adaptive_s2_cells(leaf_ids: np.ndarray, tau_min: int, tau_max: int, lvl_min: int = 2, lvl_max: int = 30) -> AdaptiveCells:
-    """Adaptive S2 cells of the leaf ids ``(n,)`` uint64 of the training images."""
+    """Adaptive S2 cells of the leaf ids ``(n,)`` uint64 of the training images.
+
+    The leaves are sorted once; because the current cells are always disjoint leaf ranges, the
+    images' cell ids stay sorted too, so every level counts cells by run length in O(n).
+    """
     if not 0 <= lvl_min <= lvl_max <= s2.MAX_LEVEL:
         raise ConfigError(f"S2 levels must satisfy 0 <= lvl_min <= lvl_max <= 30, got {lvl_min}, {lvl_max}")
     if tau_min < 0 or tau_max <= tau_min:
         raise ConfigError(f"S2 thresholds must satisfy 0 <= tau_min < tau_max, got {tau_min}, {tau_max}")
     leaf_ids = np.asarray(leaf_ids, dtype=np.uint64)
     n = len(leaf_ids)
-    cell_of = s2.parent_ids(leaf_ids, lvl_min)
+    order = np.argsort(leaf_ids, kind="stable")
+    leaves = leaf_ids[order]
+    cell_of = s2.parent_ids(leaves, lvl_min)
 
     # First τmin pass on the starting cells.
-    uniq, inverse, counts = np.unique(cell_of, return_inverse=True, return_counts=True)
-    alive = counts[inverse.reshape(-1)] > tau_min
+    _, run, counts = _runs(cell_of)
+    alive = counts[run] > tau_min
     dropped_first = int(n - alive.sum())
 
     # Split every over-full cell, one level at a time, only touching images still splitting.
     active = np.flatnonzero(alive)
     level = lvl_min
     while len(active) and level < lvl_max:
-        uniq, inverse, counts = np.unique(cell_of[active], return_inverse=True, return_counts=True)
-        split = counts[inverse.reshape(-1)] > tau_max
-        active = active[split]
+        _, run, counts = _runs(cell_of[active])
+        active = active[counts[run] > tau_max]
         if not len(active):
             break
         level += 1
-        cell_of[active] = s2.parent_ids(leaf_ids[active], level)
+        cell_of[active] = s2.parent_ids(leaves[active], level)
 
     # Final τmin pass.
     kept_rows = np.flatnonzero(alive)
-    uniq, inverse, counts = np.unique(cell_of[kept_rows], return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    uniq, run, counts = _runs(cell_of[kept_rows])
     keep_cell = counts > tau_min
     new_index = np.cumsum(keep_cell) - 1
-    labels = np.full(n, -1, dtype=np.int64)
-    row_ok = keep_cell[inverse]
-    labels[kept_rows[row_ok]] = new_index[inverse[row_ok]]
+    sorted_labels = np.full(n, -1, dtype=np.int64)
+    row_ok = keep_cell[run]
+    sorted_labels[kept_rows[row_ok]] = new_index[run[row_ok]]
+    labels = np.empty(n, dtype=np.int64)
+    labels[order] = sorted_labels
     return AdaptiveCells(
         cell_ids=uniq[keep_cell],
         labels=labels,

@@ -38,7 +38,9 @@ def check_headings(heading: np.ndarray | None, n: int, what: str = "points", met
     if missing.any():
         raise DataError(f"{what}: {missing.sum()} of {n} images have no heading (NaN), and {needs}. "
                         "Use a partitioner that ignores heading (e.g. 'dnc') or fill the heading field.")
-    return np.mod(heading, 360.0)
+    wrapped = np.mod(heading, 360.0)
+    wrapped[wrapped >= 360.0] = 0.0  # np.mod(-1e-20, 360) rounds to 360.0
+    return wrapped
 
 
 def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
