@@ -70,19 +70,19 @@ def check_cmd(
 
 
 def _print_report(report) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"{report.root}  (area: {report.area_method})")
-    for col in ("split", "images", "usable", "zone", "km²", "img/km²", "20 m cells", "per cell min/med/max", "cells ≥10", "headings", "opened"):
-        table.add_column(col, justify="right" if col not in ("split", "zone") else "left")
+    out.print(f"[bold]{report.root}[/]  (area = {report.area_method})", highlight=False)
     for s in report.splits:
-        exp = f" / {s.expected}" if s.expected is not None else ""
-        table.add_row(
-            s.split, f"{s.images}{exp}", str(s.usable), s.zone or "-", f"{s.area_km2:.4f}", f"{s.density_per_km2:,.0f}",
-            str(s.cells), f"{s.images_per_cell_min}/{s.images_per_cell_median:g}/{s.images_per_cell_max}",
-            f"{100 * s.share_cells_ge_10:.1f}%", f"{100 * s.heading_share:.0f}%", str(s.verified),
-        )
-    out.print(table)
+        exp = f" (published: {s.expected:,})" if s.expected is not None else ""
+        out.print(f"[bold]{s.split}[/]: {s.images:,} images{exp}, {s.usable:,} usable, zone {s.zone or '-'}", highlight=False)
+        if s.usable:
+            out.print(
+                f"    area {s.area_km2:.4f} km², {s.density_per_km2:,.0f} images/km²; "
+                f"{s.cells:,} occupied {s.cell_m:g} m cells, images per cell min/median/max "
+                f"{s.images_per_cell_min}/{s.images_per_cell_median:g}/{s.images_per_cell_max}, "
+                f"{100 * s.share_cells_ge_10:.1f}% of cells with ≥10; headings {100 * s.heading_share:.0f}%; "
+                f"{s.verified:,} opened with PIL",
+                highlight=False,
+            )
     problems = report.problems
     for split, p in problems[:200]:
         out.print(f"[red]problem[/] [{split}] {p.path}: {p.reason}", highlight=False)
