@@ -114,6 +114,8 @@ def positives_within(
     db_key = db_cell[:, 0] * height + db_cell[:, 1]
     order = np.argsort(db_key, kind="stable")
     sorted_keys = db_key[order]
+    # Coordinates in cell order: each candidate range is then read sequentially (cache friendly).
+    db_x, db_y = db[order, 0], db[order, 1]
     neighbours = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)], dtype=np.int64)
     r2 = float(radius) ** 2
 
@@ -130,13 +132,14 @@ def positives_within(
         # Expand every [lo, hi) range into positions without a Python loop.
         ends = np.cumsum(counts)
         pos = np.arange(total, dtype=np.int64) - np.repeat(ends - counts, counts) + np.repeat(lo, counts)
-        qi = np.repeat(np.arange(len(qc), dtype=np.int64) + start, 9)
-        qi = np.repeat(qi, counts)
-        cand = order[pos]
-        d2 = ((q[qi] - db[cand]) ** 2).sum(axis=1)
-        keep = d2 <= r2
+        block = q[start : start + _QUERY_BLOCK]
+        qx = np.repeat(np.repeat(block[:, 0], 9), counts)
+        qy = np.repeat(np.repeat(block[:, 1], 9), counts)
+        d2 = (qx - db_x[pos]) ** 2 + (qy - db_y[pos]) ** 2
+        keep = np.flatnonzero(d2 <= r2)
+        qi = np.repeat(np.repeat(np.arange(len(block), dtype=np.int64) + start, 9), counts)
         q_parts.append(qi[keep])
-        i_parts.append(cand[keep])
+        i_parts.append(order[pos[keep]])
         d_parts.append(np.sqrt(d2[keep]))
     if not q_parts:
         return Positives(np.zeros(nq + 1, dtype=np.int64), np.empty(0, np.int64), np.empty(0), float(radius))
