@@ -12,7 +12,7 @@ from vprkit.cli.options import ConfigOpt, DatasetOpt, JsonOpt, OutOpt, SetOpt
 app = typer.Typer(help="Train classifiers and retrievers (multi-GPU: launch with torchrun).", no_args_is_help=True)
 
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out from its last checkpoint.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Log lines instead of a progress bar.")]
 
 
 def _run(kind: str, name: str, dataset: str, config, set_, out_dir, resume: bool, quiet: bool, json: bool) -> None:
@@ -20,7 +20,15 @@ def _run(kind: str, name: str, dataset: str, config, set_, out_dir, resume: bool
     from vprkit.training.progress import RichReporter
     from vprkit.training.recipe import is_main_process
 
-    reporter = None if quiet or json else RichReporter(err)
+    if quiet or json:  # plain log lines on stderr (what a nohup log file wants)
+        import logging
+
+        from vprkit.training.progress import LogReporter
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        reporter = LogReporter(every=50)
+    else:
+        reporter = RichReporter(err)
     model = train_model(kind, name, dataset, out_dir, config_file=config, overrides=set_ or [], resume=resume,
                         reporter=reporter)
     if not is_main_process():
