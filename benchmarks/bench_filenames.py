@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import time
@@ -54,6 +55,8 @@ def main() -> None:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # the dev box is shared
     }
     atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
