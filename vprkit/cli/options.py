@@ -21,3 +21,13 @@ DatasetOpt = Annotated[
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are deterministic for a seed).")]
 PngOpt = Annotated[Optional[Path], typer.Option("--png", help="Also write a picture to this PNG file.")]
+ClassifierOpt = Annotated[
+    str, typer.Option("--classifier", help="Classifier: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'.")
+]
+RetrieverOpt = Annotated[
+    str, typer.Option("--retriever", help="Retriever: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'.")
+]
+TopnOpt = Annotated[int, typer.Option("--topn", help="Classes whose cells are searched by the retriever (paper: 100).")]
+IndexOpt = Annotated[str, typer.Option("--index", help="Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`).")]
+SplitOpt = Annotated[str, typer.Option("--split", help="Split holding database/ and queries/ (test or val).")]
+BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "-b", help="Map bundle folder (built by `vprkit index build`).")]

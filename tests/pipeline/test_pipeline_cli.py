@@ -1,0 +1,48 @@
+"""`vprkit run` and `vprkit index build` as a user calls them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vprkit import create_classifier, create_partitioner, create_retriever
+from vprkit.cli import build_app
+from vprkit.data.standard import load_split
+
+
+@pytest.fixture(scope="module")
+def model_dirs(synthcity_tiny, tmp_path_factory):
+    train = load_split(synthcity_tiny, "train")
+    partition = create_partitioner("dnc", min_images_per_class=1).fit(train.east, train.north)
+    torch.manual_seed(1)
+    out = tmp_path_factory.mktemp("models")
+    create_classifier("dnc", backbone="tinycnn").build(partition).save(out / "dnc")
+    create_retriever("cosplace", backbone="tinycnn").save(out / "cosplace")
+    return out
+
+
+def test_run_json_has_the_documented_keys(synthcity_tiny, model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["run", "--classifier", str(model_dirs / "dnc"), "--retriever", str(model_dirs / "cosplace"),
+            "--topn", "3", "--dataset", str(synthcity_tiny), "--json"]
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["lr"]) == {"1", "5", "10", "20"}
+    assert set(report["latency_ms"]) == {"extract", "classify", "gather", "knn", "total"}
+    for key in ("candidates", "database_size", "queries", "config"):
+        assert key in report
+    assert report["config"]["classifier"] == "dnc" and report["config"]["topn"] == 3
+    # The second run reuses the cached bundle and gives the same accuracy.
+    again = json.loads(CliRunner().invoke(build_app(), args).stdout)
+    assert again["lr"] == report["lr"] and again["config"]["bundle"] == report["config"]["bundle"]
+
+
+def test_shipped_checkpoints_refuse_another_dataset(synthcity_tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(build_app(), ["run", "--dataset", str(synthcity_tiny), "--retriever", "none"])
+    assert result.exit_code != 0
+    assert "trained on synthcity" in str(result.exception)

@@ -1,0 +1,7 @@
+"""Pipelines: map bundles, the classify → retrieve localizer, and their evaluation."""
+
+from vprkit.pipeline.bundle import BundleError, MapBundle, build_bundle
+from vprkit.pipeline.evaluate import evaluate
+from vprkit.pipeline.localizer import Localization, Localizer
+
+__all__ = ["BundleError", "MapBundle", "build_bundle", "evaluate", "Localization", "Localizer"]

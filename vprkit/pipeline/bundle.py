@@ -1,0 +1,250 @@
+"""The map bundle: everything needed to localize queries in one map, in one folder.
+
+Layout (written atomically, file by file, manifest last)::
+
+    bundle/
+      manifest.json        vprkit version, method names, fingerprints, counts, index config
+      classifier/          TrainedClassifier.save()   (absent for retrieval-only bundles)
+      retriever/           TrainedRetriever.save()    (absent for classification-only bundles)
+      database.npz         database rows in their original order: paths, east, north, zone
+      store/               descriptors sorted by cell + CSR offsets (CellSortedDescriptors)
+      index/               the ANN index when it is not ``flat`` (ivfpq, hnsw, ...)
+
+The manifest records the fingerprints of the classifier, the retriever, the partition and the
+database image list. :meth:`MapBundle.load` recomputes them from the files and refuses a bundle
+whose parts do not match (a stale index, a swapped model, a damaged file).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vprkit.data.image_list import ImageList
+from vprkit.errors import DataError
+from vprkit.fileio import atomic_path, atomic_write_json
+
+__all__ = ["MapBundle", "BundleError", "build_bundle", "MANIFEST"]
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class BundleError(DataError):
+    """A bundle is missing, damaged, or does not match what it is used with."""
+
+
+@dataclass
+class MapBundle:
+    """A loaded map bundle.
+
+    Attributes:
+        root: bundle folder.
+        manifest: the parsed ``manifest.json``.
+        classifier: a ``TrainedClassifier`` or ``None``.
+        retriever: a ``TrainedRetriever`` or ``None``.
+        database: the database ``ImageList`` (original row order) or ``None``.
+        store: ``CellSortedDescriptors`` over the database descriptors, or ``None``.
+        index: the ANN index used for search (the store itself for ``flat``), or ``None``.
+    """
+
+    root: Path
+    manifest: dict[str, Any]
+    classifier: Any = None
+    retriever: Any = None
+    database: ImageList | None = None
+    store: Any = None
+    index: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def index_name(self) -> str | None:
+        return self.manifest.get("index", {}).get("name")
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes held by the searchable structures (descriptor store, ANN index)."""
+        out = {}
+        if self.store is not None:
+            out["store"] = int(self.store.memory_bytes())
+        if self.index is not None and self.index is not self.store:
+            out["index"] = int(self.index.memory_bytes())
+        return out
+
+    @classmethod
+    def load(cls, root: str | Path, *, mmap: bool = False) -> "MapBundle":
+        """Read a bundle and check every fingerprint; raises :class:`BundleError` on mismatch."""
+        root = Path(root)
+        manifest = _read_manifest(root)
+        bundle = cls(root=root, manifest=manifest)
+        classifier_cls, retriever_cls = _model_classes(manifest)
+        if classifier_cls is not None:
+            bundle.classifier = classifier_cls.load(root / "classifier")
+            _expect(manifest["classifier"]["fingerprint"], bundle.classifier.fingerprint(), root, "classifier")
+            _expect(manifest["classifier"]["partition"], bundle.classifier.partition.fingerprint(), root, "partition")
+        if retriever_cls is not None:
+            bundle.retriever = retriever_cls.load(root / "retriever")
+            _expect(manifest["retriever"]["fingerprint"], bundle.retriever.fingerprint(), root, "retriever")
+        if manifest.get("database"):
+            bundle.database = _load_database(root / "database.npz", Path(manifest["database"]["root"]))
+            _expect(manifest["database"]["fingerprint"], bundle.database.fingerprint(), root, "database list")
+        if manifest.get("index"):
+            from vprkit.index import IndexFingerprint, load_index
+
+            expected = IndexFingerprint(model=manifest["retriever"]["fingerprint"], database=manifest["database"]["fingerprint"])
+            try:
+                bundle.store = load_index(root / "store", expected, mmap=mmap)
+                name = manifest["index"]["name"]
+                bundle.index = bundle.store if name == "flat" else load_index(root / "index", expected, mmap=mmap)
+            except DataError as exc:
+                raise BundleError(f"bundle {str(root)!r}: {exc}") from exc
+        return bundle
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{str(root)!r} is not a map bundle (no {MANIFEST}); build one with `vprkit index build`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{str(path)!r} is corrupted: {exc}") from exc
+    if manifest.get("format") != FORMAT_VERSION:
+        raise BundleError(f"{str(path)!r}: bundle format {manifest.get('format')!r}, this vprkit reads {FORMAT_VERSION}")
+    return manifest
+
+
+def _model_classes(manifest: dict[str, Any]) -> tuple[Any, Any]:
+    from vprkit.registry import get_classifier_spec, get_retriever_spec
+
+    def load_cls(entry: dict[str, Any] | None, getter: Callable) -> Any:
+        if not entry:
+            return None
+        spec = getter(entry["name"])
+        factory = spec.load_factory()
+        return getattr(factory, "trained_class", factory)
+
+    return load_cls(manifest.get("classifier"), get_classifier_spec), load_cls(manifest.get("retriever"), get_retriever_spec)
+
+
+def _expect(recorded: str, actual: str, root: Path, what: str) -> None:
+    if recorded != actual:
+        raise BundleError(
+            f"bundle {str(root)!r}: the {what} does not match the one the bundle was built with "
+            f"(fingerprint {actual[:12]} vs recorded {recorded[:12]}); rebuild it with `vprkit index build`"
+        )
+
+
+def _save_database(path: Path, db: ImageList) -> None:
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, paths=db.paths.astype(str), east=db.east, north=db.north, lat=db.lat, lon=db.lon,
+                 heading=db.heading, zone=np.array([db.zone_number]), letter=np.array([db.zone_letter]))
+
+
+def _load_database(path: Path, root: Path) -> ImageList:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return ImageList(root=root, paths=z["paths"], east=z["east"], north=z["north"],
+                             zone_number=int(z["zone"][0]), zone_letter=str(z["letter"][0]),
+                             lat=z["lat"], lon=z["lon"], heading=z["heading"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise BundleError(f"{str(path)!r} is missing or corrupted: {exc}") from exc
+
+
+def _database_descriptors(retriever: Any, database: ImageList, batch_size: int,
+                          progress: Callable[[int], None] | None) -> np.ndarray:
+    """``(n, D)`` float32 retriever descriptors of the database in row order."""
+    from vprkit.training.validation import extract_descriptors
+
+    def encode(batch):
+        desc = retriever.encode(batch)
+        if progress:
+            progress(len(batch))
+        return desc
+
+    return extract_descriptors(encode, database, retriever.transform, batch_size=batch_size)
+
+
+def build_bundle(
+    out: str | Path,
+    database: ImageList | None,
+    *,
+    classifier: Any = None,
+    retriever: Any = None,
+    index: str = "flat",
+    index_config: dict[str, Any] | None = None,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+    dataset: str = "",
+    extra_manifest: dict[str, Any] | None = None,
+) -> MapBundle:
+    """Write a map bundle to ``out`` and return it loaded.
+
+    The database is assigned to the classifier's cells once, here (``Partition.assign`` on the
+    database UTM); the retriever's descriptors are stored sorted by cell with CSR offsets, and the
+    chosen index (``flat``: the cell-sorted store itself) is built over them.
+    """
+    from vprkit.index import IndexFingerprint
+    from vprkit.index.cell_sorted import CellSortedDescriptors
+    from vprkit.registry import create_index
+
+    if classifier is None and retriever is None:
+        raise BundleError("a bundle needs a classifier, a retriever, or both")
+    if retriever is not None and (database is None or len(database) == 0):
+        raise BundleError("retrieval needs a non-empty database split")
+    out = Path(out)
+    if (out / MANIFEST).exists():
+        (out / MANIFEST).unlink()  # the old bundle is invalid from here until the new manifest lands
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "dataset": dataset}
+    from vprkit import __version__
+
+    manifest["vprkit"] = __version__
+    manifest.update(extra_manifest or {})
+    if classifier is not None:
+        _replace_dir(out / "classifier", classifier.save)
+        manifest["classifier"] = {"name": classifier.name, "fingerprint": classifier.fingerprint(),
+                                  "partition": classifier.partition.fingerprint(),
+                                  "num_classes": int(classifier.partition.num_classes)}
+    if retriever is not None:
+        _replace_dir(out / "retriever", retriever.save)
+        manifest["retriever"] = {"name": retriever.name, "fingerprint": retriever.fingerprint(),
+                                 "dim": int(retriever.descriptor_dim)}
+        _save_database(out / "database.npz", database)
+        manifest["database"] = {"fingerprint": database.fingerprint(), "count": len(database),
+                                "root": str(Path(database.root).resolve())}
+        desc = _database_descriptors(retriever, database, batch_size, progress)
+        if classifier is not None:
+            cells, _ = classifier.partition.assign(database.east, database.north, database.heading)
+            n_cells = classifier.partition.num_classes
+        else:
+            cells, n_cells = np.full(len(database), -1, dtype=np.int64), 0
+        fp = IndexFingerprint(model=manifest["retriever"]["fingerprint"], database=manifest["database"]["fingerprint"])
+        store = CellSortedDescriptors().build(desc, cells=cells, n_cells=n_cells, fingerprint=fp)
+        _replace_dir(out / "store", store.save)
+        manifest["database"]["in_cells"] = int((cells >= 0).sum())
+        if index != "flat":
+            ann = create_index(index, index_config or {})
+            ann.build(desc, fingerprint=fp)
+            _replace_dir(out / "index", ann.save)
+        manifest["index"] = {"name": index, "config": index_config or {}}
+    atomic_write_json(out / MANIFEST, manifest)
+    return MapBundle.load(out)
+
+
+def _replace_dir(target: Path, save: Callable[[Path], Any]) -> None:
+    """Save into a fresh temporary sibling folder, then swap it in (an interrupted save leaves the
+    previous folder, and the missing manifest marks the bundle incomplete)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)

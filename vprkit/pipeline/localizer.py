@@ -1,0 +1,161 @@
+"""Classify → retrieve: any classifier (or none) → top-N cells → any retriever (or none) → index.
+
+One :class:`Localizer` serves the three shapes of pipeline the D&C paper compares:
+
+- **classification only** (no retriever): predictions are the coordinates of the top-K classes;
+- **retrieval only** (no classifier): k-NN of the query descriptor over the whole database;
+- **mixed**: the classifier's top-N classes select the database rows in those cells (CSR slices of
+  the cell-sorted store), and exact k-NN runs among those candidates only. When the candidates
+  are fewer than K, the list is filled with the coordinates of the next classes (N+1, N+2, ...).
+
+Stage timings (``extract``: retrieval descriptor; ``classify``: classifier forward + ranking;
+``gather``: candidate rows; ``knn``: nearest-neighbour search) are accumulated in a
+:class:`~vprkit.evaluation.timing.StageTimer`. Image decoding is not timed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from vprkit.errors import ConfigError
+from vprkit.evaluation.timing import StageTimer
+from vprkit.pipeline.bundle import MapBundle
+
+__all__ = ["Localization", "Localizer", "STAGES"]
+
+STAGES = ("extract", "classify", "gather", "knn")
+
+
+@dataclass(frozen=True)
+class Localization:
+    """Ranked places for a batch of B queries.
+
+    Attributes:
+        coords: ``(B, K, 2)`` float64 UTM (east, north) metres, best first; NaN padding.
+        rows: ``(B, K)`` int64 database rows, −1 where the place is a class coordinate or padding.
+        scores: ``(B, K)`` float32 (similarities for rows, class scores for filled places).
+        cells: ``(B, N)`` int64 the classifier's top-N classes, or ``None`` without a classifier.
+        confidence: ``(B,)`` float64 metres (D&C: spread of the group experts' top-1; NaN if none).
+        candidates: ``(B,)`` int64 database rows searched per query.
+    """
+
+    coords: np.ndarray
+    rows: np.ndarray
+    scores: np.ndarray
+    cells: np.ndarray | None
+    confidence: np.ndarray
+    candidates: np.ndarray
+
+
+class Localizer:
+    """Runs a map bundle's models on query images.
+
+    Args:
+        bundle: a loaded :class:`MapBundle`.
+        topn: classes whose cells are searched (paper default 100).
+        k: places returned per query (20: enough for LR@20).
+        use_classifier / use_retriever: switch a stage off even if the bundle has it.
+    """
+
+    def __init__(self, bundle: MapBundle, *, topn: int = 100, k: int = 20,
+                 use_classifier: bool = True, use_retriever: bool = True) -> None:
+        self.bundle = bundle
+        self.classifier = bundle.classifier if use_classifier else None
+        self.retriever = bundle.retriever if use_retriever else None
+        if self.classifier is None and self.retriever is None:
+            raise ConfigError("a pipeline needs a classifier, a retriever, or both")
+        if topn < 1 or k < 1:
+            raise ConfigError(f"topn and k must be positive, got topn={topn}, k={k}")
+        self.topn, self.k = int(topn), int(k)
+        self.mixed = self.classifier is not None and self.retriever is not None
+        if self.mixed:
+            self.topn = min(self.topn, self.classifier.partition.num_classes)
+
+    def localize(self, images: Sequence[Any], timer: StageTimer | None = None) -> Localization:
+        """Localize B decoded images (PIL, RGB)."""
+        import torch
+
+        timer = timer or StageTimer()
+        b = len(images)
+        query_desc = pred = None
+        with torch.inference_mode():
+            if self.retriever is not None:
+                with timer.stage("extract"):
+                    batch = torch.stack([self.retriever.transform(img) for img in images])
+                    query_desc = np.ascontiguousarray(self.retriever.encode(batch).float().cpu().numpy())
+            if self.classifier is not None:
+                with timer.stage("classify"):
+                    batch = torch.stack([self.classifier.transform(img) for img in images])
+                    n_classes = self.classifier.partition.num_classes
+                    want = min(n_classes, self.topn + self.k if self.mixed else self.k)
+                    pred = self.classifier.classify(batch, want)
+        if self.retriever is None:
+            return self._classification_only(pred, b)
+        if self.classifier is None:
+            with timer.stage("knn"):
+                scores, rows = self.bundle.index.search(query_desc, self.k)
+            return self._from_rows(scores, rows, None, np.full(b, np.nan),
+                                   np.full(b, self.bundle.database.east.size, dtype=np.int64))
+        return self._mixed(query_desc, pred, timer)
+
+    # -- the three shapes ---------------------------------------------------------------------
+
+    def _classification_only(self, pred: Any, b: int) -> Localization:
+        k = self.k
+        coords = np.full((b, k, 2), np.nan)
+        scores = np.full((b, k), -np.inf, dtype=np.float32)
+        got = pred.classes.shape[1]
+        coords[:, :got] = pred.coords[:, :k]
+        scores[:, :got] = pred.scores[:, :k]
+        return Localization(coords, np.full((b, k), -1, dtype=np.int64), scores, pred.classes,
+                            pred.confidence, np.zeros(b, dtype=np.int64))
+
+    def _mixed(self, query_desc: np.ndarray, pred: Any, timer: StageTimer) -> Localization:
+        from vprkit.index.exact import csr_to_padded, topk_subset
+
+        store = self.bundle.store
+        cells = pred.classes[:, :self.topn]
+        with timer.stage("gather"):
+            positions, per_query = store.candidate_positions(cells)
+            if self.bundle.index is store:
+                subset = positions[None, :] if len(query_desc) == 1 else csr_to_padded(positions, per_query)
+            else:
+                rows_of = store.row_ids[positions]
+                per_query_rows = [rows_of[per_query[i]:per_query[i + 1]] for i in range(len(query_desc))]
+        with timer.stage("knn"):
+            if self.bundle.index is store:
+                scores, found = topk_subset(query_desc, store.descriptors, subset, self.k, store.kernel)
+                rows = store.row_ids[np.maximum(found, 0)]
+                rows[found < 0] = -1
+            else:
+                scores, rows = self.bundle.index.search_rows(query_desc, per_query_rows, self.k)
+        loc = self._from_rows(scores, rows, cells, pred.confidence, np.diff(per_query))
+        return self._fill_with_classes(loc, pred)
+
+    def _from_rows(self, scores: np.ndarray, rows: np.ndarray, cells: np.ndarray | None,
+                   confidence: np.ndarray, candidates: np.ndarray) -> Localization:
+        db = self.bundle.database
+        valid = rows >= 0
+        safe = np.maximum(rows, 0)
+        coords = np.stack([db.east[safe], db.north[safe]], axis=-1)
+        coords[~valid] = np.nan
+        return Localization(coords, rows, scores.astype(np.float32, copy=False), cells, confidence, candidates)
+
+    def _fill_with_classes(self, loc: Localization, pred: Any) -> Localization:
+        """Fill-up rule: empty places (fewer candidates than K) take the next classes' coordinates."""
+        empty = loc.rows < 0
+        if not empty.any():
+            return loc
+        spare = pred.coords[:, self.topn:]          # (B, S, 2) classes after the top-N
+        spare_scores = pred.scores[:, self.topn:]
+        # The j-th empty slot of a query takes that query's j-th spare class.
+        slot = np.cumsum(empty, axis=1) - 1
+        usable = empty & (slot < spare.shape[1])
+        b_idx, k_idx = np.nonzero(usable)
+        coords, scores = loc.coords.copy(), loc.scores.copy()
+        coords[b_idx, k_idx] = spare[b_idx, slot[b_idx, k_idx]]
+        scores[b_idx, k_idx] = spare_scores[b_idx, slot[b_idx, k_idx]]
+        return Localization(coords, loc.rows, scores, loc.cells, loc.confidence, loc.candidates)

@@ -1,0 +1,146 @@
+"""The main job as a library function: dataset → map bundle (cached) → evaluation report.
+
+``vprkit run`` is a thin layer over :func:`run_pipeline`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from vprkit.errors import ConfigError, DataError
+from vprkit.fileio import fingerprint
+
+__all__ = ["run_pipeline", "prepare_bundle", "dataset_root", "NONE"]
+
+NONE = "none"
+
+
+def dataset_root(dataset: str) -> tuple[Path, bool]:
+    """``(root, is_default)``: ``synthcity`` means the embedded default, generated on first use."""
+    from vprkit.pipeline.defaults import default_dataset
+
+    if dataset == "synthcity":
+        return default_dataset(), True
+    root = Path(dataset)
+    if not root.is_dir():
+        raise DataError(f"dataset {dataset!r} is neither 'synthcity' nor an existing folder")
+    return root, False
+
+
+def _model(kind: str, choice: str, is_default_dataset: bool) -> Any:
+    from vprkit.pipeline.models import resolve_model
+
+    if choice == NONE:
+        return None
+    if not Path(choice).is_dir() and not is_default_dataset:
+        raise ConfigError(
+            f"the {kind} {choice!r} checkpoint shipped with vprkit is trained on synthcity; for another "
+            f"dataset pass the folder of a {kind} trained on it (`vprkit train {kind} {choice} ...`)"
+        )
+    return resolve_model(kind, choice)
+
+
+def prepare_bundle(
+    root: Path,
+    split: str,
+    classifier: Any,
+    retriever: Any,
+    index: str = "flat",
+    index_config: dict[str, Any] | None = None,
+    bundle_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
+    """Load ``bundle_dir`` when it matches these models and database, else build it there (or in
+    the cache, keyed by content) and return it."""
+    from vprkit.data.cache import cache_dir
+    from vprkit.data.standard import load_split
+    from vprkit.pipeline.bundle import MANIFEST, BundleError, MapBundle, build_bundle
+
+    database = load_split(root, f"{split}/database") if retriever is not None else None
+    key = fingerprint(
+        classifier.fingerprint() if classifier is not None else None,
+        retriever.fingerprint() if retriever is not None else None,
+        database.fingerprint() if database is not None else None,
+        str(Path(root).resolve()), index, index_config or {},
+    )
+    target = Path(bundle_dir) if bundle_dir else cache_dir() / "bundles" / key[:20]
+    if (target / MANIFEST).is_file():
+        try:
+            bundle = MapBundle.load(target)
+            if bundle.manifest.get("key") == key:
+                return bundle
+        except BundleError:
+            pass  # stale or damaged: rebuilt below
+    total = len(database) if database is not None else 0
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(done[0], total)
+
+    bundle = build_bundle(target, database, classifier=classifier, retriever=retriever, index=index,
+                          index_config=index_config, progress=tick, dataset=str(root), extra_manifest={"key": key})
+    return bundle
+
+
+def run_pipeline(
+    classifier: str = "dnc",
+    retriever: str = "cosplace",
+    topn: int = 100,
+    index: str = "flat",
+    index_config: dict[str, Any] | None = None,
+    dataset: str = "synthcity",
+    split: str = "test",
+    bundle: str | Path | None = None,
+    k: int = 20,
+    batch_size: int = 32,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate one pipeline on one dataset split; returns the report of :func:`evaluate` plus
+    the resolved ``config``.
+
+    ``classifier`` / ``retriever``: a registered name (the checkpoint the plugin ships for
+    synthcity), a model folder, or ``"none"``. ``bundle``: an existing map bundle to use (its
+    models win), or a folder to build one in.
+    """
+    from vprkit.data.standard import load_split
+    from vprkit.pipeline.bundle import MANIFEST, MapBundle
+    from vprkit.pipeline.evaluate import evaluate
+    from vprkit.pipeline.localizer import Localizer
+
+    if classifier == NONE and retriever == NONE:
+        raise ConfigError("--classifier none and --retriever none leave nothing to run")
+    root, is_default = dataset_root(dataset)
+    step = (lambda name: (lambda done, total: progress(name, done, total))) if progress else (lambda name: None)
+    if bundle is not None and (Path(bundle) / MANIFEST).is_file():
+        loaded = MapBundle.load(bundle)
+    else:
+        loaded = prepare_bundle(root, split, _model("classifier", classifier, is_default),
+                                _model("retriever", retriever, is_default), index, index_config,
+                                Path(bundle) if bundle else None, step("database descriptors"))
+    localizer = Localizer(loaded, topn=topn, k=k, use_classifier=classifier != NONE, use_retriever=retriever != NONE)
+    queries = load_split(root, f"{split}/queries")
+    tick = step("queries")
+    counter = [0]
+
+    def per_query(n: int) -> None:
+        counter[0] += n
+        if tick:
+            tick(counter[0], len(queries))
+
+    report = evaluate(localizer, queries, batch_size=batch_size, progress=per_query)
+    report["config"] = {
+        "classifier": loaded.manifest.get("classifier", {}).get("name") if localizer.classifier is not None else NONE,
+        "retriever": loaded.manifest.get("retriever", {}).get("name") if localizer.retriever is not None else NONE,
+        "topn": localizer.topn if localizer.mixed else None,
+        "k": k,
+        "index": loaded.index_name if localizer.retriever is not None else None,
+        "index_config": loaded.manifest.get("index", {}).get("config"),
+        "dataset": str(root),
+        "split": split,
+        "bundle": str(loaded.root),
+        "coord_mode": getattr(getattr(localizer.classifier, "partition", None), "coord_mode", None),
+    }
+    return report
