@@ -21,7 +21,7 @@ from vprkit.geometry.utm_latlon import latlon_to_utm
 __all__ = ["plot_partition"]
 
 MAX_POLYGONS = 20000
-MAX_POINTS = 60000
+MAX_POINTS = 30000
 
 
 def _class_colours(partition) -> np.ndarray:
@@ -57,7 +57,7 @@ def plot_partition(partition, east: np.ndarray, north: np.ndarray, path: str | P
 
     colours = _class_colours(partition)
     labels = partition.train_labels
-    fig = Figure(figsize=(8, 8), dpi=120)
+    fig = Figure(figsize=(7, 7), dpi=100)
     ax = fig.subplots()
     dropped = labels < 0
     stride = max(1, len(east) // MAX_POINTS)
