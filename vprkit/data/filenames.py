@@ -149,15 +149,14 @@ def _column(values: Any, n: int, fmt: str | None) -> list[str]:
     if arr.shape != (n,):
         raise DataError(f"format_filenames: a column has shape {arr.shape}, expected ({n},)")
     if arr.dtype.kind in "fiu":
-        f = arr.astype(np.float64)
-        finite = np.isfinite(f)
-        if fmt is None:  # short form: fixed 6 decimals, trailing zeros stripped
-            txt = np.strings.mod("%.6f", f)
-            txt = np.strings.rstrip(np.strings.rstrip(txt, "0"), ".")
-            txt = np.where(txt == "-0", "0", txt)
-        else:
-            txt = np.strings.mod(f"%{fmt}", f)
-        return np.where(finite, txt, "").tolist()
+        # Text formatting has no vectorised form (np.strings.mod calls % per element too, ~3x
+        # slower than this comprehension); NaN (v != v) gives an empty field.
+        values = arr.astype(np.float64).tolist()
+        if fmt is None:
+            short = [f"{v:.6f}".rstrip("0").rstrip(".") if v == v else "" for v in values]
+            return ["0" if t == "-0" else t for t in short]
+        spec = "%" + fmt
+        return [spec % v if v == v else "" for v in values]
     texts = ["" if _is_missing(v) else str(v) for v in arr.tolist()]
     bad = [t for t in texts if "@" in t or "/" in t]
     if bad:
