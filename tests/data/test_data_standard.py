@@ -62,6 +62,9 @@ def test_empty_and_missing_folders(tmp_path):
 def test_malformed_and_nan_coordinates_are_named(tmp_path):
     good = _name(37.77, -122.42)
     nan = "@@@@@@@@@@@@@@@.jpg"
+    no_zone = "@0549306.57@4182663.15@@@@@@@@@@@@@.jpg"
+    images, problems = scan_paths(tmp_path, [good, no_zone])
+    assert [p.path for p in problems] == [no_zone] and "without a UTM zone" in problems[0].reason
     _touch(tmp_path / "db", [good, "IMG_0001.jpg", nan])
     with pytest.raises(DataError) as exc:
         read_folder(tmp_path / "db")

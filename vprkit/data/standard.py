@@ -109,9 +109,14 @@ def scan_paths(
         c["east"], c["north"], c["zone_number"], c["zone_letter"], c["lat"], c["lon"], target_zone,
         source=str(root), mixed_zones=mixed_zones,
     )
-    located = parsed.ok & np.isfinite(east) & np.isfinite(north)
+    # A UTM position needs its zone (from the name, or implied by lat/lon) to mean anything.
+    has_ll = np.isfinite(c["lat"]) & np.isfinite(c["lon"])
+    has_zone = (np.isfinite(c["zone_number"]) & (c["zone_letter"] != "")) | has_ll
+    located = parsed.ok & np.isfinite(east) & np.isfinite(north) & has_zone
     for i in np.flatnonzero(parsed.ok & ~located).tolist():
-        problems.append(Problem(str(paths[i]), "no coordinates (UTM east/north and lat/lon are empty or NaN)"))
+        reason = ("UTM east/north without a UTM zone, and no lat/lon" if np.isfinite(east[i])
+                  else "no coordinates (UTM east/north and lat/lon are empty or NaN)")
+        problems.append(Problem(str(paths[i]), reason))
     rows = np.flatnonzero(located)
     extra = {k: c[k][rows] for k in ("pano_id", "timestamp", "note") if (c[k] != "").any()}
     if row_zone is not None:
