@@ -195,6 +195,25 @@ def bench_hnsw_restricted(args, rng):
     return out
 
 
+def cpu_times():
+    """Aggregate (busy, steal, total) jiffies from /proc/stat (Linux), to report CPU contention."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields) - idle - steal, steal, sum(fields)
+
+
+def contention(before, after):
+    """Share of all CPU time that was busy (any process) or stolen by the hypervisor meanwhile."""
+    if before is None or after is None or after[2] == before[2]:
+        return None
+    total = after[2] - before[2]
+    return {"busy_share": round((after[0] - before[0]) / total, 3), "steal_share": round((after[1] - before[1]) / total, 3)}
+
+
 def thread_info():
     info = {"faiss_omp_max_threads": faiss.omp_get_max_threads(),
             "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -234,7 +253,10 @@ def main() -> None:
               "load_average_at_start": os.getloadavg(),
               "threads": thread_info(), "sizes": []}
     for n in (int(s) for s in args.sizes.split(",")):
+        before = cpu_times()
         result["sizes"].append(bench_size(n, args, rng))
+        result["sizes"][-1]["machine_cpu_during"] = contention(before, cpu_times())
+        result["sizes"][-1]["load_average_after"] = os.getloadavg()
         gc.collect()  # free this size's arrays before generating the next
     if args.hnsw_rows:
         result["hnsw_restricted"] = bench_hnsw_restricted(args, rng)
