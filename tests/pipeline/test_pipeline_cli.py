@@ -46,3 +46,31 @@ def test_shipped_checkpoints_refuse_another_dataset(synthcity_tiny, tmp_path, mo
     result = CliRunner().invoke(build_app(), ["run", "--dataset", str(synthcity_tiny), "--retriever", "none"])
     assert result.exit_code != 0
     assert "trained on synthcity" in str(result.exception)
+
+
+def test_index_build_then_localize_with_a_map(synthcity_tiny, model_dirs, tmp_path):
+    runner = CliRunner()
+    bundle = tmp_path / "bundle"
+    result = runner.invoke(build_app(), ["index", "build", "--out", str(bundle), "--dataset", str(synthcity_tiny),
+                                         "--classifier", str(model_dirs / "dnc"), "--retriever", str(model_dirs / "cosplace"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["manifest"]["database"]["count"] > 0
+    query = sorted((synthcity_tiny / "images" / "test" / "queries").glob("*.png"))[0]
+    png = tmp_path / "map.png"
+    result = runner.invoke(build_app(), ["localize", str(query), "--bundle", str(bundle), "--topn", "3", "--k", "4",
+                                         "--png", str(png), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert record["utm_zone"] and -90 <= record["lat"] <= 90 and -180 <= record["lon"] <= 180
+    assert len(record["places"]) == 4 and record["places"][0]["rank"] == 1
+    assert record["confidence_std_m"] is not None and record["candidates"] > 0
+    assert png.stat().st_size > 10_000
+
+
+def test_localize_refuses_a_folder_that_is_not_a_bundle(tmp_path):
+    image = tmp_path / "q.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(image)
+    result = CliRunner().invoke(build_app(), ["localize", str(image), "--bundle", str(tmp_path)])
+    assert result.exit_code != 0 and "not a map bundle" in str(result.exception)

@@ -219,6 +219,8 @@ def build_bundle(
         _save_database(out / "database.npz", database)
         manifest["database"] = {"fingerprint": database.fingerprint(), "count": len(database),
                                 "root": str(Path(database.root).resolve())}
+        if database.zone_number:
+            manifest["utm_zone"] = f"{database.zone_number}{database.zone_letter}"
         desc = _database_descriptors(retriever, database, batch_size, progress)
         if classifier is not None:
             cells, _ = classifier.partition.assign(database.east, database.north, database.heading)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from vprkit.errors import ConfigError, DataError
 from vprkit.fileio import fingerprint
 
-__all__ = ["run_pipeline", "prepare_bundle", "dataset_root", "NONE"]
+__all__ = ["run_pipeline", "prepare_bundle", "dataset_root", "resolve_stage_model", "NONE"]
 
 NONE = "none"
 
@@ -28,7 +28,7 @@ def dataset_root(dataset: str) -> tuple[Path, bool]:
     return root, False
 
 
-def _model(kind: str, choice: str, is_default_dataset: bool) -> Any:
+def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> Any:
     from vprkit.pipeline.models import resolve_model
 
     if choice == NONE:
@@ -117,8 +117,8 @@ def run_pipeline(
     if bundle is not None and (Path(bundle) / MANIFEST).is_file():
         loaded = MapBundle.load(bundle)
     else:
-        loaded = prepare_bundle(root, split, _model("classifier", classifier, is_default),
-                                _model("retriever", retriever, is_default), index, index_config,
+        loaded = prepare_bundle(root, split, resolve_stage_model("classifier", classifier, is_default),
+                                resolve_stage_model("retriever", retriever, is_default), index, index_config,
                                 Path(bundle) if bundle else None, step("database descriptors"))
     localizer = Localizer(loaded, topn=topn, k=k, use_classifier=classifier != NONE, use_retriever=retriever != NONE)
     queries = load_split(root, f"{split}/queries")
