@@ -30,15 +30,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": dict(
         extent_m=720.0, block_min_m=60.0, block_max_m=120.0,
         train_spacing_m=2.0, train_headings=4,
-        db_spacing_m=6.0, db_headings=6,
-        val_db_spacing_m=16.0, val_db_headings=6,
+        db_spacing_m=8.0, db_headings=6,
+        val_db_spacing_m=24.0, val_db_headings=6,
         n_test_queries=400, n_val_queries=200, n_landmarks=3, workers=0,
     ),
     "city": dict(
         extent_m=3600.0, block_min_m=60.0, block_max_m=120.0,
         train_spacing_m=1.0, train_headings=4,
-        db_spacing_m=5.0, db_headings=6,
-        val_db_spacing_m=12.0, val_db_headings=6,
+        db_spacing_m=8.0, db_headings=6,
+        val_db_spacing_m=24.0, val_db_headings=6,
         n_test_queries=1000, n_val_queries=500, n_landmarks=40, workers=0,
     ),
 }
@@ -88,7 +88,7 @@ class SynthCityConfig(VprkitConfig):
 
     # --- execution ---
     workers: Optional[int] = Field(None, ge=0, description="render processes; 0 = one per CPU core")
-    chunk_views: int = Field(512, ge=1, description="views rendered per vectorised batch")
+    chunk_views: int = Field(256, ge=1, description="views rendered per vectorised batch")
 
     def resolved(self) -> "SynthCityConfig":
         """A copy with every ``None`` field replaced by the ``size`` preset's value."""

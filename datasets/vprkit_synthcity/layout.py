@@ -250,7 +250,7 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     factor = _height_field(rng, extent, max(1, extent // 400))
     cx = (lots[:, 0] + lots[:, 2]) / 2
     cy = (lots[:, 1] + lots[:, 3]) / 2
-    floors = np.clip(np.round(rng.gamma(4.0, 1.1, len(lots)) * factor(cx, cy)), 2, 16)
+    floors = np.clip(np.round(rng.gamma(4.0, 1.1, len(lots)) * factor(cx, cy)), 2, 13)
     floor_h = 3.0 + 0.25 * (lot_style % 4)  # keep in step with textures.floor_height
     top = floors * floor_h + 0.8
     tint = rng.uniform(0.9, 1.1, len(lots))
