@@ -41,8 +41,9 @@ def build(images: ImageList, run_dir: Path, **overrides):
     groups = [group_data_from_labels(np.where(labels % 2 == g, labels // 2, -1), per_group) for g in range(2)]
     net = build_descriptor_net("tinycnn", "avg_whiten", out_dim=16)
     heads = nn.ModuleList([ArcFaceHead(16, per_group, s=30, m=0.2) for _ in groups])
-    cfg = TrainingConfig(epochs=2, iterations_per_epoch=6, batch_size=4, image_size=16, augmentation="dnc",
-                         num_workers=0, device="cpu", deterministic=True, **overrides)
+    settings = {"epochs": 2, "iterations_per_epoch": 6, "batch_size": 4, "image_size": 16, "augmentation": "dnc",
+                    "num_workers": 0, "device": "cpu", "deterministic": True}
+    cfg = TrainingConfig(**{**settings, **overrides})
     dataset = ImageDataset(images, train_transform(cfg.augmentation, cfg.image_size))
     return net, heads, GroupTrainer(net, heads, groups, dataset, cfg, run_dir)
 
@@ -124,3 +125,13 @@ def test_sampler_draws_class_then_image_deterministically():
 def test_class_without_images_is_refused():
     with pytest.raises(DataError, match="class 1"):
         group_data_from_labels(np.array([0, 0, 2]), 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_amp_on_cuda_trains_and_resumes(tmp_path):
+    images = make_images(tmp_path, n=8)
+    _, _, trainer = build(images, tmp_path / "gpu", device="cuda", amp=True, deterministic=False)
+    trainer.cfg.epochs = 1
+    state = trainer.fit()
+    assert trainer.use_amp and np.isfinite(state["history"][0]["loss"])
+    assert load_checkpoint(tmp_path / "gpu" / "last.pt")["scaler"] is not None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,8 +52,8 @@ def resolve_device(name: str) -> torch.device:
     """``"auto"`` → the local CUDA device when present (``LOCAL_RANK`` under torchrun), else CPU."""
     if name == "auto":
         if torch.cuda.is_available():
-            rank = dist.get_rank() % torch.cuda.device_count() if dist.is_initialized() else 0
-            return torch.device("cuda", rank)
+            local = int(os.environ.get("LOCAL_RANK", "0")) if dist.is_initialized() else 0
+            return torch.device("cuda", local % torch.cuda.device_count())
         return torch.device("cpu")
     return torch.device(name)
 
