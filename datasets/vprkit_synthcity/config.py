@@ -83,8 +83,8 @@ class SynthCityConfig(VprkitConfig):
     db_headings: Optional[int] = Field(None, ge=1, le=24)
     val_db_spacing_m: Optional[float] = Field(None, gt=0)
     val_db_headings: Optional[int] = Field(None, ge=1, le=24)
-    n_test_queries: Optional[int] = Field(None, ge=0)
-    n_val_queries: Optional[int] = Field(None, ge=0)
+    n_test_queries: Optional[int] = Field(None, ge=1)
+    n_val_queries: Optional[int] = Field(None, ge=1)
 
     # --- execution ---
     workers: Optional[int] = Field(None, ge=0, description="render processes; 0 = one per CPU core")

@@ -108,6 +108,8 @@ def test_config_presets_and_errors():
     assert SynthCityConfig(size="small", train_spacing_m=3.0).resolved().train_spacing_m == 3.0
     with pytest.raises(ConfigError, match="block_max_m"):
         SynthCityConfig(size="tiny", block_min_m=90, block_max_m=50).resolved()
+    with pytest.raises(ConfigError, match="extent_m=120"):
+        SynthCity(SynthCityConfig(size="tiny", extent_m=120)).plan
     with pytest.raises(ValueError):
         SynthCityConfig(size="huge")
     with pytest.raises(ValueError):
