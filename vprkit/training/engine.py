@@ -258,13 +258,15 @@ class GroupTrainer:
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train until ``config.epochs`` (or the lr floor); returns the final state (history, best)."""
+        # process-wide torch settings asked for by the config, restored when fit returns
+        previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
         if self.cfg.deterministic:
             torch.use_deterministic_algorithms(True)
         if self.cfg.num_threads:
             torch.set_num_threads(self.cfg.num_threads)
-        if resume:
-            self._resume()
         try:
+            if resume:
+                self._resume()
             while self.state["epoch"] < self.cfg.epochs and not self.state["stopped"]:
                 epoch = self.state["epoch"]
                 mean_loss = self._train_epoch(epoch)
@@ -296,6 +298,8 @@ class GroupTrainer:
                 self.reporter.epoch_end(record)
         finally:
             self.reporter.close()
+            torch.use_deterministic_algorithms(previous[0])
+            torch.set_num_threads(previous[1])
         if self.rank == 0 and not self.best_path.exists():
             self._save_best()
         return dict(self.state)
