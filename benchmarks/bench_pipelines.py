@@ -1,0 +1,86 @@
+"""Every built-in pipeline combination on synthcity small, in one run on one machine.
+
+    python benchmarks/bench_pipelines.py                 # shipped checkpoints, test split
+    python benchmarks/bench_pipelines.py --classifier DIR --retriever DIR --dataset PATH
+
+Writes benchmarks/results/pipelines.json and rewrites the table between the markers in
+docs/pipelines.md. Each row is one `vprkit run` configuration (same numbers as its --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from vprkit.pipeline.run import run_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+COMBOS = [
+    # (label, classifier?, retriever?, topn, index, index overrides)
+    ("D&C (classification only)", True, False, 100, "flat", {}),
+    ("CosPlace, exhaustive (flat)", False, True, 100, "flat", {}),
+    ("CosPlace + HNSW", False, True, 100, "hnsw", {}),
+    ("CosPlace + IVFPQ (recall preset)", False, True, 100, "ivfpq", {"preset": "recall"}),
+    ("CosPlace + IVFPQ (speed preset)", False, True, 100, "ivfpq", {"preset": "speed"}),
+    ("D&C + CosPlace, top-1", True, True, 1, "flat", {}),
+    ("D&C + CosPlace, top-10", True, True, 10, "flat", {}),
+    ("D&C + CosPlace, top-100", True, True, 100, "flat", {}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classifier", default="dnc")
+    parser.add_argument("--retriever", default="cosplace")
+    parser.add_argument("--dataset", default="synthcity")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipelines.json"))
+    parser.add_argument("--docs", default=str(ROOT / "docs" / "pipelines.md"))
+    args = parser.parse_args()
+
+    rows = []
+    for label, use_cls, use_ret, topn, index, index_cfg in COMBOS:
+        start = time.perf_counter()
+        report = run_pipeline(args.classifier if use_cls else "none", args.retriever if use_ret else "none",
+                              topn, index, index_cfg, args.dataset, args.split)
+        report.pop("_localization", None)
+        report["label"] = label
+        report["wall_s"] = round(time.perf_counter() - start, 1)
+        rows.append(report)
+        print(f"{label:36s} LR@1 {report['lr']['1']:5.1f}  total {report['latency_ms']['total']:8.3f} ms", flush=True)
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg": os.getloadavg()},
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python benchmarks/bench_pipelines.py",
+        "rows": rows,
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_docs_table(Path(args.docs), result)
+
+
+def write_docs_table(page: Path, result: dict) -> None:
+    lines = ["| pipeline | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | gather ms | kNN ms | total ms | candidates |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lat, lr = r["latency_ms"], r["lr"]
+        lines.append(f"| {r['label']} | {lr['1']:.1f} | {lr['5']:.1f} | {lr['10']:.1f} | {lr['20']:.1f} | "
+                     f"{lat['extract']:.2f} | {lat['classify']:.2f} | {lat['gather']:.3f} | {lat['knn']:.3f} | "
+                     f"{lat['total']:.2f} | {r['candidates']:.0f} / {r['database_size']} |")
+    m = result["machine"]
+    lines.append("")
+    lines.append(f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
+                 f"{m['loadavg'][0]:.1f}; batch size 1 for latency. Regenerate: `{result['command']}`.")
+    text = page.read_text(encoding="utf-8")
+    start, end = "<!-- pipelines-table:start -->", "<!-- pipelines-table:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
