@@ -93,7 +93,8 @@ def test_plugin_spec_factory_and_make_protocol(tmp_path, fresh_plugins):
     city = create_dataset("synthcity", size="tiny", seed=5)
     assert isinstance(city, SynthCity) and city.config.seed == 5
     counts = make_dataset("synthcity", tmp_path / "made", size="tiny", seed=0,
-                          overrides={"n_test_queries": 9, "n_val_queries": 9, "extent_m": 200, "workers": 1})
+                          overrides={"n_test_queries": 9, "n_val_queries": 9, "extent_m": 200, "workers": 1,
+                                     "train_spacing_m": 20, "db_spacing_m": 40, "val_db_spacing_m": 60})
     assert counts["test/queries"] == 9
     assert len(load_split(tmp_path / "made", "test/queries")) == 9
 
