@@ -127,7 +127,8 @@ def main() -> None:
     result = {
         "benchmark": "partition",
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                    "threads": os.environ.get("OMP_NUM_THREADS", "unset")},
+                    "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+                    "load_average_1_5_15min_after": [round(x, 2) for x in os.getloadavg()]},
         "data": "synthetic street grid, 7 km x 7 km (cosplace: 2 km, panoramas of 12 crops), streets every 100 m, UTM 10S",
         "runs": runs,
     }

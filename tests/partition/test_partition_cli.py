@@ -66,3 +66,14 @@ def test_config_file_then_overrides(tmp_path):
     cfg.write_text("M: 50\nN: 3\nmin_images_per_class: 1\n")
     part, _ = partition_dataset("dnc", tmp_path / "ds", config_file=cfg, overrides=["N=2"])
     assert part.config["M"] == 50 and part.config["N"] == 2 and part.num_groups == 4
+
+
+def test_cli_on_synthcity_tiny(synthcity_tiny, tmp_path):
+    png = tmp_path / "synthcity_dnc.png"
+    result = CliRunner().invoke(build_app(), ["partition", "-p", "dnc", "--dataset", str(synthcity_tiny),
+                                              "--set", "min_images_per_class=1", "--png", str(png), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["num_classes"] > 0 and summary["num_groups"] == 4 and summary["images"] > 0
+    assert summary["kept_images"] == summary["images"]  # min 1 image per class keeps everything
+    assert png.stat().st_size > 0
