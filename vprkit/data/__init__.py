@@ -51,7 +51,10 @@ _WHERE = {
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'vprkit.data' has no attribute {name!r}")
+    try:  # submodules, e.g. ``vprkit.data.image_list`` after a bare ``import vprkit.data``
+        return importlib.import_module(f"vprkit.data.{name}")
+    except ModuleNotFoundError:
+        raise AttributeError(f"module 'vprkit.data' has no attribute {name!r}") from None
 
 
 def __dir__() -> list[str]:
