@@ -68,3 +68,14 @@ def test_show_writes_png(tmp_path):
     root = make_standard_dataset(tmp_path / "ds", n_db=10, n_q=3)
     png = plot_positions(load_all_splits(root), tmp_path / "map.png", title="t", max_points=5)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_lists_missing_paths_from_listing_file(tmp_path):
+    root = make_standard_dataset(tmp_path / "ds", n_db=3, n_q=2)
+    q = root / "images" / "test" / "queries"
+    listed = sorted(p.name for p in q.iterdir())
+    ghost = standard_name(550_050.0, 4_180_050.0)
+    (q.parent / "queries_images_paths.txt").write_text("\n".join([listed[0], ghost, listed[1]]) + "\n")
+    report = check_dataset(root, verify="none")
+    problems = [(s, p.path, p.reason) for s, p in report.problems]
+    assert problems == [("test/queries", ghost, "listed in queries_images_paths.txt but missing")]
