@@ -34,6 +34,7 @@ from vprkit_synthcity.conditions import CONDITIONS, QueryShift, apply_post, day_
 from vprkit_synthcity.config import SynthCityConfig
 from vprkit_synthcity.layout import CityPlan, build_plan
 from vprkit_synthcity.poses import Poses, along_streets, random_on_streets
+from vprkit_synthcity.raycast import cast
 from vprkit_synthcity.render import Cameras, Light, render
 from vprkit_synthcity.textures import StyleTable, make_styles
 
@@ -41,6 +42,7 @@ __all__ = ["SynthCity", "ViewBatch", "SPLITS", "Progress"]
 
 #: Split names (folders relative to ``<root>/images``), in generation order.
 SPLITS = ("train", "val/database", "val/queries", "test/database", "test/queries")
+MIN_QUERY_OPEN_M = 6.0  # a query's central ray must run this far (metres) before meeting a wall
 _STREAM = {"styles": 1, "plan": 2, **{s: 10 + i for i, s in enumerate(SPLITS)}}
 
 #: ``progress(done, total)``: views written so far and in all, called after every batch.
@@ -108,8 +110,23 @@ class SynthCity:
                                            c.db_headings, street_aligned=False),
         }
         for split, n in (("val/queries", c.n_val_queries), ("test/queries", c.n_test_queries)):
-            out[split] = random_on_streets(self.plan, self._rng(split), n)
+            out[split] = self._query_poses(split, n)
         return out
+
+    def _query_poses(self, split: str, n: int) -> Poses:
+        """``n`` query poses anywhere on the streets, keeping only those whose central ray runs
+        at least :data:`MIN_QUERY_OPEN_M` before meeting a wall: a photo of a blank wall from one
+        metre away is no query a person would take, nor one any method could place."""
+        candidates = random_on_streets(self.plan, self._rng(split), 4 * n + 16)
+        hits = cast(self.plan, candidates.x, candidates.y, np.radians(candidates.heading),
+                    np.ones(len(candidates)), np.full(len(candidates), 1.8),
+                    max_dist=self.config.max_view_distance_m, max_hits=1)
+        keep = np.flatnonzero(hits.depth[:, 0] >= MIN_QUERY_OPEN_M)[:n]
+        if len(keep) < n:
+            raise DataError(f"synthcity: only {len(keep)} of {n} {split} query poses look along an open street; "
+                            "the city is too small for that many queries")
+        return Poses(x=candidates.x[keep], y=candidates.y[keep], heading=candidates.heading[keep],
+                     position=np.arange(n), tile=np.zeros(n, np.int64))
 
     @cached_property
     def _shifts(self) -> dict[str, QueryShift]:

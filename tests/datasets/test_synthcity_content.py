@@ -40,6 +40,12 @@ def test_query_shifts_change_the_image_but_not_the_pose():
     fov = shift.fov[shift.names == "fov"]
     assert ((fov < 70) | (fov > 105)).all()
     assert (shift.fov[shift.names != "fov"] == city.config.fov_deg).all()
+    # no query stares at a wall from close by: the central ray runs >= 6 m before a facade
+    from vprkit_synthcity.raycast import cast
+
+    q = city.poses("test/queries")
+    hits = cast(city.plan, q.x, q.y, np.radians(q.heading), np.ones(len(q)), shift.height, max_dist=250)
+    assert (hits.depth[:, 0] >= 6.0).all()
     # a query camera placed exactly on a database pose, daylight, no shift: the same picture
     db = city.poses("test/database")
     from vprkit_synthcity.conditions import day_light
