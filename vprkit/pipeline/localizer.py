@@ -57,7 +57,8 @@ class Localizer:
         bundle: a loaded :class:`MapBundle`.
         topn: classes whose cells are searched (paper default 100).
         k: places returned per query (20: enough for LR@20).
-        use_classifier / use_retriever: switch a stage off even if the bundle has it.
+        use_classifier: False switches the classification stage off even if the bundle has it.
+        use_retriever: False switches the retrieval stage off even if the bundle has it.
     """
 
     def __init__(self, bundle: MapBundle, *, topn: int = 100, k: int = 20,
