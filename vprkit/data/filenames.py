@@ -256,6 +256,34 @@ def _spans(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return mat.view(f"S{width}").ravel()
 
 
+def _fixed_layout_spans(buf, at, line_start, line_end, ok):
+    """Fast path for machine-written lists: every line has the same length and '@' offsets.
+
+    Then the block is a ``(n, line length)`` byte grid and each field is a column slice of it
+    (a strided copy instead of a gather). Returns ``field_index -> S array``, or None.
+    """
+    n = len(line_start)
+    if n == 0 or not ok.all():
+        return None
+    length = line_end - line_start
+    if (length != length[0]).any():
+        return None
+    rel = at - line_start[:, None]
+    if (rel != rel[0]).any():
+        return None
+    width = int(length[0]) + 1  # the newline
+    grid = np.concatenate([buf, np.frombuffer(b"\n", np.uint8)]).reshape(n, width)
+    bounds = [int(b) for b in rel[0]] + [int(length[0])]
+
+    def field(j: int) -> np.ndarray:
+        a, b = bounds[j] + 1, bounds[j + 1]
+        if b <= a:
+            return np.zeros(n, dtype="S1")
+        return np.ascontiguousarray(grid[:, a:b]).view(f"S{b - a}").ravel()
+
+    return field
+
+
 def _bytes_to_float(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float64 column from an ``S`` array, parsed in C; returns (values, bad); ``b""`` → NaN."""
     empty = raw == b""
@@ -324,13 +352,17 @@ def _parse_block(names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, l
     ]
     rows = np.flatnonzero(ok)
     at = ats[first_at[rows][:, None] + np.arange(_N_AT)]
+    spans = _fixed_layout_spans(buf, at, line_start, line_end, ok)
     cols: dict[str, np.ndarray] = {}
     for j, name in enumerate(FIELDS):
-        raw = _spans(buf, at[:, j] + 1, at[:, j + 1])
+        raw = spans(j) if spans else _spans(buf, at[:, j] + 1, at[:, j + 1])
         if name in NUMERIC_FIELDS:
             values, bad = _bytes_to_float(raw)
-            full = np.full(n, np.nan)
-            full[rows] = values
+            if len(rows) == n:  # every name well-formed: no scatter needed
+                full = values
+            else:
+                full = np.full(n, np.nan)
+                full[rows] = values
             for i in np.flatnonzero(bad).tolist():
                 r = int(rows[i])
                 if ok[r]:
@@ -338,10 +370,13 @@ def _parse_block(names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, l
                     problems.append((r, f"field {name} = {raw[i].decode('utf-8', 'replace')!r} is not a number"))
         else:
             text = _bytes_to_str(raw)
-            full = np.full(n, "", dtype=text.dtype)
-            full[rows] = text
+            if len(rows) == n:
+                full = text
+            else:
+                full = np.full(n, "", dtype=text.dtype)
+                full[rows] = text
         cols[name] = full
-    text = _bytes_to_str(_spans(buf, at[:, _N_AT - 1] + 1, line_end[rows]))
+    text = _bytes_to_str(spans(len(FIELDS)) if spans else _spans(buf, at[:, _N_AT - 1] + 1, line_end[rows]))
     ext = np.full(n, "", dtype=text.dtype)
     ext[rows] = text
     cols["ext"] = ext
