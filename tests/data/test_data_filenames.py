@@ -74,3 +74,18 @@ def test_short_numeric_columns_with_empty_fields():
     names = ["@1@2@10@S@@@@@5@@@@@@.jpg", "@1@2@10@S@@@@@@@@@@@.jpg"]
     parsed = parse_filenames(names)
     assert parsed["heading"][0] == 5 and np.isnan(parsed["heading"][1])
+
+
+def test_fixed_layout_fast_path_matches_general_path(monkeypatch):
+    import vprkit.data.filenames as fn
+
+    n = 50
+    names = format_filenames(np.linspace(544_000, 545_000, n), np.linspace(4_180_000, 4_181_000, n), 10, "S",
+                             np.full(n, 37.75), np.full(n, -122.45), pano_id="abc", heading=90, note="n").tolist()
+    assert len({len(s) for s in names}) == 1  # fixed layout: the fast path applies
+    fast = parse_filenames(names)
+    monkeypatch.setattr(fn, "_fixed_layout_spans", lambda *args: None)
+    slow = parse_filenames(names)
+    for key in fast.columns:
+        np.testing.assert_array_equal(fast[key], slow[key])
+    np.testing.assert_allclose(fast["east"], np.round(np.linspace(544_000, 545_000, n), 2))
