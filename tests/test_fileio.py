@@ -35,3 +35,13 @@ def test_fingerprint_is_content_and_dtype_sensitive():
     assert fingerprint(a, {"M": 20}) != fingerprint(a, {"M": 50})
     assert fingerprint("ab", "c") != fingerprint("a", "bc")
     assert fingerprint_strings(["x", "y"]) != fingerprint_strings(["y", "x"])
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    path = atomic_write_json(tmp_path / "m.json", {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
