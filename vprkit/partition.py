@@ -307,6 +307,9 @@ def partition_dataset(
 
     spec = get_partitioner_spec(partitioner)
     config = load_config(spec.config, config_file, overrides, owner=f"partitioner {partitioner!r}")
+    from vprkit.data.resolve import resolve_dataset
+
+    dataset, _ = resolve_dataset(dataset)  # a folder, or "synthcity" (generated on first use)
     images = load_split(dataset, split)
     if not len(images):
         raise DataError(f"dataset {str(dataset)!r} split {split!r} has no images to partition")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from vprkit.cli.console import err, print_json
-from vprkit.cli.options import ClassifierOpt, DatasetOpt, IndexOpt, JsonOpt, OutOpt, SetOpt, SplitOpt
+from vprkit.cli.options import (
+    ClassifierOpt,
+    DatasetOpt,
+    IndexOpt,
+    JsonOpt,
+    OutOpt,
+    SetOpt,
+    SplitOpt,
+)
 from vprkit.cli.progress import step_progress
 
 app = typer.Typer(help="Map bundles: database descriptors sorted by cell, CSR offsets, the index.", no_args_is_help=True)
@@ -26,7 +32,7 @@ def build(
 ) -> None:
     """Build a map bundle in OUT from a dataset's database split and trained models."""
     from vprkit.config import parse_overrides
-    from vprkit.pipeline.run import dataset_root, resolve_stage_model, prepare_bundle
+    from vprkit.pipeline.run import dataset_root, prepare_bundle, resolve_stage_model
 
     root, is_default = dataset_root(dataset)
     with step_progress(enabled=not json) as progress:

@@ -3,4 +3,4 @@
 from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall, recall_at_n
 from vprkit.evaluation.timing import StageTimer
 
-__all__ = ["DEFAULT_NS", "localization_recall", "recall_at_n", "StageTimer"]
+__all__ = ["DEFAULT_NS", "StageTimer", "localization_recall", "recall_at_n"]

@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from vprkit.errors import DataError
 
-__all__ = ["DEFAULT_NS", "localization_recall", "recall_at_n", "first_hit_rank"]
+__all__ = ["DEFAULT_NS", "first_hit_rank", "localization_recall", "recall_at_n"]
 
 DEFAULT_NS: tuple[int, ...] = (1, 5, 10, 20)
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path, atomic_write_json
 
-__all__ = ["MapBundle", "BundleError", "build_bundle", "MANIFEST"]
+__all__ = ["MANIFEST", "BundleError", "MapBundle", "build_bundle"]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -77,7 +78,7 @@ class MapBundle:
         return out
 
     @classmethod
-    def load(cls, root: str | Path, *, mmap: bool = False) -> "MapBundle":
+    def load(cls, root: str | Path, *, mmap: bool = False) -> MapBundle:
         """Read a bundle and check every fingerprint; raises :class:`BundleError` on mismatch."""
         root = Path(root)
         manifest = _read_manifest(root)

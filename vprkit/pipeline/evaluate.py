@@ -7,7 +7,8 @@ averaged); throughput runs the same queries in batches. Images are decoded befor
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from vprkit.evaluation.timing import StageTimer
 from vprkit.pipeline.images import open_image
 from vprkit.pipeline.localizer import STAGES, Localization, Localizer
 
-__all__ = ["evaluate", "concat_localizations"]
+__all__ = ["concat_localizations", "evaluate"]
 
 
 def concat_localizations(parts: list[Localization]) -> Localization:
@@ -73,7 +74,7 @@ def evaluate(
         "throughput_qps": round(throughput, 1),
         "batch_size": batch_size,
         "candidates": float(result.candidates.mean()) if localizer.retriever is not None else 0.0,
-        "database_size": int(len(db)) if db is not None else 0,
+        "database_size": len(db) if db is not None else 0,
         "queries": len(images),
         "memory_bytes": localizer.bundle.memory_bytes(),
         "radius_m": radius,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from vprkit.errors import DataError
 
-__all__ = ["open_image", "open_images", "iter_batches"]
+__all__ = ["iter_batches", "open_image", "open_images"]
 
 
 def open_image(path: str | Path):
@@ -30,7 +30,7 @@ def open_images(paths: Sequence[str | Path]) -> list:
 
 def iter_batches(
     paths: Sequence[str | Path], transform: Callable, batch_size: int
-) -> Iterator[tuple[int, "object"]]:
+) -> Iterator[tuple[int, object]]:
     """Yield ``(start_row, tensor (B, 3, H, W))`` batches of transformed images, in order."""
     import torch
 

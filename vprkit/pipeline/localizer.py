@@ -15,8 +15,9 @@ Stage timings (``extract``: retrieval descriptor; ``classify``: classifier forwa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from vprkit.errors import ConfigError
 from vprkit.evaluation.timing import StageTimer
 from vprkit.pipeline.bundle import MapBundle
 
-__all__ = ["Localization", "Localizer", "STAGES"]
+__all__ = ["STAGES", "Localization", "Localizer"]
 
 STAGES = ("extract", "classify", "gather", "knn")
 

@@ -15,7 +15,7 @@ from typing import Any
 from vprkit.errors import DataError
 from vprkit.registry import get_spec
 
-__all__ = ["load_model", "shipped_checkpoint", "resolve_model", "DEFAULT_TAG"]
+__all__ = ["DEFAULT_TAG", "load_model", "resolve_model", "shipped_checkpoint"]
 
 DEFAULT_TAG = "synthcity-small"
 

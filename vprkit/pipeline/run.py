@@ -5,27 +5,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from vprkit.errors import ConfigError, DataError
+from vprkit.errors import ConfigError
 from vprkit.fileio import fingerprint
 
-__all__ = ["run_pipeline", "prepare_bundle", "dataset_root", "resolve_stage_model", "NONE"]
+__all__ = ["NONE", "dataset_root", "prepare_bundle", "resolve_stage_model", "run_pipeline"]
 
 NONE = "none"
 
 
 def dataset_root(dataset: str) -> tuple[Path, bool]:
     """``(root, is_default)``: ``synthcity`` means the embedded default, generated on first use."""
-    from vprkit.pipeline.defaults import default_dataset
+    from vprkit.data.resolve import resolve_dataset
 
-    if dataset == "synthcity":
-        return default_dataset(), True
-    root = Path(dataset)
-    if not root.is_dir():
-        raise DataError(f"dataset {dataset!r} is neither 'synthcity' nor an existing folder")
-    return root, False
+    return resolve_dataset(dataset)
 
 
 def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> Any:
