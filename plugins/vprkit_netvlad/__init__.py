@@ -3,3 +3,24 @@
 Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
+
+from vprkit import RetrieverSpec, hookimpl
+from vprkit_netvlad.config import GeMRetrieverConfig, NetVLADRetrieverConfig
+
+
+@hookimpl
+def vprkit_retrievers():
+    return [
+        RetrieverSpec(
+            name="netvlad",
+            factory="vprkit_netvlad.retriever:NetVLADRetriever",
+            config=NetVLADRetrieverConfig,
+            description="NetVLAD: cropped backbone → NetVLAD (K=64, k-means init) → PCA-whitening; triplets, partial mining",
+        ),
+        RetrieverSpec(
+            name="gem",
+            factory="vprkit_netvlad.retriever:GeMRetriever",
+            config=GeMRetrieverConfig,
+            description="GeM: cropped backbone → GeM (p=3) → FC → L2; triplet loss with partial mining",
+        ),
+    ]
