@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vprkit.config import load_config, save_config
-from vprkit.errors import ConfigError, DataError
+from vprkit.errors import ConfigError
 from vprkit.registry import get_spec
 
 __all__ = ["TRAINABLE_KINDS", "resolve_training_config", "train_model"]
@@ -48,9 +48,9 @@ def train_model(
     ``resume=True`` continues the run in ``out_dir`` from ``out_dir/training/last.pt`` with the
     config saved there (``overrides`` may only change ``training.epochs`` and evaluation options).
     """
-    dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise DataError(f"dataset root {str(dataset)!r} is not a folder (expected <root>/images/train ...)")
+    from vprkit.data.resolve import resolve_dataset
+
+    dataset, _ = resolve_dataset(dataset)  # a folder, or "synthcity" (generated on first use)
     out = Path(out_dir)
     saved = out / "training" / "config.yaml"
     if resume and saved.is_file() and config_file is None:
