@@ -4,7 +4,8 @@ Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
 
-from vprkit import PartitionerSpec, hookimpl
+from vprkit import ClassifierSpec, PartitionerSpec, hookimpl
+from vprkit_cplanet.classifier_config import CPlaNetClassifierConfig
 from vprkit_cplanet.config import CPlaNetPartitionConfig
 
 
@@ -16,5 +17,18 @@ def vprkit_partitioners():
             factory="vprkit_cplanet.partition:CPlaNetPartitioner",
             config=CPlaNetPartitionConfig,
             description="CPlaNet: five geoclass sets by greedy merging of S2 atoms, combined into combinatorial regions",
+        )
+    ]
+
+
+@hookimpl
+def vprkit_classifiers():
+    return [
+        ClassifierSpec(
+            name="cplanet",
+            factory="vprkit_cplanet.classifier:CPlaNetClassifier",
+            config=CPlaNetClassifierConfig,
+            description="CPlaNet: one softmax head per geoclass set, NormalizedSum over combinatorial regions",
+            partitioner="cplanet",
         )
     ]

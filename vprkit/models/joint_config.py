@@ -1,0 +1,22 @@
+"""``JointClassifierConfig``: the network options shared by the classification baselines. Import-light."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vprkit.config import VprkitConfig
+
+__all__ = ["JointClassifierConfig"]
+
+
+class JointClassifierConfig(VprkitConfig):
+    """Backbone → average pooling → linear C→C → L2 (D&C's descriptor network), then the method's
+    heads. Methods subclass it and add ``partition`` and ``training`` fields."""
+
+    backbone: str = Field("efficientnet_b0", description="timm backbone or 'tinycnn' (D&C comparisons: EfficientNet-B0).")
+    pretrained: bool = Field(False, description="ImageNet weights from timm (papers: yes; off by default: offline).")
+    freeze: Literal["paper", "none"] = Field("paper", description="'paper' freezes EfficientNet stem + blocks 0–3 (as D&C).")
+    descriptor_dim: int | None = Field(None, ge=1, description="Descriptor size; null = backbone channels.")
+    eval_image_size: int | None = Field(None, ge=8, description="Resize images to this square at inference; null = as is.")
