@@ -45,3 +45,28 @@ def test_classifier_contract(name, synthcity_tiny, tmp_path_factory):
     assert np.array_equal(again.classes, pred.classes)
     np.testing.assert_allclose(again.scores, pred.scores, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(np.isnan(again.confidence), np.isnan(pred.confidence))
+
+
+@pytest.mark.parametrize("name", list_classifiers())
+def test_classifier_is_the_first_stage_of_a_pipeline(name, synthcity_tiny, tmp_path_factory, tmp_path):
+    """Top cells restrict retrieval to the database rows ``partition.assign`` put in them; the bundle reloads."""
+    from vprkit import create_retriever
+    from vprkit.data.standard import load_split
+    from vprkit.pipeline import Localizer, MapBundle, build_bundle
+    from vprkit.pipeline.images import open_image
+
+    model, _ = trained_classifier(name, synthcity_tiny, tmp_path_factory)
+    database = load_split(synthcity_tiny, "test/database")
+    queries = load_split(synthcity_tiny, "test/queries")
+    torch.manual_seed(0)
+    retriever = create_retriever("cosplace", backbone="tinycnn", fc_output_dim=16)
+    build_bundle(tmp_path / "bundle", database, classifier=model, retriever=retriever)
+    bundle = MapBundle.load(tmp_path / "bundle")
+    assert type(bundle.classifier) is type(model) and bundle.classifier.fingerprint() == model.fingerprint()
+    images = [open_image(queries.root / p) for p in queries.paths.tolist()[:3]]
+    topn = min(2, model.partition.num_classes)
+    result = Localizer(bundle, topn=topn, k=3).localize(images)
+    pred = bundle.classifier.classify(torch.stack([bundle.classifier.transform(i) for i in images]), topn)
+    cells, _ = model.partition.assign(database.east, database.north)
+    for i in range(len(images)):
+        assert result.candidates[i] == int(np.isin(cells, pred.classes[i]).sum())

@@ -51,7 +51,9 @@ class JointTrainer(GroupTrainer):
             get one Adam at ``head_lr``. Its state dict is saved under ``heads.0.*``.
         group: the sampler's classes (:func:`sampling_group`).
         dataset: a :class:`RowImageDataset` over the training images.
-        Other arguments as :class:`GroupTrainer`.
+        config: the schedule (a :class:`~vprkit.training.joint_config.JointTrainingConfig`).
+        run_dir: where ``last.pt``, ``best.safetensors`` and ``history.json`` go.
+        **kwargs: ``validate``, ``metric``, ``reporter``, ``on_iteration`` as :class:`GroupTrainer`.
     """
 
     def __init__(self, net: nn.Module, loss_module: nn.Module, group: GroupData, dataset: RowImageDataset, config,
