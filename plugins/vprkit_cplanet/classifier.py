@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
+from vprkit.training.joint import gather_rows
 from vprkit_cplanet.classifier_config import CPlaNetClassifierConfig
 from vprkit_cplanet.scoring import normalized_sum
 
@@ -28,13 +29,15 @@ log = logging.getLogger("vprkit.cplanet")
 class GeoclassCrossEntropy(nn.Module):
     """Σ over geoclass sets of the cross-entropy of the set's head against the row's geoclass."""
 
-    def __init__(self, heads: nn.ModuleList, row_geoclasses: np.ndarray):
+    def __init__(self, heads: nn.ModuleList, train_labels: np.ndarray, hierarchy: np.ndarray):
         super().__init__()
         self.heads = heads
-        self.register_buffer("labels", torch.as_tensor(row_geoclasses, dtype=torch.long), persistent=False)  # (n, K)
+        # dropped rows (−1) are never sampled; region 0 keeps the table a valid index
+        self.row_region = torch.as_tensor(np.maximum(train_labels, 0), dtype=torch.long)  # (n,) host memory
+        self.register_buffer("hierarchy", torch.as_tensor(hierarchy, dtype=torch.long), persistent=False)  # (R, K)
 
     def forward(self, descriptors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        targets = self.labels[rows]
+        targets = self.hierarchy[gather_rows(self.row_region, rows)]
         return sum(F.cross_entropy(head(descriptors).float(), targets[:, k]) for k, head in enumerate(self.heads))
 
 
@@ -54,8 +57,7 @@ class CPlaNetClassifier(JointHeadClassifier):
         return normalized_sum(probs, self.partition)
 
     def loss_module(self, images) -> nn.Module:
-        regions = np.maximum(np.asarray(self.partition.train_labels, dtype=np.int64), 0)
-        return GeoclassCrossEntropy(self.heads, np.asarray(self.partition.hierarchy, dtype=np.int64)[regions])
+        return GeoclassCrossEntropy(self.heads, self.partition.train_labels, self.partition.hierarchy)
 
     def fit_partition(self, images):
         """Geoclass sets of the training images, with visual edges from the untrained network's

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
+from vprkit.training.joint import gather_rows
 from vprkit_hge.classifier_config import HgeClassifierConfig
 
 __all__ = ["HgeClassifier", "HierarchicalCrossEntropy", "hierarchical_scores", "level_columns"]
@@ -40,13 +41,15 @@ def hierarchical_scores(level_logits: list[torch.Tensor], columns: torch.Tensor)
 class HierarchicalCrossEntropy(nn.Module):
     """Σ over levels of the cross-entropy of the level's head against the row's class at that level."""
 
-    def __init__(self, heads: nn.ModuleList, row_labels: np.ndarray):
+    def __init__(self, heads: nn.ModuleList, train_labels: np.ndarray, columns: np.ndarray):
         super().__init__()
         self.heads = heads
-        self.register_buffer("labels", torch.as_tensor(row_labels, dtype=torch.long), persistent=False)  # (n, L)
+        # dropped rows (−1) are never sampled; class 0 keeps the table a valid index
+        self.row_fine = torch.as_tensor(np.maximum(train_labels, 0), dtype=torch.long)  # (n,) host memory
+        self.register_buffer("columns", torch.as_tensor(columns, dtype=torch.long), persistent=False)  # (C_fine, L)
 
     def forward(self, descriptors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        targets = self.labels[rows]
+        targets = self.columns[gather_rows(self.row_fine, rows)]
         return sum(F.cross_entropy(head(descriptors).float(), targets[:, level]) for level, head in enumerate(self.heads))
 
 
@@ -70,7 +73,4 @@ class HgeClassifier(JointHeadClassifier):
         return hierarchical_scores([head(descriptors) for head in self.heads], self.columns)
 
     def loss_module(self, images) -> nn.Module:
-        fine = np.asarray(self.partition.train_labels, dtype=np.int64)
-        # dropped rows (−1) are never sampled; give them class 0 so the table stays a valid index
-        row_labels = level_columns(self.partition)[np.maximum(fine, 0)]
-        return HierarchicalCrossEntropy(self.heads, row_labels)
+        return HierarchicalCrossEntropy(self.heads, self.partition.train_labels, level_columns(self.partition))

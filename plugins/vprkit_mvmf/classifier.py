@@ -23,6 +23,7 @@ from torch import nn
 
 from vprkit.errors import ConfigError, DataError
 from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
+from vprkit.training.joint import gather_rows
 from vprkit_mvmf.classifier_config import MvMFClassifierConfig
 
 __all__ = ["EARTH_RADIUS_M", "MixtureNLL", "MvMFClassifier", "cell_edge_m", "component_sigmas", "log_gaussians"]
@@ -52,16 +53,19 @@ def log_gaussians(points: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -
 class MixtureNLL(nn.Module):
     """−log Σ_i π_i N(y; μ_i, σ_i² I) of each row's UTM position y, mean over the batch (float64)."""
 
-    def __init__(self, heads: nn.ModuleList, positions: np.ndarray, mu: torch.Tensor, sigma: torch.Tensor):
+    def __init__(self, heads: nn.ModuleList, east: np.ndarray, north: np.ndarray, mu: torch.Tensor, sigma: torch.Tensor):
         super().__init__()
         self.heads = heads
-        self.register_buffer("positions", torch.as_tensor(positions, dtype=torch.float64), persistent=False)
+        # (n,) float64 each, views of the training list in host memory (no copy)
+        self.east = torch.as_tensor(np.ascontiguousarray(east, dtype=np.float64))
+        self.north = torch.as_tensor(np.ascontiguousarray(north, dtype=np.float64))
         self.register_buffer("mu", mu.clone(), persistent=False)
         self.register_buffer("sigma", sigma.clone(), persistent=False)
 
     def forward(self, descriptors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        y = torch.stack([gather_rows(self.east, rows), gather_rows(self.north, rows)], dim=1)
         log_pi = F.log_softmax(self.heads[0](descriptors).double(), dim=1)
-        log_density = torch.logsumexp(log_pi + log_gaussians(self.positions[rows], self.mu, self.sigma), dim=1)
+        log_density = torch.logsumexp(log_pi + log_gaussians(y, self.mu, self.sigma), dim=1)
         return -log_density.mean()
 
 
@@ -118,8 +122,7 @@ class MvMFClassifier(JointHeadClassifier):
         return peak + torch.log(sums)
 
     def loss_module(self, images) -> nn.Module:
-        positions = np.stack([images.east, images.north], axis=1).astype(np.float64)
-        return MixtureNLL(self.heads, positions, self.mu, self.sigma)
+        return MixtureNLL(self.heads, images.east, images.north, self.mu, self.sigma)
 
     def initialise(self) -> None:
         """Start from a trained PlaNet (``init_from``): network always, head when the cells match."""

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
+from vprkit.training.joint import gather_rows
 from vprkit_planet.classifier_config import PlaNetClassifierConfig
 
 __all__ = ["CellCrossEntropy", "PlaNetClassifier"]
@@ -23,10 +24,10 @@ class CellCrossEntropy(nn.Module):
     def __init__(self, heads: nn.ModuleList, train_labels):
         super().__init__()
         self.heads = heads
-        self.register_buffer("labels", torch.as_tensor(train_labels, dtype=torch.long), persistent=False)
+        self.row_class = torch.as_tensor(train_labels, dtype=torch.long)  # (n,) host memory
 
     def forward(self, descriptors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.heads[0](descriptors).float(), self.labels[rows])
+        return F.cross_entropy(self.heads[0](descriptors).float(), gather_rows(self.row_class, rows))
 
 
 class PlaNetClassifier(JointHeadClassifier):

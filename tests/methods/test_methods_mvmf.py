@@ -46,7 +46,7 @@ def test_mixture_nll_is_float64_log_sum_exp():
     mu = torch.tensor([[549_000.0, 4_178_000.0], [549_030.0, 4_178_000.0], [551_000.0, 4_178_000.0]], dtype=torch.float64)
     sigma = torch.tensor([5.0, 10.0, 0.001], dtype=torch.float64)  # the last one underflows any float32 density
     pos = np.array([[549_001.0, 4_178_000.5], [551_000.0001, 4_178_000.0]])
-    nll = MixtureNLL(head, pos, mu, sigma)
+    nll = MixtureNLL(head, pos[:, 0], pos[:, 1], mu, sigma)
     x = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
     got = nll(x, torch.tensor([0, 1]))
     log_pi = F.log_softmax(head[0](x).double(), 1).detach().numpy()

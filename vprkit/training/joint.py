@@ -19,7 +19,13 @@ from torch import nn
 from vprkit.training.data import GroupData, ImageDataset, group_data_from_labels
 from vprkit.training.engine import GroupTrainer
 
-__all__ = ["JointTrainer", "RowImageDataset", "sampling_group"]
+__all__ = ["JointTrainer", "RowImageDataset", "gather_rows", "sampling_group"]
+
+
+def gather_rows(table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``table[rows]`` for a per-training-row table kept in host memory (41M rows at SF-XL scale:
+    not worth a copy on the GPU), moved to the device of ``rows``."""
+    return table[rows.cpu()].to(rows.device, non_blocking=True)
 
 
 class RowImageDataset(ImageDataset):
