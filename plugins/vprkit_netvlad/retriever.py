@@ -9,6 +9,7 @@ Both train with the triplet margin loss and partial mining (:mod:`vprkit_netvlad
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vprkit.errors import ConfigError
 from vprkit.models.artifact import model_fingerprint, read_model_dir, write_model_dir
 from vprkit.models.descriptor import DescriptorNet
 from vprkit.models.interfaces import TrainedRetriever
@@ -104,6 +106,9 @@ class _TripletRetriever(TrainedRetriever):
         from vprkit_netvlad.trainer import TripletTrainer
 
         tcfg = self.config.training
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError(f"retriever {self.name!r} trains in a single process (triplet mining is not distributed); "
+                              "launch `vprkit train` without torchrun")
         run_dir = Path(out_dir) / "training"
         images = load_train_split(dataset)
         positives = training_positives(images.utm, tcfg.positive_radius_m, images.heading,
