@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from classifier_testdata import trained_classifier
@@ -58,3 +59,48 @@ def test_hge_levels_loss_and_ranking(synthcity_tiny, tmp_path_factory):
     assert np.array_equal(pred.classes[:, 0], scores.argmax(1).numpy())
     # Σ_j exp(score_j) ≤ 1: a product of probabilities over nested cells, never raw logits
     assert torch.all(torch.exp(scores).sum(1) <= 1.0 + 1e-5)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_joint_training_resumes_exactly_after_a_crash(synthcity_tiny, tmp_path_factory, tmp_path):
+    """The joint trainer (all heads every step) keeps GroupTrainer's exact resume."""
+    from classifier_testdata import FAST, TINY_PARTITIONS
+    from vprkit_hge.classifier import HgeClassifier
+
+    from vprkit.training.augment import train_transform
+    from vprkit.training.joint import JointTrainer, RowImageDataset, sampling_group
+    from vprkit.training.recipe import load_train_split
+
+    model, _ = trained_classifier("hge", synthcity_tiny, tmp_path_factory)
+    images = load_train_split(synthcity_tiny)
+    cfg = resolve_training_config("classifier", "hge", overrides=FAST + TINY_PARTITIONS["hge"] + [
+        "training.epochs=2", "training.iterations_per_epoch=3", "training.checkpoint_every=2"])
+
+    def trainer(run_dir, seed=0, on_iteration=None):
+        torch.manual_seed(seed)
+        clf = HgeClassifier(cfg).build(model.partition)
+        group = sampling_group(model.partition.train_labels, model.partition.num_classes, "class")
+        data = RowImageDataset(images, train_transform("dnc", cfg.training.image_size))
+        return clf, JointTrainer(clf.net, clf.loss_module(images), group, data, cfg.training, run_dir,
+                                 on_iteration=on_iteration)
+
+    a, trainer_a = trainer(tmp_path / "a")
+    trainer_a.fit()
+
+    def crash(epoch, iteration):
+        if (epoch, iteration) == (1, 2):  # after the third step of epoch 1; last checkpoint after step 2
+            raise _Crash()
+
+    _, trainer_b = trainer(tmp_path / "b", on_iteration=crash)
+    with pytest.raises(_Crash):
+        trainer_b.fit()
+    c, trainer_c = trainer(tmp_path / "b", seed=123)
+    state = trainer_c.fit(resume=True)
+    assert state["epoch"] == 2
+    for x, y in zip(list(a.net.state_dict().values()) + list(a.heads.state_dict().values()),
+                    list(c.net.state_dict().values()) + list(c.heads.state_dict().values())):
+        assert torch.equal(x, y)
+    assert state["history"][1]["loss"] == trainer_a.state["history"][1]["loss"]
