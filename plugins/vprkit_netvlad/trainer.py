@@ -42,7 +42,8 @@ __all__ = ["TripletTrainer"]
 log = logging.getLogger("vprkit.netvlad")
 
 _RESUME_INVARIANTS = ("queries_per_epoch", "cache_refresh_rate", "neg_samples_num", "negs_num_per_query", "batch_size",
-                      "seed", "augmentation", "image_size", "positive_radius_m", "negative_radius_m")
+                      "seed", "augmentation", "image_size", "positive_radius_m", "negative_radius_m",
+                      "positive_max_heading_diff_deg", "margin")
 
 
 def _rng(*keys: int) -> np.random.Generator:

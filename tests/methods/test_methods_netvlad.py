@@ -208,3 +208,6 @@ def test_interrupted_run_resumes_exactly(synthcity_tiny, tmp_path):
                           resume=True)
     assert resumed.fingerprint() == full.fingerprint()
     assert [h["loss"] for h in resumed.training_summary["history"]] == [h["loss"] for h in full.training_summary["history"]]
+    with pytest.raises(ConfigError, match="negs_num_per_query"):
+        train_model("retriever", "netvlad", synthcity_tiny, tmp_path / "cut", resume=True,
+                    overrides=FAST + ["training.epochs=3", "training.negs_num_per_query=3"])
