@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from vprkit_dnc.scoring import PackedPrototypes
 
 from vprkit.errors import ConfigError
-from vprkit_dnc.scoring import PackedPrototypes
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +75,7 @@ def test_float32_adds_the_linear_heads_bias_in_raw_mode():
     got = PackedPrototypes(weights, bias=bias, mode="raw").top(x, 20)
     top, cols, best = reference(weights, x, 20, "raw", bias)
     assert torch.equal(got.columns, cols) and torch.equal(got.group_best, best)
+    torch.testing.assert_close(got.scores, top, rtol=1e-6, atol=1e-6)
 
 
 def test_cosine_prototypes_are_normalised_once_at_packing():
@@ -94,16 +95,16 @@ def test_pq4_with_the_whole_group_shortlisted_is_exact():
 
 @pytest.mark.parametrize("mode", ["raw", "cosine"])
 def test_pq4_shortlist_keeps_the_ranking_within_tolerance(mode):
-    # 8,000 classes of 64-D; a shortlist of 1/4 of every group (measured: recall 0.98-0.99)
+    # 8,000 classes of 64-D; a shortlist of 1/8 of every group (measured: recall 0.993 raw, 0.998 cosine)
     weights = group_weights([2000] * 4, 64)
     x = queries_near(weights, 100)
     exact = PackedPrototypes(weights, mode=mode).top(x, 100)
-    got = PackedPrototypes(weights, mode=mode, precision="pq4", shortlist=500).top(x, 100)
+    got = PackedPrototypes(weights, mode=mode, precision="pq4", shortlist=250).top(x, 100)
     assert (got.columns[:, 0] == exact.columns[:, 0]).float().mean() >= 0.99
     assert (got.group_best == exact.group_best).float().mean() >= 0.97
     recall = np.mean([len(np.intersect1d(a, b)) / 100 for a, b in zip(got.columns.numpy(), exact.columns.numpy(),
                                                                         strict=True)])
-    assert recall >= 0.97
+    assert recall >= 0.98
     # the returned scores are the exact float32 scores of the returned classes, best first
     packed = PackedPrototypes(weights, mode=mode)
     xx = F.normalize(x, dim=1) if mode == "cosine" else x
@@ -127,5 +128,5 @@ def test_bad_settings_are_refused():
         PackedPrototypes(weights, mode="angle")
     with pytest.raises(ConfigError, match="bias"):
         PackedPrototypes(weights, bias=[torch.zeros(10)], precision="pq4")
-    with pytest.raises(ConfigError, match="divisible by 4"):
-        PackedPrototypes(group_weights([10], 6), precision="pq4")
+    with pytest.raises(ConfigError, match="even descriptor size"):
+        PackedPrototypes(group_weights([10], 7), precision="pq4")
