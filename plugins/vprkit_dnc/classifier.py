@@ -22,6 +22,7 @@ from vprkit.models.heads import create_head
 from vprkit.models.interfaces import ClassPrediction, TrainedClassifier
 from vprkit.models.transforms import eval_transform
 from vprkit_dnc.classifier_config import DncClassifierConfig
+from vprkit_dnc.scoring import PackedPrototypes
 
 __all__ = ["DncClassifier", "group_spread"]
 
@@ -49,6 +50,9 @@ class DncClassifier(TrainedClassifier):
         self.transform = eval_transform(self.config.eval_image_size)
         self.device = torch.device("cpu")
         self.training_summary: dict[str, Any] = {}
+        self._scorer: PackedPrototypes | None = None
+        self._scorer_key: tuple | None = None
+        self._class_ids = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------------------ building
     def build(self, partition) -> DncClassifier:
@@ -80,22 +84,36 @@ class DncClassifier(TrainedClassifier):
         self.net.eval()
         return self.net(images.to(self.device)).float()
 
+    @property
+    def scorer(self) -> PackedPrototypes:
+        """The heads' prototypes packed for inference (:mod:`vprkit_dnc.scoring`), built once and
+        rebuilt when the weights, ``score_mode``, ``score_precision``, ``score_shortlist`` or device change."""
+        cfg = self.config
+        # a tensor's version counter moves on every in-place update (optimizer step, load_state_dict, copy_)
+        key = (cfg.score_mode, cfg.score_precision, cfg.score_shortlist, self.device,
+               tuple((p.data_ptr(), p._version) for p in self.heads.parameters()))
+        if self._scorer_key != key:
+            bias = [h.linear.bias for h in self.heads] if all(hasattr(h, "linear") for h in self.heads) else None
+            self._scorer = PackedPrototypes([h.weight for h in self.heads], bias=bias, mode=cfg.score_mode,
+                                            precision=cfg.score_precision, shortlist=cfg.score_shortlist)
+            self._class_ids = np.concatenate(self.group_classes)
+            self._scorer_key = key
+        return self._scorer
+
     @torch.no_grad()
     def classify_descriptors(self, descriptors: torch.Tensor, k: int) -> ClassPrediction:
-        """Joint top-``k`` over all groups' classes (``k`` is capped at the number of classes)."""
-        self.heads.eval()
-        x = descriptors.to(self.device).float()
-        per_group = [head.scores(x, self.config.score_mode) for head in self.heads]  # (B, S_g) each
-        scores = torch.cat(per_group, dim=1)
-        class_ids = torch.from_numpy(np.concatenate(self.group_classes)).to(scores.device)
-        k = min(int(k), scores.shape[1])
-        top_scores, top_cols = scores.topk(k, dim=1)
-        classes = class_ids[top_cols].cpu().numpy()
+        """Joint top-``k`` over all groups' classes (``k`` is capped at the number of classes).
+
+        One scan of the packed prototypes (:attr:`scorer`): exact float32 by default, or the pq4
+        shortlist with exact re-ranking (``score_precision: pq4``); the groups' own top-1 classes
+        for the confidence come from the same scan.
+        """
+        top = self.scorer.top(descriptors, k)
+        classes = self._class_ids[top.columns.cpu().numpy()]
         coords = self.partition.class_coords[classes]
-        best_local = torch.stack([s.argmax(dim=1) for s in per_group], dim=1).cpu().numpy()  # (B, G)
-        best_global = np.stack([self.group_classes[g][best_local[:, g]] for g in range(len(per_group))], axis=1)
+        best_global = self._class_ids[top.group_best.cpu().numpy()]  # (B, G)
         confidence = group_spread(self.partition.class_coords[best_global])
-        return ClassPrediction(classes=classes.astype(np.int64), scores=top_scores.cpu().numpy().astype(np.float32),
+        return ClassPrediction(classes=classes.astype(np.int64), scores=top.scores.cpu().numpy().astype(np.float32),
                                coords=coords.astype(np.float64), confidence=confidence.astype(np.float64))
 
     # ------------------------------------------------------------------------------ identity

@@ -130,3 +130,42 @@ def test_bad_settings_are_refused():
         PackedPrototypes(weights, bias=[torch.zeros(10)], precision="pq4")
     with pytest.raises(ConfigError, match="even descriptor size"):
         PackedPrototypes(group_weights([10], 7), precision="pq4")
+
+
+def small_classifier(dim=16):
+    """A real dnc classifier over a 12×12-cell city (4 groups of 36 classes), prototypes set by hand."""
+    from vprkit.registry import create_classifier, create_partitioner
+
+    cells = np.stack(np.meshgrid(np.arange(12), np.arange(12)), -1).reshape(-1, 2)
+    pts = np.repeat(cells * 20.0 + 10.0, 10, axis=0)
+    part = create_partitioner("dnc", min_images_per_class=10).fit(pts[:, 0] + 500_000, pts[:, 1] + 4e6)
+    clf = create_classifier("dnc", backbone="tinycnn", descriptor_dim=dim).build(part)
+    with torch.no_grad():
+        for head, w in zip(clf.heads, group_weights([len(c) for c in clf.group_classes], dim), strict=True):
+            head.weight.copy_(w)
+    return clf
+
+
+def test_classifier_pq4_with_whole_groups_shortlisted_matches_float32():
+    clf = small_classifier()
+    x = queries_near([h.weight.detach() for h in clf.heads], 20)
+    exact = clf.classify_descriptors(x, 30)
+    clf.config.score_precision, clf.config.score_shortlist = "pq4", 36
+    fast = clf.classify_descriptors(x, 30)
+    assert clf.scorer.precision == "pq4"
+    assert np.array_equal(fast.classes, exact.classes)
+    np.testing.assert_allclose(fast.scores, exact.scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast.confidence, exact.confidence)
+
+
+def test_classifier_repacks_when_the_weights_change_and_keeps_its_fingerprint():
+    clf = small_classifier()
+    x = queries_near([h.weight.detach() for h in clf.heads], 5)
+    before = clf.classify_descriptors(x, 5)
+    with torch.no_grad():
+        clf.heads[0].weight.mul_(-1.0)  # in place, as an optimizer step or load_state_dict would
+    after = clf.classify_descriptors(x, 5)
+    assert not np.array_equal(before.scores, after.scores)
+    fingerprint = clf.fingerprint()
+    clf.config.score_precision = "pq4"  # an inference setting: not part of the model's identity
+    assert clf.fingerprint() == fingerprint
