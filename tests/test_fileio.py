@@ -41,7 +41,12 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    path = atomic_write_json(tmp_path / "m.json", {})
+    import torch
+
+    from vprkit.training.engine import save_weights
+
     mask = os.umask(0)
     os.umask(mask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    # a plain writer, and one (safetensors) that replaces the temporary file with its own 0600 file
+    for path in (atomic_write_json(tmp_path / "m.json", {}), save_weights(tmp_path / "w.safetensors", {"w": torch.ones(2)})):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path

@@ -248,7 +248,6 @@ class Partition:
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-            tmp.chmod(0o644)  # mkstemp makes 0600; partitions are shared artifacts
         return path
 
     @classmethod

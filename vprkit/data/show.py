@@ -7,7 +7,6 @@ UTM metres relative to the south-west corner of all points. Splits with more tha
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +78,5 @@ def plot_positions(splits: dict[str, ImageList], png: str | Path, *, title: str 
     fig.tight_layout()
     with atomic_path(png, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a picture is for sharing
     plt.close(fig)
     return Path(png)

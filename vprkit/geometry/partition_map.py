@@ -80,5 +80,4 @@ def plot_partition(partition, east: np.ndarray, north: np.ndarray, path: str | P
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        tmp.chmod(0o644)  # mkstemp makes 0600; a picture is for sharing
     return path
