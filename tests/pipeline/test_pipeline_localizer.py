@@ -106,6 +106,23 @@ def test_evaluate_report_has_every_field(tiny_bundle, queries):
     assert report["memory_bytes"]["store"] > 0 and report["throughput_qps"] > 0
 
 
+@pytest.mark.parametrize("topn", [1, 3])
+def test_positives_in_candidates_matches_a_plain_scan(tiny_bundle, queries, topn):
+    from vprkit.data.positives import positives_within
+
+    q, _ = queries
+    report = evaluate(Localizer(tiny_bundle, topn=topn), q, batch_size=16)
+    loc = report["_localization"]
+    db = tiny_bundle.database
+    cells, _ = tiny_bundle.classifier.partition.assign(db.east, db.north)
+    truth = np.stack([q.east, q.north], axis=1)
+    pos = positives_within(truth, np.stack([db.east, db.north], axis=1), 25.0)
+    kept = [bool(np.isin(cells[pos[i]], loc.cells[i]).any()) for i in range(len(q))]  # the reference
+    assert report["positives"]["positives_in_candidates_pct"] == pytest.approx(100.0 * np.mean(kept), abs=0.01)
+    assert report["positives"]["queries_with_positives_pct"] == pytest.approx(100.0 * np.mean(pos.counts > 0), abs=0.01)
+    assert 0 < np.mean(kept) < 1  # the tiny city and untrained classifier leave both kinds of query
+
+
 def test_bundle_refuses_a_tampered_or_damaged_manifest(tiny_bundle, tmp_path):
     import shutil
 

@@ -65,6 +65,10 @@ def results_table(report: dict[str, Any]) -> Table:
         table.add_row(f"latency {stage}", f"{ms:.3f} ms")
     table.add_row("throughput (batched)", f"{report['throughput_qps']:.0f} queries/s")
     table.add_row("candidates per query", f"{report['candidates']:.0f} of {report['database_size']}")
+    if "positives" in report:
+        table.add_row("queries with a positive among candidates",
+                      f"{report['positives']['positives_in_candidates_pct']:.1f} % "
+                      f"(in the database: {report['positives']['queries_with_positives_pct']:.1f} %)")
     table.add_row("queries", str(report["queries"]))
     for part, nbytes in report["memory_bytes"].items():
         table.add_row(f"memory {part}", f"{nbytes / 2**20:.1f} MiB")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from vprkit.data.image_list import ImageList
+from vprkit.data.positives import positives_within
 from vprkit.errors import DataError
 from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall
 from vprkit.evaluation.timing import StageTimer
@@ -44,7 +45,9 @@ def evaluate(
     Returns a JSON-able dict with ``lr`` (keys "1", "5", "10", "20": percent), ``latency_ms``
     (``extract``, ``classify``, ``gather``, ``knn``, ``total``: per query at batch 1),
     ``throughput_qps``, ``candidates`` (mean database rows searched per query),
-    ``database_size``, ``queries``, ``memory_bytes``, ``confidence`` and ``by_condition``.
+    ``database_size``, ``queries``, ``memory_bytes``, ``confidence``, ``by_condition`` and, for a
+    mixed pipeline, ``positives`` (percent of queries with a database image within ``radius``, and
+    with one among their candidates).
     """
     if len(queries) == 0:
         raise DataError(f"no queries in {str(queries.root)!r}")
@@ -82,6 +85,8 @@ def evaluate(
     conf = result.confidence
     if np.isfinite(conf).any():
         report["confidence"] = _confidence_report(conf, result, truth, radius)
+    if localizer.mixed:
+        report["positives"] = _positives_report(result, truth, localizer.bundle, radius)
     report["by_condition"] = _by_condition(queries, result, truth, radius)
     report["_localization"] = result  # for callers that plot or save predictions; not JSON
     return report
@@ -98,6 +103,23 @@ def _confidence_report(conf: np.ndarray, result: Localization, truth: np.ndarray
     if (~correct).any():
         out["median_std_wrong_m"] = float(np.median(conf[finite & ~correct])) if (finite & ~correct).any() else None
     return out
+
+
+def _positives_report(result: Localization, truth: np.ndarray, bundle: Any, radius: float) -> dict[str, float]:
+    """Where a mixed pipeline can lose: percent of queries with any database image within ``radius``
+    (the ceiling of retrieval) and with one among the candidates of their top-N cells (the ceiling
+    of the mixed pipeline; the classifier's top-N cells missed the others)."""
+    db = bundle.database
+    pos = positives_within(truth, np.stack([db.east, db.north], axis=1), radius)
+    db_cells = bundle.store.cells_of_rows()  # the class each database row was assigned to (-1: none)
+    n_cells = int(bundle.store.n_cells) + 1  # +1 keeps the key of cell -1 apart from real cells
+    pair_query, pair_cell = pos.query_ids(), db_cells[pos.indices]
+    top = result.cells  # (B, N) the searched cells
+    top_keys = (np.arange(len(top))[:, None] * n_cells + top)[top >= 0]
+    hit = (pair_cell >= 0) & np.isin(pair_query * n_cells + pair_cell, top_keys)
+    nq = len(truth)
+    return {"queries_with_positives_pct": round(100.0 * float((pos.counts > 0).mean()), 2),
+            "positives_in_candidates_pct": round(100.0 * np.unique(pair_query[hit]).size / nq, 2)}
 
 
 def _by_condition(queries: ImageList, result: Localization, truth: np.ndarray, radius: float) -> dict[str, float]:
