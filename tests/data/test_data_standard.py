@@ -79,9 +79,13 @@ def test_malformed_and_nan_coordinates_are_named(tmp_path):
 
 
 def test_mixed_zones_raise_unless_target_zone(tmp_path):
-    _touch(tmp_path / "db", [_name(45.0, -122.5), _name(45.0, -116.0)])
-    with pytest.raises(DataError, match="several UTM zones"):
+    majority = [_name(45.0, -122.5 + 0.001 * i) for i in range(3)]
+    stray = _name(45.0, -116.0)
+    _touch(tmp_path / "db", [*majority, stray])
+    with pytest.raises(DataError, match="several UTM zones") as exc:
         read_folder(tmp_path / "db")
+    assert f"{stray} (zone 11)" in str(exc.value)  # the file outside the majority zone is named
+    assert not any(name in str(exc.value) for name in majority)
     images = read_folder(tmp_path / "db", target_zone="10T")
     assert images.zone_number == 10 and np.isfinite(images.east).all()
 

@@ -147,6 +147,7 @@ def unify_zone(
     *,
     source: str = "dataset",
     mixed_zones: str = "raise",
+    names: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Zone, np.ndarray | None]:
     """Bring per-row coordinates into one UTM zone; fill missing UTM from lat/lon and vice versa.
 
@@ -159,6 +160,8 @@ def unify_zone(
         lon: ``(n,)`` float64 degrees (NaN when missing).
         target_zone: re-project every row into this zone (via lat/lon); None requires one zone.
         source: named in error messages (a folder).
+        names: optional ``(n,)`` file names; a mixed-zone error then names files outside the
+            majority zone.
         mixed_zones: ``"raise"`` (default) or ``"keep"``: multi-city datasets (MSLS) keep every
             row in its own zone; the returned zone is then ``Zone(0, "")`` and ``row_zone`` says
             which zone each row is in (distances are only meaningful within one zone).
@@ -202,6 +205,10 @@ def unify_zone(
         desc = ", ".join(
             f"zone {k // 2} ({'northern' if k % 2 else 'southern'} hemisphere): {c} images" for k, c in zip(uniq, counts)
         )
+        if names is not None:  # a few files of every zone but the largest, so the user can look
+            minority = [k for k in uniq if k != uniq[np.argmax(counts)]]
+            shown = [f"{names[i]} (zone {k // 2})" for k in minority for i in np.flatnonzero(keys == k)[:3]]
+            desc += "; e.g. " + ", ".join(shown)
         raise DataError(
             f"{source}: images span several UTM zones ({desc}); a dataset must use one zone. "
             "Pass a target zone (e.g. target_zone='10S' or --zone 10S) to re-project through lat/lon, "

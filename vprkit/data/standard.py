@@ -107,7 +107,7 @@ def scan_paths(
     c = parsed.columns
     east, north, lat, lon, zone, row_zone = unify_zone(
         c["east"], c["north"], c["zone_number"], c["zone_letter"], c["lat"], c["lon"], target_zone,
-        source=str(root), mixed_zones=mixed_zones,
+        source=str(root), mixed_zones=mixed_zones, names=np.asarray(paths),
     )
     # A UTM position needs its zone (from the name, or implied by lat/lon) to mean anything.
     has_ll = np.isfinite(c["lat"]) & np.isfinite(c["lon"])
