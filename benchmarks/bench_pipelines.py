@@ -32,6 +32,14 @@ COMBOS = [
 ]
 
 
+def positives_everywhere(rows: list[dict]) -> None:
+    """Retrieval over every row keeps every query that has a positive: copy that share from a mixed row."""
+    share = next((r["positives"]["queries_with_positives_pct"] for r in rows if "positives" in r), None)
+    for r in rows:
+        if share is not None and "positives" not in r and r["database_size"]:
+            r["positives_all_pct"] = share
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classifier", default="dnc")
@@ -52,6 +60,7 @@ def main() -> None:
         report["wall_s"] = round(time.perf_counter() - start, 1)
         rows.append(report)
         print(f"{label:36s} LR@1 {report['lr']['1']:5.1f}  total {report['latency_ms']['total']:8.3f} ms", flush=True)
+    positives_everywhere(rows)
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg": os.getloadavg()},
@@ -64,13 +73,19 @@ def main() -> None:
 
 
 def write_docs_table(page: Path, result: dict) -> None:
-    lines = ["| pipeline | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | gather ms | kNN ms | total ms | candidates |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| pipeline | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | gather ms | kNN ms | total ms | "
+             "candidates | queries with a positive among them |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lat, lr = r["latency_ms"], r["lr"]
+        searched = f"{r['candidates']:.0f} / {r['database_size']}" if r["database_size"] else "– (class coordinates)"
+        if "positives" in r:
+            kept = f"{r['positives']['positives_in_candidates_pct']:.1f} %"
+        else:
+            kept = f"{r['positives_all_pct']:.1f} %" if "positives_all_pct" in r else "–"
         lines.append(f"| {r['label']} | {lr['1']:.1f} | {lr['5']:.1f} | {lr['10']:.1f} | {lr['20']:.1f} | "
                      f"{lat['extract']:.2f} | {lat['classify']:.2f} | {lat['gather']:.3f} | {lat['knn']:.3f} | "
-                     f"{lat['total']:.2f} | {r['candidates']:.0f} / {r['database_size']} |")
+                     f"{lat['total']:.2f} | {searched} | {kept} |")
     m = result["machine"]
     lines.append("")
     lines.append(f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "

@@ -1,7 +1,11 @@
-"""Training throughput (images/s) of the group trainer on a real dataset (synthcity small by default).
+"""Training and descriptor-extraction throughput (images/s) on CPU, and on CUDA when present.
 
-Runs ``--iterations`` steps of the D&C recipe (tinycnn, 64×64, RandomResizedCrop, AAMC) for each
-combination of torch threads and DataLoader workers, on CPU (and CUDA when present), and writes
+Training: ``--iterations`` steps of the D&C recipe (tinycnn, 64×64, RandomResizedCrop, AAMC) on a
+real dataset (synthcity small) for each combination of torch threads and DataLoader workers.
+Extraction: the descriptor network's forward pass in inference mode (what ``vprkit index build``
+and every query pay), batch ``--batch``, for the shipped models' tinycnn at 64×64 and the papers'
+backbones (ResNet-18 + GeM, EfficientNet-B0 + average pooling; ``pretrained=False``: same cost) at
+224×224 and at SF-XL's 512×512. Decoding images is not included. Writes
 ``benchmarks/results/training_throughput.json``.
 
     python3 benchmarks/bench_training_throughput.py /work/runs/synthcity_small --iterations 40
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -48,6 +53,32 @@ def measure(images, groups, *, backbone: str, image_size: int, batch: int, itera
             "images_per_s_wall": round(iterations * batch / wall, 1)}
 
 
+EXTRACTION = [("tinycnn", "avg_whiten", 64), ("resnet18", "gem_fc", 224), ("efficientnet_b0", "avg_whiten", 224),
+              ("resnet18", "gem_fc", 512), ("efficientnet_b0", "avg_whiten", 512)]
+
+
+@torch.inference_mode()
+def measure_extraction(backbone: str, aggregation: str, image_size: int, batch: int, threads: int,
+                       device: str, amp: bool = False, seconds: float = 5.0) -> dict:
+    """Images/s of the descriptor forward pass over random images for about ``seconds``."""
+    torch.set_num_threads(threads)
+    net = build_descriptor_net(backbone, aggregation).to(device).eval()
+    x = torch.rand(batch, 3, image_size, image_size, device=device)
+    with torch.autocast(device_type=device, enabled=amp):
+        net(x)  # warm-up (and cuDNN autotuning)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        done, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            net(x)
+            done += batch
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return {"backbone": backbone, "aggregation": aggregation, "image_size": image_size, "batch": batch,
+            "threads": threads, "device": device, "amp": amp,
+            "images_per_s": round(done / (time.perf_counter() - t0), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
@@ -68,9 +99,16 @@ def main() -> None:
             runs.append(measure(images, groups, backbone=backbone, image_size=size, batch=args.batch,
                                 iterations=args.iterations, threads=4, workers=8, device="cuda", amp=True))
             print(runs[-1], flush=True)
+    extraction = [measure_extraction(b, a, size, args.batch, threads=2, device="cpu") for b, a, size in EXTRACTION]
+    if torch.cuda.is_available():
+        extraction += [measure_extraction(b, a, size, 128, threads=4, device="cuda", amp=True) for b, a, size in EXTRACTION]
+    for row in extraction:
+        print(row, flush=True)
     result = {"dataset": str(args.dataset), "train_images": len(images), "machine": platform.machine(),
-              "cpu_count": __import__("os").cpu_count(), "torch": torch.__version__,
-              "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "runs": runs}
+              "cpu_count": os.cpu_count(), "torch": torch.__version__,
+              "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "runs": runs,
+              "extraction": extraction, "date": time.strftime("%Y-%m-%d"), "loadavg_end": round(os.getloadavg()[0], 2),
+              "command": f"python benchmarks/bench_training_throughput.py {args.dataset} --iterations {args.iterations}"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

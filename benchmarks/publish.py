@@ -1,0 +1,267 @@
+"""Publish the benchmark results: the plots and the tables of ``docs/benchmarks.md`` (nothing is
+measured here; every number comes from a ``benchmarks/results/*.json`` written by a bench script).
+
+    python benchmarks/publish.py            # every plot and table whose results file exists
+
+Plots, written to ``docs/assets/benchmarks/``:
+
+- ``knn_latency.png``: batch-1 latency of the kNN stage vs database rows (log-log), every index and
+  the D&C-restricted search at each top-N (from ``bench_knn.py``);
+- ``knn_recall.png``: recall@k against exact search vs latency at the largest size (ANN trade-off);
+- ``pipelines_pareto.png``: LR@1 vs total per-query latency of every pipeline on synthcity, with the
+  Pareto front (from ``bench_pipelines.py`` and, when present, ``bench_methods.py``).
+
+Tables, written between ``<!-- bench-NAME:start/end -->`` markers of ``docs/benchmarks.md``:
+``knn-latency``, ``knn-detail``, ``hnsw-ef``, ``restricted``, ``data``, ``training``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from vprkit.fileio import atomic_path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+ASSETS = ROOT / "docs" / "assets" / "benchmarks"
+STYLE = {"flat": ("black", "o", "-"), "ivfpq/recall": ("tab:blue", "s", "-"), "ivfpq/speed": ("tab:blue", "s", "--"),
+         "hnsw": ("tab:green", "^", "-"), "restricted": ("tab:red", "D", "-")}
+# shade of each restricted top-N line: more cells, darker
+TOPN_RANK = {"restricted/top-1": 0, "restricted/top-10": 1, "restricted/top-100": 2, "restricted/top-1000": 3}
+
+
+def style(label: str) -> tuple[str, str, str]:
+    for prefix, st in STYLE.items():
+        if label.startswith(prefix):
+            return st
+    return ("gray", ".", "-")
+
+
+def save(fig, name: str) -> Path:
+    ASSETS.mkdir(parents=True, exist_ok=True)
+    with atomic_path(ASSETS / name, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    print(f"wrote {ASSETS / name}")
+    return ASSETS / name
+
+
+def machine_line(result: dict) -> str:
+    m = result["machine"]
+    return f"{m['cpus']} CPU cores, {result.get('date', '')}"
+
+
+def plot_knn(result: dict) -> None:
+    sizes = result["sizes"]
+    labels = list(dict.fromkeys(lab for s in sizes for lab, r in s["methods"].items() if "skipped" not in r))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for label in labels:
+        pts = [(s["rows"], s["methods"][label]["p50_ms"]) for s in sizes
+               if label in s["methods"] and "skipped" not in s["methods"][label]]
+        colour, marker, line = style(label)
+        alpha = 0.35 + 0.65 * (TOPN_RANK.get(label, 3) / 3) if label.startswith("restricted") else 1.0
+        ax.plot(*zip(*pts), marker=marker, linestyle=line, color=colour, alpha=alpha, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("database rows (512-D descriptors)")
+    ax.set_ylabel("kNN latency per query, batch 1, p50 (ms)")
+    ax.set_title(f"kNN stage vs database size ({machine_line(result)})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    save(fig, "knn_latency.png")
+
+    largest = sizes[-1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
+    for ax, key, name in ((axes[0], "recall_at_1", "recall@1"), (axes[1], "recall_at_k", f"recall@{largest['k']}")):
+        for i, (label, r) in enumerate(largest["methods"].items()):
+            if "skipped" in r:
+                continue
+            colour, marker, _ = style(label)
+            ax.scatter(r["p50_ms"], r[key], color=colour, marker=marker, s=50)
+            short = label.replace("restricted/", "")  # the colour says restricted
+            ax.annotate(short, (r["p50_ms"], r[key]), fontsize=7, xytext=(4, 6 if i % 2 else -10),
+                        textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("latency per query, batch 1, p50 (ms)")
+        ax.set_ylabel(f"{name} vs exact search over all rows")
+        ax.set_ylim(-0.05, 1.08)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle(f"{largest['rows']:,} rows: accuracy of the kNN stage vs its cost "
+                 "(red: D&C-restricted top-N, blue: IVFPQ, green: HNSW)", fontsize=10)
+    fig.tight_layout()
+    save(fig, "knn_recall.png")
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not beaten by one both faster and at least as accurate (sorted by latency)."""
+    front, best = [], -1.0
+    for latency, acc in sorted(points):
+        if acc > best:
+            front.append((latency, acc))
+            best = acc
+    return front
+
+
+def plot_pipelines(pipelines: dict | None, methods: dict | None) -> None:
+    points = []  # (label, latency ms, LR@1, kind)
+    if pipelines:
+        for r in pipelines["rows"]:
+            points.append((r["label"], r["latency_ms"]["total"], r["lr"]["1"], "shipped checkpoints"))
+    if methods:
+        labels = methods["labels"]
+        for key, r in methods["rows"].items():
+            name = " + ".join(labels[p] for p in key.split("+"))
+            points.append((name, r["latency_ms"]["total"], r["lr"]["1"], f"{methods['epochs']}-epoch comparison"))
+    if not points:
+        return
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for kind, colour in (("shipped checkpoints", "tab:red"), (None, "tab:gray")):
+        sel = [p for p in points if (p[3] == kind) == (kind is not None)]
+        if not sel:
+            continue
+        ax.scatter([p[1] for p in sel], [p[2] for p in sel], color=colour, s=40, label=sel[0][3])
+        for label, x, y, _ in sel:
+            ax.annotate(label, (x, y), fontsize=6.5, xytext=(4, 2), textcoords="offset points")
+    front = pareto([(p[1], p[2]) for p in points])
+    ax.plot(*zip(*front), color="black", alpha=0.4, linestyle=":", label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("total latency per query, batch 1 (ms): extraction + classification + gathering + kNN")
+    ax.set_ylabel("LR@1 (%)")
+    source = pipelines or methods
+    ax.set_title(f"Pipelines on synthcity small, test queries ({machine_line(source)})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, "pipelines_pareto.png")
+
+
+def mib(nbytes: float) -> str:
+    return f"{nbytes / 2**20:,.0f}" if nbytes >= 2**20 else f"{nbytes / 2**20:.1f}"
+
+
+def knn_tables(result: dict) -> dict[str, list[str]]:
+    sizes = result["sizes"]
+    labels = list(dict.fromkeys(lab for s in sizes for lab in s["methods"]))
+    head = "| method | " + " | ".join(f"{s['rows']:,} rows" for s in sizes) + " |"
+    latency = [head, "|---" * (len(sizes) + 1) + "|"]
+    for label in labels:
+        cells = []
+        for s in sizes:
+            r = s["methods"].get(label)
+            cells.append("–" if r is None or "skipped" in r else f"{r['p50_ms']:.3g}")
+        latency.append(f"| {label} | " + " | ".join(cells) + " |")
+    detail = []
+    for s in sizes[-2:]:
+        detail += [f"**{s['rows']:,} rows** ({s['cells']:,} cells):", "",
+                   "| method | p50 ms | p95 ms | batched q/s | recall@1 | recall@20 | candidates | build s | memory MiB |",
+                   "|---|---|---|---|---|---|---|---|---|"]
+        for label, r in s["methods"].items():
+            if "skipped" in r:
+                detail.append(f"| {label} | skipped: {r['skipped']} | | | | | | | |")
+                continue
+            cand = f"{r['candidates_mean']:,.0f}" if "candidates_mean" in r else f"{s['rows']:,}" if label == "flat" else "–"
+            detail.append(f"| {label} | {r['p50_ms']:.3g} | {r['p95_ms']:.3g} | {r['batched_qps']:,.0f} | "
+                          f"{r['recall_at_1']:.3f} | {r['recall_at_k']:.3f} | {cand} | {r['build_s']:,.1f} | "
+                          f"{mib(r['memory_bytes'])} |")
+        detail.append("")
+    return {"knn-latency": latency, "knn-detail": detail[:-1]}
+
+
+def hnsw_ef_table(result: dict) -> list[str]:
+    lines = ["| rows | graph | ef | p50 ms | batched q/s | recall@1 | recall@20 | build s |", "|---|---|---|---|---|---|---|---|"]
+    for s in result["sizes"]:
+        for label, r in s["methods"].items():
+            if label.startswith("hnsw") and "skipped" not in r:
+                graph = label.split(",")[0].removeprefix("hnsw/")
+                lines.append(f"| {s['rows']:,} | {graph} | {r['ef_search']} | {r['p50_ms']:.3g} | {r['batched_qps']:,.0f} | "
+                             f"{r['recall_at_1']:.3f} | {r['recall_at_k']:.3f} | {r['build_s']:,.0f} |")
+    return lines
+
+
+def restricted_table(result: dict) -> list[str]:
+    lines = ["| rows | cells | candidates | restricted p50 / mean ms (random cells) | p50 / mean ms (window) | "
+             "exhaustive mean ms | speed-up on means (random / window) | identical to `IndexFlatIP` restricted |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in result["sizes"]:
+        rnd, win = s["random"], s["window"]
+        same = ", ".join(f"{x['exactness_vs_flat']['identical_rows']}/{x['exactness_vs_flat']['queries_checked']}"
+                         for x in (rnd, win))
+        lines.append(f"| {s['rows']:,} | {s['cells']:,} | {rnd['candidates_mean']:,.0f} | "
+                     f"{rnd['restricted_faiss']['p50_ms']:.3f} / {rnd['restricted_faiss']['mean_ms']:.3f} | "
+                     f"{win['restricted_faiss']['p50_ms']:.3f} / {win['restricted_faiss']['mean_ms']:.3f} | "
+                     f"{s['flat_all_rows']['mean_ms']:,.1f} | {rnd['speedup_vs_flat']:,.0f}× / {win['speedup_vs_flat']:,.0f}× | {same} |")
+    return lines
+
+
+def data_table(filenames: dict | None, partition: dict | None) -> list[str]:
+    lines = ["| step | points | seconds | notes |", "|---|---|---|---|"]
+    if filenames:
+        lines.append(f"| parse standard '@' file names | {filenames['n_names']:,} | {filenames['parse_seconds']:.1f} | "
+                     f"{filenames['parse_names_per_second']:,.0f} names/s, peak RSS {filenames['max_rss_mb']:,} MB |")
+    if partition:
+        for name, r in partition["runs"].items():
+            if "classes" in r:
+                note = f"{r['classes']:,} classes"
+            else:  # cplanet: geoclass sets over combinatorial regions
+                note = f"5 geoclass sets of {min(r['achieved']):,}–{max(r['achieved']):,} classes, {r['regions']:,} regions"
+            note += f"; {r['data']}" if r.get("data") else ""
+            lines.append(f"| `{name}` fit | {r['points']:,} | {r['fit_s']:.1f} | {note} |")
+            if "assign_s" in r:
+                lines.append(f"| `{name}` assign() | {r['points']:,} | {r['assign_s']:.1f} | |")
+    return lines
+
+
+def training_table(result: dict) -> list[str]:
+    lines = ["| what | backbone | image | batch | threads / workers | device | images / s |", "|---|---|---|---|---|---|---|"]
+    for r in result["runs"]:
+        lines.append(f"| training (D&C recipe) | {r['backbone']} | {r['image_size']} | {r['batch']} | "
+                     f"{r['threads']} / {r['workers']} | {r['device']}{' AMP' if r['amp'] else ''} | {r['images_per_s_wall']:,.0f} |")
+    for r in result.get("extraction", []):
+        lines.append(f"| extraction ({r['aggregation']}) | {r['backbone']} | {r['image_size']} | {r['batch']} | "
+                     f"{r['threads']} / – | {r['device']}{' AMP' if r['amp'] else ''} | {r['images_per_s']:,.0f} |")
+    return lines
+
+
+def write_tables(page: Path, tables: dict[str, list[str]]) -> None:
+    text = page.read_text(encoding="utf-8")
+    for name, lines in tables.items():
+        start, end = f"<!-- bench-{name}:start -->", f"<!-- bench-{name}:end -->"
+        if start not in text:
+            raise SystemExit(f"{page} has no {start} marker")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + start + "\n" + "\n".join(lines) + "\n" + end + tail
+    page.write_text(text, encoding="utf-8")
+    print(f"wrote {len(tables)} table(s) into {page}")
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def main() -> None:
+    tables: dict[str, list[str]] = {}
+    knn = load("knn.json")
+    if knn:
+        plot_knn(knn)
+        tables.update(knn_tables(knn))
+    plot_pipelines(load("pipelines.json"), load("methods.json"))
+    if hnsw_ef := load("knn_hnsw_ef.json"):
+        tables["hnsw-ef"] = hnsw_ef_table(hnsw_ef)
+    if restricted := load("restricted_search_scale.json"):
+        tables["restricted"] = restricted_table(restricted)
+    if (filenames := load("filenames.json")) or load("partition.json"):
+        tables["data"] = data_table(filenames, load("partition.json"))
+    if training := load("training_throughput.json"):
+        tables["training"] = training_table(training)
+    write_tables(ROOT / "docs" / "benchmarks.md", tables)
+
+
+if __name__ == "__main__":
+    main()
