@@ -35,15 +35,19 @@ def localize(
         print_json(records)
         return
     for rec in records:
-        table = Table(title=f"{rec['image']}", show_header=True)
+        table = Table(title=f"{rec['image']}", show_header=True, show_edge=False)
         for col in ("rank", "lat", "lon", "east", "north", "score", "source"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=True, justify="left" if col == "source" else "right")
         for p in rec["places"]:
             table.add_row(str(p["rank"]), _fmt(p["lat"], 6), _fmt(p["lon"], 6), _fmt(p["east"], 1),
-                          _fmt(p["north"], 1), f"{p['score']:.3f}", p["source"])
+                          _fmt(p["north"], 1), f"{p['score']:.3f}", _SHORT.get(p["source"], p["source"]))
         out.print(table)
         if rec["confidence_std_m"] is not None:
             out.print(f"confidence: expert spread {rec['confidence_std_m']:.1f} m (small = the group experts agree)")
+
+
+# narrower labels for an 80-column terminal; the JSON keeps the full ones
+_SHORT = {"database image": "database", "class coordinate": "class"}
 
 
 def _fmt(x: float | None, digits: int) -> str:
