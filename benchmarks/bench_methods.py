@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ CLASSIFIERS = ["dnc", "planet", "hge", "cplanet", "mvmf"]
 RETRIEVERS = ["cosplace", "netvlad", "gem"]
 ABLATION = ["dnc", "dnc_ce", "dnc_n1", "dnc_n3", "dnc_m50"]
 TOPN = 100
+TOPNS = (100, 10, 1)  # Table 2: top-N cells searched (the "All" row is retrieval alone)
 
 
 def overrides_for(method: Method, epochs: int) -> list[str]:
@@ -97,6 +99,20 @@ def ensure_trained(method: Method, run_dir: Path, epochs: int, dataset: str) -> 
             "config": method.config, "loadavg_after": round(os.getloadavg()[0], 2)}
     timing.write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
     return done
+
+
+def training_seconds(run_dir: Path) -> float:
+    """Training compute time of a finished run from its history: epochs × the median epoch time
+    (images trained / images/s for the group loop, seconds for triplets). The median, because an
+    epoch's rate is timed on the wall clock and one that spanned a pause of the machine reads slow;
+    validation is not included."""
+    history = json.loads((run_dir / "training" / "history.json").read_text(encoding="utf-8"))
+    config = yaml.safe_load((run_dir / "training" / "config.yaml").read_text(encoding="utf-8"))["training"]
+    if all("seconds" in e for e in history):
+        per_epoch = [e["seconds"] for e in history]
+    else:
+        per_epoch = [config["iterations_per_epoch"] * config["batch_size"] / e["images_per_s"] for e in history]
+    return float(len(history) * statistics.median(per_epoch))
 
 
 def evaluate(classifier: Path | None, retriever: Path | None, dataset: str, topn: int = TOPN) -> dict:
@@ -137,7 +153,8 @@ def main() -> None:
             return
         report = evaluate(runs / classifier if classifier else None, runs / retriever if retriever else None,
                           args.dataset, topn)
-        report["train"] = {k: trained[k] for k in (classifier, retriever) if k}
+        report["train"] = {k: {**trained[k], "compute_s": round(training_seconds(runs / k), 1)}
+                           for k in (classifier, retriever) if k}
         rows[name] = report
         print(f"{name:34s} LR@1 {report['lr']['1']:5.1f}  LR@5 {report['lr']['5']:5.1f}  "
               f"total {report['latency_ms']['total']:7.2f} ms", flush=True)
@@ -147,14 +164,14 @@ def main() -> None:
     for key in RETRIEVERS:
         row(f"{key}", None, key)
     for retriever in RETRIEVERS:
-        row(f"dnc+{retriever}", "dnc", retriever)
-    for classifier in CLASSIFIERS[1:]:
-        row(f"{classifier}+cosplace", classifier, "cosplace")
+        for classifier in CLASSIFIERS:
+            for topn in TOPNS:
+                row(f"{classifier}+{retriever}@{topn}", classifier, retriever, topn)
 
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_end": round(os.getloadavg()[0], 2)},
-        "date": time.strftime("%Y-%m-%d"), "epochs": args.epochs, "topn": TOPN, "dataset": args.dataset,
+        "date": time.strftime("%Y-%m-%d"), "epochs": args.epochs, "topns": TOPNS, "dataset": args.dataset,
         "command": "python benchmarks/bench_methods.py" + (f" --epochs {args.epochs}" if args.epochs != 14 else ""),
         "labels": {m.key: m.label for m in METHODS}, "rows": rows,
     }
@@ -167,7 +184,8 @@ def _lr(r: dict) -> str:
 
 
 def _minutes(r: dict) -> str:
-    seconds = sum(t.get("train_s", 0) for t in r["train"].values())
+    """Training compute minutes (from the history; wall time also counted pauses and validation)."""
+    seconds = sum(t.get("compute_s", 0) for t in r["train"].values())
     return f"{seconds / 60:.0f}" if seconds else "–"
 
 
@@ -175,7 +193,7 @@ def write_docs_tables(page: Path, result: dict) -> None:
     """Rewrite the three tables between their markers in ``page``."""
     rows, labels = result["rows"], result["labels"]
     lat = lambda r, k: f"{r['latency_ms'][k]:.2f}"  # noqa: E731
-    alone = ["| method | kind | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | kNN ms | total ms | train min |",
+    alone = ["| method | kind | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | kNN ms | total ms | train compute min |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in CLASSIFIERS + RETRIEVERS:
         if key in rows:
@@ -183,16 +201,22 @@ def write_docs_tables(page: Path, result: dict) -> None:
             kind = "classifier" if key in CLASSIFIERS else "retriever (flat, all rows)"
             alone.append(f"| {labels[key]} | {kind} | {_lr(r)} | {lat(r, 'extract')} | {lat(r, 'classify')} | "
                          f"{lat(r, 'knn')} | {lat(r, 'total')} | {_minutes(r)} |")
-    mixed = ["| pipeline | LR@1 | LR@5 | LR@10 | LR@20 | candidates | classify ms | gather + kNN ms | total ms |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for key in [f"dnc+{r}" for r in RETRIEVERS] + [f"{c}+cosplace" for c in CLASSIFIERS[1:]]:
-        if key in rows:
-            r = rows[key]
-            c, ret = key.split("+")
-            gk = r["latency_ms"]["gather"] + r["latency_ms"]["knn"]
-            mixed.append(f"| {labels[c]} top-{result['topn']} → {labels[ret]} | {_lr(r)} | "
-                         f"{r['candidates']:.0f} / {r['database_size']} | {lat(r, 'classify')} | {gk:.2f} | {lat(r, 'total')} |")
-    ablation = ["| D&C variant | LR@1 | LR@5 | LR@10 | LR@20 | confidence std (m), median: correct / wrong top-1 | train min |",
+    present = [c for c in CLASSIFIERS if any(k.startswith(f"{c}+") for k in rows)]
+    mixed = ["| retriever | top-N | " + " | ".join(f"{labels[c]} LR@1" for c in present)
+             + " | candidates (D&C) | gather + kNN ms (D&C) |", "|---" * (len(present) + 4) + "|"]
+    for ret in RETRIEVERS:
+        if ret not in rows:
+            continue
+        everything = rows[ret]  # retrieval over all rows: the "All" row of every classifier column
+        mixed.append(f"| {labels[ret]} | all | " + " | ".join(f"{everything['lr']['1']:.1f}" for _ in present)
+                     + f" | {everything['database_size']:,} | {everything['latency_ms']['knn']:.3f} |")
+        for topn in result["topns"]:
+            cells = [rows.get(f"{c}+{ret}@{topn}") for c in present]
+            d = rows.get(f"dnc+{ret}@{topn}")
+            cost = (f"{d['candidates']:,.0f} | {d['latency_ms']['gather'] + d['latency_ms']['knn']:.3f}" if d else "– | –")
+            mixed.append(f"| {labels[ret]} | {topn} | " + " | ".join(f"{r['lr']['1']:.1f}" if r else "–" for r in cells)
+                         + f" | {cost} |")
+    ablation = ["| D&C variant | LR@1 | LR@5 | LR@10 | LR@20 | confidence std (m), median: correct / wrong top-1 | train compute min |",
                 "|---|---|---|---|---|---|---|"]
     for key in ABLATION:
         if key in rows:
@@ -200,6 +224,8 @@ def write_docs_tables(page: Path, result: dict) -> None:
             conf = r.get("confidence", {})
             std = " / ".join(f"{conf[k]:.0f}" if conf.get(k) is not None else "–"
                              for k in ("median_std_correct_m", "median_std_wrong_m"))
+            if conf.get("median_std_m") == 0:  # one group: one expert, nothing to disagree
+                std = "– (one expert)"
             ablation.append(f"| {labels[key]} | {_lr(r)} | {std} | {_minutes(r)} |")
     m = result["machine"]
     footer = (f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "

@@ -108,27 +108,33 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
+def method_row_label(key: str, labels: dict[str, str]) -> str:
+    """``"dnc+cosplace@100"`` → ``"D&C … top-100 → CosPlace"``; ``"cosplace"`` → its label."""
+    pipeline, _, topn = key.partition("@")
+    parts = [labels[p] for p in pipeline.split("+")]
+    return f"{parts[0]} top-{topn} → {parts[1]}" if topn else parts[0]
+
+
 def plot_pipelines(pipelines: dict | None, methods: dict | None) -> None:
-    points = []  # (label, latency ms, LR@1, kind)
+    points = []  # (label, latency ms, LR@1, group)
     if pipelines:
         for r in pipelines["rows"]:
-            points.append((r["label"], r["latency_ms"]["total"], r["lr"]["1"], "shipped checkpoints"))
+            points.append((r["label"], r["latency_ms"]["total"], r["lr"]["1"], "shipped checkpoints (40 epochs)"))
     if methods:
-        labels = methods["labels"]
         for key, r in methods["rows"].items():
-            name = " + ".join(labels[p] for p in key.split("+"))
-            points.append((name, r["latency_ms"]["total"], r["lr"]["1"], f"{methods['epochs']}-epoch comparison"))
+            points.append((method_row_label(key, methods["labels"]), r["latency_ms"]["total"], r["lr"]["1"],
+                           f"method comparison ({methods['epochs']} epochs)"))
     if not points:
         return
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for kind, colour in (("shipped checkpoints", "tab:red"), (None, "tab:gray")):
-        sel = [p for p in points if (p[3] == kind) == (kind is not None)]
-        if not sel:
-            continue
-        ax.scatter([p[1] for p in sel], [p[2] for p in sel], color=colour, s=40, label=sel[0][3])
-        for label, x, y, _ in sel:
-            ax.annotate(label, (x, y), fontsize=6.5, xytext=(4, 2), textcoords="offset points")
     front = pareto([(p[1], p[2]) for p in points])
+    on_front = set(front)
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for group, colour in zip(dict.fromkeys(p[3] for p in points), ("tab:red", "tab:gray")):
+        sel = [p for p in points if p[3] == group]
+        ax.scatter([p[1] for p in sel], [p[2] for p in sel], color=colour, s=30, alpha=0.8, label=group)
+        for i, (label, x, y, _) in enumerate(sel):
+            if (x, y) in on_front or group.startswith("shipped"):
+                ax.annotate(label, (x, y), fontsize=6.5, xytext=(4, 5 if i % 2 else -9), textcoords="offset points")
     ax.plot(*zip(*front), color="black", alpha=0.4, linestyle=":", label="Pareto front")
     ax.set_xscale("log")
     ax.set_xlabel("total latency per query, batch 1 (ms): extraction + classification + gathering + kNN")
@@ -136,7 +142,7 @@ def plot_pipelines(pipelines: dict | None, methods: dict | None) -> None:
     source = pipelines or methods
     ax.set_title(f"Pipelines on synthcity small, test queries ({machine_line(source)})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     save(fig, "pipelines_pareto.png")
 
 
