@@ -114,6 +114,17 @@ def test_save_load_round_trip_and_stale_fingerprint(name, built, data, tmp_path)
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_payload_changed_in_place_is_refused(name, built, tmp_path):
+    folder = built[name].save(tmp_path / name)
+    payload = max((p for p in folder.iterdir() if p.name != "index.json"), key=lambda p: p.stat().st_size)
+    raw = bytearray(payload.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one byte flipped, size unchanged
+    payload.write_bytes(bytes(raw))
+    with pytest.raises(StaleIndexError, match="content changed"):
+        load_index(folder, fingerprint())
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_memory_reported_and_bad_input_refused(name, built, data):
     x, _, queries = data
     index = built[name]

@@ -14,7 +14,8 @@ searchable the tail is padded with score ``-inf`` and row ``-1``.
 An index is saved to a folder with ``index.json`` (name, config, dimension, row count, the
 :class:`IndexFingerprint` and the payload files with their sizes) beside the payload files.
 :func:`load_index` refuses a folder whose fingerprint does not match the descriptor model and
-database list it is used with (:class:`StaleIndexError`), and a payload whose size changed.
+database list it is used with (:class:`StaleIndexError`), and a payload whose size or content
+(checksum) changed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_write_json, fingerprint_strings
+from vprkit.fileio import atomic_write_json, file_checksum, fingerprint_strings
 
 __all__ = [
     "INDEX_META_FILE",
@@ -229,6 +230,7 @@ class DescriptorIndex(ABC):
             "ntotal": self.ntotal,
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
             "files": {name: (out / name).stat().st_size for name in files},
+            "checksums": {name: file_checksum(out / name) for name in files},
             "vprkit_version": _vprkit_version(),
         }
         atomic_write_json(out / INDEX_META_FILE, meta)
@@ -269,8 +271,10 @@ def _vprkit_version() -> str:
     return __version__
 
 
-def read_index_meta(folder: str | Path) -> dict[str, Any]:
-    """Read and sanity-check ``index.json`` of a saved index folder."""
+def read_index_meta(folder: str | Path, *, verify_content: bool = True) -> dict[str, Any]:
+    """Read and sanity-check ``index.json`` of a saved index folder: every payload file must have
+    its saved size and, with ``verify_content``, its saved checksum (a changed value is refused even
+    when the size is unchanged). Indexes saved before checksums existed get the size check only."""
     path = Path(folder) / INDEX_META_FILE
     if not path.is_file():
         raise StaleIndexError(f"{str(folder)!r} is not a saved index: {INDEX_META_FILE} is missing")
@@ -288,6 +292,12 @@ def read_index_meta(folder: str | Path) -> dict[str, Any]:
             raise StaleIndexError(
                 f"index payload {str(f)!r} is damaged (expected {size} bytes, found {have}); rebuild the index"
             )
+    for name, saved in (meta.get("checksums") or {}).items() if verify_content else ():
+        if file_checksum(Path(folder) / name) != saved:
+            raise StaleIndexError(
+                f"index payload {str(Path(folder) / name)!r} is damaged (its content changed since it was "
+                "saved: checksum mismatch); rebuild the index"
+            )
     return meta
 
 
@@ -296,13 +306,14 @@ def load_index(
 ) -> DescriptorIndex:
     """Load a saved index; refuse it if ``expected`` differs from the fingerprint it was built with.
 
-    ``mmap=True`` maps large arrays read-only instead of reading them (where the index supports it).
+    ``mmap=True`` maps large arrays read-only instead of reading them (where the index supports it);
+    then only the payload sizes are checked, not their checksums (which would read every byte).
     """
     from vprkit.config import build_config
     from vprkit.index.cell_sorted import CellSortedDescriptors
     from vprkit.registry import get_spec
 
-    meta = read_index_meta(folder)
+    meta = read_index_meta(folder, verify_content=not mmap)
     saved = IndexFingerprint.from_dict(meta["fingerprint"], source=str(folder)) if meta["fingerprint"] else None
     if expected is not None:
         if saved is None:
