@@ -12,7 +12,7 @@ database row numbers (the order the descriptors were added in). When fewer than 
 searchable the tail is padded with score ``-inf`` and row ``-1``.
 
 An index is saved to a folder with ``index.json`` (name, config, dimension, row count, the
-:class:`IndexFingerprint` and the payload files with their sizes) beside the payload files.
+:class:`IndexFingerprint` and the payload files with their sizes and checksums) beside the payload files.
 :func:`load_index` refuses a folder whose fingerprint does not match the descriptor model and
 database list it is used with (:class:`StaleIndexError`), and a payload whose size or content
 (checksum) changed.
@@ -292,7 +292,8 @@ def read_index_meta(folder: str | Path, *, verify_content: bool = True) -> dict[
             raise StaleIndexError(
                 f"index payload {str(f)!r} is damaged (expected {size} bytes, found {have}); rebuild the index"
             )
-    for name, saved in (meta.get("checksums") or {}).items() if verify_content else ():
+    checksums = meta.get("checksums") or {} if verify_content else {}
+    for name, saved in checksums.items():
         if file_checksum(Path(folder) / name) != saved:
             raise StaleIndexError(
                 f"index payload {str(Path(folder) / name)!r} is damaged (its content changed since it was "
