@@ -21,11 +21,19 @@ def default_dataset(size: str = DEFAULT_SIZE, seed: int = DEFAULT_SEED, root: Pa
     from vprkit.data.dataset_protocol import make_dataset
     from vprkit.fileio import atomic_write_text
 
+    from filelock import FileLock
+
     root = root or cache_dir() / "datasets" / f"synthcity-{size}-seed{seed}"
     marker = root / ".complete"
-    if not marker.is_file():
-        make_dataset("synthcity", root, size=size, seed=seed)
-        atomic_write_text(marker, "ok\n")
+    if marker.is_file():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Two commands started at once on a fresh machine would generate into the same folder: the
+    # first takes the lock and generates, the others wait and then find the marker.
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        if not marker.is_file():
+            make_dataset("synthcity", root, size=size, seed=seed)
+            atomic_write_text(marker, "ok\n")
     return root
 
 
