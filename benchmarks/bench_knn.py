@@ -62,7 +62,7 @@ def make_queries(x: np.ndarray, cells: np.ndarray, n_cells: int, count: int, top
 
 def recall(found: np.ndarray, exact: np.ndarray) -> dict:
     """recall@1 and recall@k of ``found`` (q, k) rows against ``exact`` (q, k) rows."""
-    at_k = np.mean([np.isin(e, f).mean() for f, e in zip(found, exact)])  # benchmark scoring only
+    at_k = (exact[:, :, None] == found[:, None, :]).any(axis=2).mean()  # (q, k, k) comparison, no loop
     return {"recall_at_1": round(float((found[:, 0] == exact[:, 0]).mean()), 4), "recall_at_k": round(float(at_k), 4)}
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from docs_tables import write_between_markers
 from vprkit.config import config_to_dict
 from vprkit.pipeline.run import run_pipeline
 from vprkit.training.api import resolve_training_config, train_model
@@ -231,13 +232,8 @@ def write_docs_tables(page: Path, result: dict) -> None:
     footer = (f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
               f"{m['loadavg_end']:.1f}; batch size 1 for latency; budget {result['epochs']} epochs × 300 "
               f"iterations × 64 images for the group-loop methods. Regenerate: `{result['command']}`.")
-    text = page.read_text(encoding="utf-8")
-    for name, lines in (("alone", alone), ("mixed", mixed), ("ablation", ablation)):
-        start, end = f"<!-- methods-{name}:start -->", f"<!-- methods-{name}:end -->"
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = head + start + "\n" + "\n".join(lines + ["", footer]) + "\n" + end + tail
-    page.write_text(text, encoding="utf-8")
+    write_between_markers(page, {f"methods-{name}": lines + ["", footer]
+                                 for name, lines in (("alone", alone), ("mixed", mixed), ("ablation", ablation))})
 
 
 if __name__ == "__main__":

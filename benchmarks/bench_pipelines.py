@@ -16,6 +16,7 @@ import platform
 import time
 from pathlib import Path
 
+from docs_tables import write_between_markers
 from vprkit.pipeline.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,11 +91,7 @@ def write_docs_table(page: Path, result: dict) -> None:
     lines.append("")
     lines.append(f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
                  f"{m['loadavg'][0]:.1f}; batch size 1 for latency. Regenerate: `{result['command']}`.")
-    text = page.read_text(encoding="utf-8")
-    start, end = "<!-- pipelines-table:start -->", "<!-- pipelines-table:end -->"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    page.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")
+    write_between_markers(page, {"pipelines-table": lines})
 
 
 if __name__ == "__main__":

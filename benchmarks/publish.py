@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from docs_tables import write_between_markers  # noqa: E402
 from vprkit.fileio import atomic_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,19 +234,6 @@ def training_table(result: dict) -> list[str]:
     return lines
 
 
-def write_tables(page: Path, tables: dict[str, list[str]]) -> None:
-    text = page.read_text(encoding="utf-8")
-    for name, lines in tables.items():
-        start, end = f"<!-- bench-{name}:start -->", f"<!-- bench-{name}:end -->"
-        if start not in text:
-            raise SystemExit(f"{page} has no {start} marker")
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = head + start + "\n" + "\n".join(lines) + "\n" + end + tail
-    page.write_text(text, encoding="utf-8")
-    print(f"wrote {len(tables)} table(s) into {page}")
-
-
 def load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -266,7 +254,8 @@ def main() -> None:
         tables["data"] = data_table(filenames, load("partition.json"))
     if training := load("training_throughput.json"):
         tables["training"] = training_table(training)
-    write_tables(ROOT / "docs" / "benchmarks.md", tables)
+    write_between_markers(ROOT / "docs" / "benchmarks.md", {f"bench-{name}": lines for name, lines in tables.items()})
+    print(f"wrote {len(tables)} table(s) into docs/benchmarks.md")
 
 
 if __name__ == "__main__":
