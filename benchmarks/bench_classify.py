@@ -5,8 +5,9 @@
 Builds a real D&C classifier (tinycnn backbone, untouched) over a real `dnc` partition with
 ~100,000 classes in 4 groups whose head prototypes are replaced by "trained-like" ones (see
 `trained_like_prototypes`), and times `classify_descriptors` for every score mode (raw, cosine) and
-precision (float32 exact, pq4 shortlist + exact re-ranking): per query at batch 1 (the pipeline's
-latency) and batched throughput. It also measures the machine (memory bandwidth, float32 GEMV/GEMM)
+precision (float32 exact; pq4 shortlist + exact re-ranking; bf16 shortlist + exact re-ranking,
+proven per query; auto = pq4 below 32 queries, bf16 above): per query at batch 1 (the pipeline's
+latency) and batched throughput, and for raw scores the cost per query over a sweep of batch sizes. It also measures the machine (memory bandwidth, float32 GEMV/GEMM)
 and the ranking agreement of pq4 with float32 (top-1, per-group top-1, top-100 recall) on
 trained-like queries and on random unit queries (the hard case: no class stands out). The load
 average is recorded with every number: the machine is shared. The backbone is not timed here.
@@ -46,13 +47,18 @@ def city_partition(n_classes: int, per_class: int = 10, cell: float = 20.0):
 
 def timed(fn, reps: int) -> float:
     """Median seconds of ``reps`` calls after one warm-up (the median resists the other tenants)."""
+    return float(np.median(timed_all(fn, reps)))
+
+
+def timed_all(fn, reps: int) -> list[float]:
+    """Seconds of each of ``reps`` calls after one warm-up (the spread, next to the median)."""
     fn()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
 
 
 def load() -> float:
@@ -128,6 +134,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--shortlists", default="256,512", help="pq4 classes per group re-ranked exactly, one row each")
     parser.add_argument("--accuracy-queries", type=int, default=500)
+    parser.add_argument("--sweep", default="1,4,16,32,64,128,256", help="batch sizes of the raw-score sweep")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "classify.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -144,10 +151,12 @@ def main() -> None:
                                                                    generator=torch.Generator().manual_seed(2)), dim=1)}
     one = queries["trained_like"][:1]
     many = queries["trained_like"][: args.batch].repeat(1 + args.batch // len(queries["trained_like"]), 1)[: args.batch]
-    rows = {}
+    rows, sweep = {}, {}
     for mode in ("raw", "cosine"):
         reference = None
-        for precision, shortlist in [("float32", None)] + [("pq4", int(r)) for r in args.shortlists.split(",")]:
+        runs = ([("float32", None)] + [("pq4", int(r)) for r in args.shortlists.split(",")]
+                + [("bf16", None), ("auto", None)])
+        for precision, shortlist in runs:
             extra = {} if shortlist is None else {"score_shortlist": shortlist}
             clf = create_classifier("dnc", backbone="tinycnn", descriptor_dim=args.dim, score_mode=mode,
                                     score_precision=precision, **extra).build(partition)
@@ -159,17 +168,29 @@ def main() -> None:
             prepare_s = time.perf_counter() - start
             t1 = timed(partial(clf.classify_descriptors, one, args.k), reps=50)
             load1 = load()
-            tb = timed(partial(clf.classify_descriptors, many, args.k), reps=5)
+            batched = timed_all(partial(clf.classify_descriptors, many, args.k), reps=7)
+            tb = float(np.median(batched))
             row = {"batch1_ms": round(t1 * 1e3, 3), "batch1_loadavg": load1,
                    "batched_qps": round(args.batch / tb, 1), "batched_loadavg": load(),
+                   "batched_qps_each_rep": [round(args.batch / t, 1) for t in batched],
                    "prepare_s": round(prepare_s, 2), "scorer_bytes": clf.scorer.nbytes()}
-            if precision != "float32":
+            if precision == "pq4":
                 row["shortlist_per_group"] = clf.scorer.shortlist
+            row["scan_batch1"] = clf.scorer.top(one, args.k).scan
+            row["scan_batched"] = clf.scorer.top(many, args.k).scan
             tops = {name: clf.scorer.top(x, args.k) for name, x in queries.items()}
             if reference is None:
                 reference = tops
             else:
                 row["vs_float32"] = {name: agreement(reference[name], tops[name]) for name in queries}
+                if precision in ("bf16", "auto"):  # queries without a proof, re-scored in float32
+                    for name in queries:
+                        row["vs_float32"][name]["rescored_in_float32"] = tops[name].rescored
+            if mode == "raw" and precision in ("float32", "pq4", "bf16", "auto") and shortlist in (None, 256):
+                sweep[precision] = {b: round(timed(partial(clf.classify_descriptors, many[:b], args.k),
+                                                   reps=max(3, 64 // b)) / b * 1e3, 3)
+                                    for b in map(int, args.sweep.split(","))}
+                sweep[precision]["loadavg"] = load()
             name = f"{mode}/{precision}" + ("" if shortlist is None else f"/shortlist{shortlist}")
             rows[name] = row
             print(f"{name:26s} batch 1: {t1 * 1e3:7.2f} ms/query (load {load1})   batch {args.batch}: "
@@ -177,7 +198,7 @@ def main() -> None:
                   flush=True)
     result.update({
         "classes": partition.num_classes, "groups": partition.num_groups, "dim": args.dim, "k": args.k,
-        "batch": args.batch, "modes": rows, "prototype_bytes": partition.num_classes * args.dim * 4,
+        "batch": args.batch, "modes": rows, "batch_sweep_ms_per_query": sweep, "prototype_bytes": partition.num_classes * args.dim * 4,
         "targets": {"batch1_ms": 5.0, "batched_qps": 2000.0},
         "command": "python benchmarks/bench_classify.py",
     })

@@ -9,10 +9,12 @@ Plots, written to ``docs/assets/benchmarks/``:
   the D&C-restricted search at each top-N (from ``bench_knn.py``);
 - ``knn_recall.png``: recall@k against exact search vs latency at the largest size (ANN trade-off);
 - ``pipelines_pareto.png``: LR@1 vs total per-query latency of every pipeline on synthcity, with the
-  Pareto front (from ``bench_pipelines.py`` and, when present, ``bench_methods.py``).
+  Pareto front (from ``bench_pipelines.py`` and, when present, ``bench_methods.py``);
+- ``classify_batch.png``: per-query cost of D&C classification over 100k classes vs batch size, one
+  line per ``score_precision``, with the issue-6 targets (from ``bench_classify.py``).
 
 Tables, written between ``<!-- bench-NAME:start/end -->`` markers of ``docs/benchmarks.md``:
-``knn-latency``, ``knn-detail``, ``hnsw-ef``, ``restricted``, ``data``, ``training``.
+``knn-latency``, ``knn-detail``, ``hnsw-ef``, ``restricted``, ``data``, ``training``, ``classify``.
 """
 
 from __future__ import annotations
@@ -234,6 +236,50 @@ def training_table(result: dict) -> list[str]:
     return lines
 
 
+def plot_classify(result: dict) -> None:
+    sweep = result["batch_sweep_ms_per_query"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = {"float32": "black", "pq4": "tab:blue", "bf16": "tab:orange", "auto": "tab:red"}
+    for precision, costs in sweep.items():
+        batches = sorted(int(b) for b in costs if b != "loadavg")
+        ax.plot(batches, [costs[str(b)] for b in batches], marker="o", color=colors.get(precision, "gray"),
+                label=precision, linewidth=2.5 if precision == "auto" else 1.2)
+    ax.axhline(1e3 / result["targets"]["batched_qps"], color="gray", linestyle=":", label="2,000 queries/s")
+    ax.plot([1], [result["targets"]["batch1_ms"]], marker="*", markersize=12, color="gray", linestyle="none",
+            label="5 ms at batch 1")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ticks = sorted(int(b) for b in next(iter(sweep.values())) if b != "loadavg")
+    ax.set_xticks(ticks, [str(b) for b in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("queries per call (batch)")
+    ax.set_ylabel("ms per query")
+    ax.set_title(f"D&C classification, {result['classes']:,} classes x {result['dim']}-D, raw scores, "
+                 f"{result['machine']['threads']} threads", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save(fig, "classify_batch.png")
+
+
+def classify_table(result: dict) -> list[str]:
+    lines = [("| scores | precision | batch 1 (ms / query) | batch 256 (queries / s, median; min–max of 7) | "
+              "top-1 = float32 | top-100 recall | re-scored in float32 |"), "|---|---|---|---|---|---|---|"]
+    for name, row in result["modes"].items():
+        mode, precision = name.split("/", 1)
+        reps = row["batched_qps_each_rep"]
+        agree = row.get("vs_float32", {}).get("trained_like", {})
+        random_agree = row.get("vs_float32", {}).get("random", {})
+        recall = (f"{agree['top100_recall']:.1%} / {random_agree['top100_recall']:.1%}" if agree else "–")
+        rescored = (f"{agree['rescored_in_float32']} / {random_agree['rescored_in_float32']}"
+                    if "rescored_in_float32" in agree else "–")
+        scan = f" ({row['scan_batch1']} / {row['scan_batched']})" if precision == "auto" else ""
+        top1 = f"{agree['top1_agreement']:.0%}" if agree else "–"
+        lines.append(f"| {mode} | {precision.replace('/shortlist', ', shortlist ')}{scan} | {row['batch1_ms']:.2f} | "
+                     f"{row['batched_qps']:,.0f} ({min(reps):,.0f}–{max(reps):,.0f}) | {top1} | {recall} | {rescored} |")
+    return lines
+
+
 def load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -254,6 +300,9 @@ def main() -> None:
         tables["data"] = data_table(filenames, load("partition.json"))
     if training := load("training_throughput.json"):
         tables["training"] = training_table(training)
+    if classify := load("classify.json"):
+        plot_classify(classify)
+        tables["classify"] = classify_table(classify)
     write_between_markers(ROOT / "docs" / "benchmarks.md", {f"bench-{name}": lines for name, lines in tables.items()})
     print(f"wrote {len(tables)} table(s) into docs/benchmarks.md")
 

@@ -104,8 +104,9 @@ class DncClassifier(TrainedClassifier):
     def classify_descriptors(self, descriptors: torch.Tensor, k: int) -> ClassPrediction:
         """Joint top-``k`` over all groups' classes (``k`` is capped at the number of classes).
 
-        One scan of the packed prototypes (:attr:`scorer`): exact float32 by default, or the pq4
-        shortlist with exact re-ranking (``score_precision: pq4``); the groups' own top-1 classes
+        One scan of the packed prototypes (:attr:`scorer`): exact float32 by default, the pq4
+        shortlist with exact re-ranking (``score_precision: pq4``), the proven-exact bf16 scan
+        (``bf16``) or the two by batch size (``auto``); the groups' own top-1 classes
         for the confidence come from the same scan.
         """
         top = self.scorer.top(descriptors, k)

@@ -40,9 +40,10 @@ class DncClassifierConfig(VprkitConfig):
     easy_margin: bool = Field(True, description="ArcFace margin only where cos θ_y > 0 (official code).")
     score_mode: Literal["raw", "cosine"] = Field("raw", description="Inference scores: raw W·x (official) or cosine.")
     # Inference-only settings: excluded from the dump so they do not change a trained model's fingerprint.
-    score_precision: Literal["float32", "pq4"] = Field(
+    score_precision: Literal["float32", "pq4", "bf16", "auto"] = Field(
         "float32", exclude=True,
-        description="Inference scan: exact float32 (reference) or pq4 = 4-bit PQ shortlist + exact re-ranking.")
+        description="Inference scan: float32 (reference), pq4 (4-bit PQ shortlist + exact re-ranking), "
+                    "bf16 (bf16 shortlist, exact re-ranking, proven exact), auto (pq4 below 64 queries, bf16 from 64).")
     score_shortlist: int = Field(256, ge=1, exclude=True, description="pq4: classes per group re-ranked exactly.")
     eval_image_size: int | None = Field(None, ge=8, description="Resize images to this square at inference; null = as is.")
     partition: DncPartitionConfig = Field(default_factory=DncPartitionConfig, description="The dnc partition (M, N...).")
