@@ -25,6 +25,8 @@ __all__ = [
     "load_config",
     "save_config",
     "config_to_dict",
+    "inference_settings",
+    "apply_inference_settings",
 ]
 
 C = TypeVar("C", bound=BaseModel)
@@ -142,3 +144,27 @@ def save_config(config: BaseModel, path: str | Path) -> Path:
     """Write the resolved config as YAML, atomically (saved next to every artifact)."""
     text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
     return atomic_write_text(path, text)
+
+
+def inference_settings(config: BaseModel) -> list[str]:
+    """Fields of ``config`` that only change how a trained model runs (declared ``exclude=True``:
+    not dumped, so not part of the model's fingerprint), e.g. D&C's ``score_precision``."""
+    return [name for name, field in type(config).model_fields.items() if field.exclude]
+
+
+def apply_inference_settings(config: BaseModel, overrides: Mapping[str, Any], *, flag: str = "--classifier-set") -> None:
+    """Set inference-only fields of a loaded model's ``config`` in place (validated).
+
+    Anything else would make the model differ from the one its bundle was built with, so it is
+    refused with the list of the fields that can be set.
+    """
+    allowed = inference_settings(config)
+    for key, value in overrides.items():
+        if key not in allowed:
+            raise ConfigError(f"{flag} {key}: not an inference setting of {type(config).__name__} "
+                              f"(those are: {', '.join(allowed) or 'none'}); training settings change the "
+                              f"model and belong in `vprkit train --set`")
+        try:
+            setattr(config, key, value)
+        except ValidationError as exc:
+            raise ConfigError(f"{flag} {key}={value!r}: {exc.errors()[0]['msg']}") from None

@@ -183,6 +183,8 @@ class PackedPrototypes:
         # 2-D sub-vectors: measured on trained-like 512-D prototypes, d/4 sub-quantisers need ~2× the
         # shortlist for the same recall, and re-ranking (memory-bound) costs more than the longer codes.
         trained = faiss.IndexPQFastScan(d, d // 2, 4, faiss.METRIC_INNER_PRODUCT)
+        # 16 centroids from a few hundred classes are fine; without this faiss warns once per sub-space
+        trained.pq.cp.min_points_per_centroid = 1
         trained.train(np.ascontiguousarray(sample))
         for a, b in pairwise(self.offsets):
             index = faiss.clone_index(trained)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from vprkit import create_classifier, create_partitioner, create_retriever
 from vprkit.cli import build_app
 from vprkit.data.standard import load_split
+from vprkit.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,11 @@ def test_index_build_then_localize_with_a_map(synthcity_tiny, model_dirs, tmp_pa
     assert len(record["places"]) == 4 and record["places"][0]["rank"] == 1
     assert record["confidence_std_m"] is not None and record["candidates"] > 0
     assert png.stat().st_size > 10_000
+    # an inference setting of the classifier changes the scan, not the answer
+    again = runner.invoke(build_app(), ["localize", str(query), "--bundle", str(bundle), "--topn", "3", "--k", "4",
+                                        "--classifier-set", "score_precision=bf16", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)[0]["places"] == record["places"]
 
 
 def test_localize_refuses_a_folder_that_is_not_a_bundle(tmp_path):
@@ -74,3 +80,29 @@ def test_localize_refuses_a_folder_that_is_not_a_bundle(tmp_path):
     Image.new("RGB", (8, 8)).save(image)
     result = CliRunner().invoke(build_app(), ["localize", str(image), "--bundle", str(tmp_path)])
     assert result.exit_code != 0 and "not a map bundle" in str(result.exception)
+
+
+def test_classifier_inference_settings_change_the_scan_not_the_result(synthcity_tiny, model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    base = ["run", "--classifier", str(model_dirs / "dnc"), "--retriever", "none", "--dataset", str(synthcity_tiny),
+            "--json"]
+    runner = CliRunner()
+    exact = json.loads(runner.invoke(build_app(), base).stdout)
+    result = runner.invoke(build_app(), [*base, "--classifier-set", "score_precision=bf16"])
+    assert result.exit_code == 0, result.output
+    fast = json.loads(result.stdout)
+    assert fast["config"]["classifier_settings"]["score_precision"] == "bf16"
+    assert exact["config"]["classifier_settings"]["score_precision"] == "float32"
+    assert fast["lr"] == exact["lr"] and fast["config"]["bundle"] == exact["config"]["bundle"]  # same bundle reused
+
+
+@pytest.mark.parametrize(("setting", "message"), [("score_mode=cosine", "not an inference setting"),
+                                                   ("score_precision=int3", "score_precision='int3'"),
+                                                   ("score_precision", "key=value")])
+def test_classifier_set_refuses_what_is_not_an_inference_setting(synthcity_tiny, model_dirs, tmp_path, monkeypatch,
+                                                                 setting, message):
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(build_app(), ["run", "--classifier", str(model_dirs / "dnc"), "--retriever", "none",
+                                              "--dataset", str(synthcity_tiny), "--classifier-set", setting])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError) and message in str(result.exception)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from vprkit.cli.console import err, out, print_json
-from vprkit.cli.options import JsonOpt, PngOpt, TopnOpt
+from vprkit.cli.options import ClassifierSetOpt, JsonOpt, PngOpt, TopnOpt
 
 
 def localize(
@@ -18,13 +18,20 @@ def localize(
     topn: TopnOpt = 100,
     k: int = typer.Option(5, "--k", help="Places listed per image."),
     png: PngOpt = None,
+    classifier_set: ClassifierSetOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Latitude/longitude, UTM, confidence and top-K places of each image; optionally a PNG map."""
+    from vprkit.config import apply_inference_settings, parse_overrides
+    from vprkit.errors import ConfigError
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.localize_images import localize_files, plot_localization
 
     loaded = MapBundle.load(bundle)
+    if classifier_set:
+        if loaded.classifier is None:
+            raise ConfigError(f"--classifier-set: the bundle {bundle} has no classifier")
+        apply_inference_settings(loaded.classifier.config, parse_overrides(classifier_set))
     records, loc = localize_files(loaded, images, topn=topn, k=k)
     if png is not None:
         for i, image in enumerate(images):

@@ -30,4 +30,9 @@ RetrieverOpt = Annotated[
 TopnOpt = Annotated[int, typer.Option("--topn", help="Classes whose cells are searched by the retriever (paper: 100).")]
 IndexOpt = Annotated[str, typer.Option("--index", help="Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`).")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Split holding database/ and queries/ (test or val).")]
+ClassifierSetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--classifier-set", help="Inference setting of the classifier: key=value (repeatable), "
+                 "e.g. score_precision=auto for D&C at city scale.", metavar="KEY=VALUE"),
+]
 BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "-b", help="Map bundle folder (built by `vprkit index build`).")]

@@ -11,6 +11,7 @@ from vprkit.cli.console import err, out, print_json
 from vprkit.cli.options import (
     BundleOpt,
     ClassifierOpt,
+    ClassifierSetOpt,
     DatasetOpt,
     IndexOpt,
     JsonOpt,
@@ -28,6 +29,7 @@ def run(
     topn: TopnOpt = 100,
     index: IndexOpt = "flat",
     index_set: SetOpt = None,
+    classifier_set: ClassifierSetOpt = None,
     dataset: DatasetOpt = "synthcity",
     split: SplitOpt = "test",
     bundle: BundleOpt = None,
@@ -41,7 +43,8 @@ def run(
 
     with step_progress(enabled=not json) as progress:
         report = run_pipeline(classifier, retriever, topn, index, parse_overrides(index_set or []), dataset,
-                              split, bundle, k, batch_size, progress)
+                              split, bundle, k, batch_size, progress,
+                              classifier_settings=parse_overrides(classifier_set or []))
     report.pop("_localization", None)
     if json:
         print_json(report)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vprkit.config import apply_inference_settings, inference_settings
 from vprkit.errors import ConfigError
 from vprkit.fileio import fingerprint
 
@@ -93,9 +94,13 @@ def run_pipeline(
     k: int = 20,
     batch_size: int = 32,
     progress: Callable[[str, int, int], None] | None = None,
+    classifier_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one pipeline on one dataset split; returns the report of :func:`evaluate` plus
     the resolved ``config``.
+
+    ``classifier_settings``: inference-only fields of the classifier's config to set after
+    loading (:func:`vprkit.config.apply_inference_settings`), e.g. ``{"score_precision": "auto"}``.
 
     ``classifier`` / ``retriever``: a registered name (the checkpoint the plugin ships for
     synthcity), a model folder, or ``"none"``. ``bundle``: an existing map bundle to use (its
@@ -117,6 +122,10 @@ def run_pipeline(
                                 resolve_stage_model("retriever", retriever, is_default), index, index_config,
                                 Path(bundle) if bundle else None, step("database descriptors"))
     localizer = Localizer(loaded, topn=topn, k=k, use_classifier=classifier != NONE, use_retriever=retriever != NONE)
+    if classifier_settings:
+        if localizer.classifier is None:
+            raise ConfigError("--classifier-set needs a classifier (this run has --classifier none)")
+        apply_inference_settings(localizer.classifier.config, classifier_settings)
     queries = load_split(root, f"{split}/queries")
     tick = step("queries")
     counter = [0]
@@ -138,5 +147,8 @@ def run_pipeline(
         "split": split,
         "bundle": str(loaded.root),
         "coord_mode": getattr(getattr(localizer.classifier, "partition", None), "coord_mode", None),
+        "classifier_settings": ({name: getattr(localizer.classifier.config, name)
+                                 for name in inference_settings(localizer.classifier.config)}
+                                if localizer.classifier is not None else None),
     }
     return report
