@@ -143,7 +143,7 @@ class PackedPrototypes:
         if self.mode == "cosine":
             x = F.normalize(x, dim=1)
         k = min(int(k), self.num_columns)
-        if self._bf16 is not None and (self.precision == "bf16" or len(x) >= AUTO_BF16_BATCH):
+        if self._bf16 is not None and (self.precision == "bf16" or not self._pq or len(x) >= AUTO_BF16_BATCH):
             return self._top_bf16(x, k)
         if self._pq:
             return self._top_pq(x, k)

@@ -151,3 +151,15 @@ def test_classifier_bf16_matches_float32_and_keeps_its_fingerprint():
 
 def test_precisions_are_listed():
     assert scoring.SCORE_PRECISIONS == ("float32", "pq4", "bf16", "auto")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["bf16", "auto"])
+def test_bf16_on_cuda_returns_the_float32_result(precision):
+    weights = [w.cuda() for w in group_weights([1500, 1430, 1611], 64)]
+    x = queries_near([w.cpu() for w in weights], 10).cuda()  # below AUTO_BF16_BATCH: auto is bf16 on GPUs too
+    exact = PackedPrototypes(weights).top(x, 50)
+    got = PackedPrototypes(weights, precision=precision).top(x, 50)
+    assert got.scan == "bf16" and got.columns.device.type == "cuda"
+    assert torch.equal(got.group_best, exact.group_best)
+    assert all(set(a) == set(b) for a, b in zip(got.columns.tolist(), exact.columns.tolist(), strict=True))
