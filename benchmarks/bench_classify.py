@@ -186,7 +186,7 @@ def main() -> None:
                 if precision in ("bf16", "auto"):  # queries without a proof, re-scored in float32
                     for name in queries:
                         row["vs_float32"][name]["rescored_in_float32"] = tops[name].rescored
-            if mode == "raw" and precision in ("float32", "pq4", "bf16", "auto") and shortlist in (None, 256):
+            if mode == "raw" and shortlist in (None, 256):
                 sweep[precision] = {b: round(timed(partial(clf.classify_descriptors, many[:b], args.k),
                                                    reps=max(3, 64 // b)) / b * 1e3, 3)
                                     for b in map(int, args.sweep.split(","))}

@@ -24,6 +24,8 @@ top-k. The same test on each group's top-m proves the group's own best class (th
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -97,16 +99,18 @@ class Bf16Prototypes:
         B, C = x.shape[0], sum(self.sizes)
         R, m = min(joint, C), min([per_group] + self.sizes)
         qj, qg = min(R, G * NB), min(m, NB)  # blocks to search: the top-R classes lie in the R best blocks
-        xb = x.to(torch.bfloat16)
-        dev = x.device
-        out = [torch.empty(B, R, dtype=torch.long, device=dev), torch.empty(B, dtype=torch.float32, device=dev),
-               torch.empty(B, G, m, dtype=torch.long, device=dev), torch.empty(B, G, dtype=torch.float32, device=dev),
-               torch.empty(B, dtype=torch.bool, device=dev)]
+        xb, dev = x.to(torch.bfloat16), x.device
+        joint_cols = torch.empty(B, R, dtype=torch.long, device=dev)
+        joint_low = torch.empty(B, dtype=torch.float32, device=dev)
+        group_cols = torch.empty(B, G, m, dtype=torch.long, device=dev)
+        group_low = torch.empty(B, G, dtype=torch.float32, device=dev)
+        usable = torch.empty(B, dtype=torch.bool, device=dev)
         group_base = (torch.arange(G, device=dev) * NB)[None, :, None]
         with _float32_accumulation(dev):
             for i in range(0, B, _CHUNK_ROWS):
                 scores = self._product(xb[i:i + _CHUNK_ROWS])  # (n, G·width) bf16
                 n = scores.shape[0]
+                chunk = slice(i, i + n)
                 by_group = scores.view(n, G, self.width)
                 for g, size in enumerate(self.sizes):
                     by_group[:, g, size:] = -torch.inf  # padding rows never win
@@ -116,7 +120,7 @@ class Bf16Prototypes:
                 # Exact for the blocks that matter while at least R blocks have a non-negative max.
                 keys = blocks.view(torch.int16).amax(dim=2)  # (n, G·NB)
                 signed = (keys >= 0).view(n, G, NB).sum(dim=2)  # (n, G) blocks with a max >= 0
-                out[4][i:i + n] = ((signed.sum(dim=1) >= qj) | (qj == G * NB)) & ((signed >= qg) | (qg == NB)).all(dim=1)
+                usable[chunk] = ((signed.sum(dim=1) >= qj) | (qj == G * NB)) & ((signed >= qg) | (qg == NB)).all(dim=1)
                 rows = torch.arange(n, device=dev)[:, None]
                 picked = keys.topk(qj, dim=1, sorted=False).indices  # (n, qj)
                 # the same once more inside the picked blocks, with sub-blocks of 8 (a topk over
@@ -124,15 +128,14 @@ class Bf16Prototypes:
                 sub = blocks[rows, picked].view(n, qj * b // _SUB, _SUB)
                 sub_picked = sub.amax(dim=2).topk(min(R, sub.shape[1]), dim=1, sorted=False).indices
                 top = sub[rows, sub_picked].view(n, -1).topk(R, dim=1, sorted=False)
-                within = sub_picked.gather(1, top.indices // _SUB) * _SUB + top.indices % _SUB  # in picked·b
-                out[0][i:i + n] = self.packed_of[picked.gather(1, within // b) * b + within % b]
-                out[1][i:i + n] = top.values.amin(dim=1).float()
+                joint_cols[chunk] = self.packed_of[_unblock(picked, _unblock(sub_picked, top.indices, _SUB), b)]
+                joint_low[chunk] = top.values.amin(dim=1).float()
                 # each group: its top-m classes lie in its m best blocks
                 picked = keys.view(n, G, NB).topk(qg, dim=2, sorted=False).indices + group_base
                 top = blocks[rows, picked.view(n, -1)].view(n, G, -1).topk(m, dim=2, sorted=False)
-                out[2][i:i + n] = self.packed_of[picked.gather(2, top.indices // b) * b + top.indices % b]
-                out[3][i:i + n] = top.values.amin(dim=2).float()
-        return tuple(out)
+                group_cols[chunk] = self.packed_of[_unblock(picked, top.indices, b)]
+                group_low[chunk] = top.values.amin(dim=2).float()
+        return joint_cols, joint_low, group_cols, group_low, usable
 
     def _product(self, xb: torch.Tensor) -> torch.Tensor:
         """``(n, d)`` bf16 queries -> ``(n, G·width)`` bf16 scores against the padded prototypes."""
@@ -156,32 +159,45 @@ class Bf16Prototypes:
             group_low: ``(B, G)`` lowest bf16 score of every group's shortlist.
             group_complete: ``(G,)`` bool, the group's shortlist holds the whole group.
         """
-        rounded = x.to(torch.bfloat16).float()
-        nx_r = rounded.norm(dim=1, keepdim=True)  # (B, 1) ‖x̃‖
-        rx = (x - rounded).norm(dim=1, keepdim=True)  # ‖r_x‖
-        nx = x.norm(dim=1, keepdim=True)
-        res_w, norm_w, exact_w = self.bounds[:, 0], self.bounds[:, 1], self.bounds[:, 2]  # (G+1,)
-        # (B, G+1): rounding of the inputs + float32 accumulation of the bf16 product and of the re-scoring
-        slack = nx_r * res_w + rx * norm_w + rx * res_w + self.gamma * (nx_r * norm_w + nx * exact_w)
         low = torch.cat([group_low, joint_low[:, None]], dim=1)
-        outside = torch.where(low >= 0, low / (1 - _U_OUT), low / (1 + _U_OUT)) + slack
+        outside = self.upper(low) + self.slack(x)
         complete = torch.cat([group_complete.to(x.device), torch.tensor([joint_complete], device=x.device)])
         outside = outside.masked_fill(complete[None, :], -torch.inf)
         best = torch.cat([group_best_exact, kth_exact[:, None]], dim=1)
         return (best > outside).all(dim=1)
 
+    def slack(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, G+1)``: bound on |x·w − bf16 score| from the rounding of the inputs and the float32
+        accumulation of the bf16 product and of the re-scoring, over the classes of each group
+        (column G: over all classes)."""
+        rounded = x.to(torch.bfloat16).float()
+        nx_r = rounded.norm(dim=1, keepdim=True)  # (B, 1) ‖x̃‖
+        rx = (x - rounded).norm(dim=1, keepdim=True)  # ‖r_x‖
+        nx = x.norm(dim=1, keepdim=True)
+        res_w, norm_w, exact_w = self.bounds[:, 0], self.bounds[:, 1], self.bounds[:, 2]  # (G+1,)
+        return nx_r * res_w + rx * norm_w + rx * res_w + self.gamma * (nx_r * norm_w + nx * exact_w)
 
-class _float32_accumulation:
+    @staticmethod
+    def upper(score: torch.Tensor) -> torch.Tensor:
+        """Largest float32 accumulation a bf16 product rounded (to nearest) to ``score`` can have."""
+        return torch.where(score >= 0, score / (1 - _U_OUT), score / (1 + _U_OUT))
+
+
+def _unblock(picked: torch.Tensor, within: torch.Tensor, size: int) -> torch.Tensor:
+    """Positions in the blocked layout of ``within`` (indices into the concatenation of the
+    ``picked`` blocks of ``size`` entries, last dimension)."""
+    return picked.gather(-1, within // size) * size + within % size
+
+
+@contextmanager
+def _float32_accumulation(device: torch.device):
     """On CUDA, forbid cuBLAS's reduced-precision (bf16) split-K reductions for the bound to hold."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self):
-        if self.cuda:
-            self.before = torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
-            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = self.before
+    if device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    before, matmul.allow_bf16_reduced_precision_reduction = matmul.allow_bf16_reduced_precision_reduction, False
+    try:
+        yield
+    finally:
+        matmul.allow_bf16_reduced_precision_reduction = before
