@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
+from vprkit.models.transform_config import TestTransform
 from vprkit.training.config import TrainingConfig
 from vprkit_cosplace.config import CosPlacePartitionConfig
 
@@ -36,6 +37,8 @@ class CosPlaceRetrieverConfig(VprkitConfig):
     fc_output_dim: int = Field(512, ge=1, description="Descriptor dimension (paper default: 512).")
     s: float = Field(30.0, gt=0, description="CosFace scale (paper: 30).")
     m: float = Field(0.4, ge=0, description="CosFace margin (paper: 0.4).")
-    eval_image_size: int | None = Field(None, ge=8, description="Resize images to this square at inference; null = as is.")
+    test_transform: TestTransform = Field(
+        default_factory=lambda: TestTransform(),
+        description="Test preprocessing (official CosPlace: no resize, ImageNet normalisation).")
     partition: CosPlacePartitionConfig = Field(default_factory=CosPlacePartitionConfig, description="The cosplace partition.")
     training: CosPlaceTrainingConfig = Field(default_factory=CosPlaceTrainingConfig, description="The training schedule.")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
+from vprkit.models.transform_config import TestTransform
 from vprkit.training.config import TrainingConfig
 from vprkit_dnc.config import DncPartitionConfig
 
@@ -45,6 +46,8 @@ class DncClassifierConfig(VprkitConfig):
         description="Inference scan: float32 (reference), pq4 (4-bit PQ shortlist + exact re-ranking), "
                     "bf16 (bf16 shortlist, exact re-ranking, proven exact), auto (pq4 below 64 queries, bf16 from 64).")
     score_shortlist: int = Field(256, ge=1, exclude=True, description="pq4: classes per group re-ranked exactly.")
-    eval_image_size: int | None = Field(None, ge=8, description="Resize images to this square at inference; null = as is.")
+    test_transform: TestTransform = Field(
+        default_factory=lambda: TestTransform(resize="shorter_side", size=256),
+        description="Test preprocessing (official D&C: shorter side to 256, aspect kept; ImageNet normalisation).")
     partition: DncPartitionConfig = Field(default_factory=DncPartitionConfig, description="The dnc partition (M, N...).")
     training: DncTrainingConfig = Field(default_factory=DncTrainingConfig, description="The training schedule.")

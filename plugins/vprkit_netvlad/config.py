@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
+from vprkit.models.transform_config import TestTransform
 
 __all__ = ["GeMRetrieverConfig", "NetVLADRetrieverConfig", "TripletTrainingConfig"]
 
@@ -58,7 +59,9 @@ class _RetrieverConfig(VprkitConfig):
     freeze: Literal["paper", "none"] = Field(
         "paper", description="'paper': VGG trains conv5 only (NetVLAD), ResNet freezes before layer3; 'none' trains all."
     )
-    eval_image_size: int | None = Field(None, ge=8, description="Resize images to this square at inference; null = as is.")
+    test_transform: TestTransform = Field(
+        default_factory=lambda: TestTransform(),
+        description="Test preprocessing (benchmark: no resize, ImageNet normalisation).")
     training: TripletTrainingConfig = Field(default_factory=TripletTrainingConfig, description="The training schedule.")
 
 

@@ -22,7 +22,7 @@ from vprkit.models.artifact import model_fingerprint, read_model_dir, write_mode
 from vprkit.models.descriptor import DescriptorNet
 from vprkit.models.interfaces import TrainedRetriever
 from vprkit.models.pooling import L2Norm, gem_fc_aggregation
-from vprkit.models.transforms import eval_transform
+from vprkit.models.transforms import build_test_transform, square_transform
 from vprkit_netvlad.backbone import create_cropped_backbone
 from vprkit_netvlad.config import GeMRetrieverConfig, NetVLADRetrieverConfig
 from vprkit_netvlad.netvlad import NetVLAD, PCAWhitening, fit_pca_whitening, kmeans_centroids
@@ -45,7 +45,7 @@ class _TripletRetriever(TrainedRetriever):
                                                      pretrained=self.config.pretrained, freeze=self.config.freeze)
         aggregation, dim = self._aggregation(channels)
         self.net = DescriptorNet(backbone, aggregation, dim)
-        self.transform = eval_transform(self.config.eval_image_size)
+        self.transform = build_test_transform(self.config.test_transform)
         self.device = torch.device("cpu")
         self.training_summary: dict[str, Any] = {}
 
@@ -150,7 +150,7 @@ class _TripletRetriever(TrainedRetriever):
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(images), min(n, len(images)), replace=False))
         log.info("%s: describing %d training images for %s", self.name, len(rows), what)
-        return extract_descriptors(net, images.subset(rows), eval_transform(self.config.training.image_size),
+        return extract_descriptors(net, images.subset(rows), square_transform(self.config.training.image_size),
                                    batch_size=self.config.training.cache_batch_size, device=self.device), rows
 
 

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from vprkit.data.image_list import ImageList
 from vprkit.errors import ConfigError
 from vprkit.fileio import atomic_write_json
-from vprkit.models.transforms import eval_transform
+from vprkit.models.transforms import square_transform
 from vprkit.training.augment import train_transform
 from vprkit.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from vprkit.training.data import ImageDataset
@@ -71,7 +71,7 @@ class TripletTrainer:
         self.opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=config.lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.train_data = ImageDataset(images, train_transform(config.augmentation, config.image_size))
-        self.cache_transform = eval_transform(config.image_size)
+        self.cache_transform = square_transform(config.image_size)
         self.query_pool = miner.query_rows
         if len(self.query_pool) == 0:
             raise ConfigError(f"no training image has a positive within {config.positive_radius_m} m: nothing to train on")

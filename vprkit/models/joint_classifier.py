@@ -25,7 +25,7 @@ from torch import nn
 from vprkit.models.artifact import model_fingerprint, read_model_dir, write_model_dir
 from vprkit.models.descriptor import DescriptorNet, build_descriptor_net
 from vprkit.models.interfaces import ClassPrediction, TrainedClassifier
-from vprkit.models.transforms import eval_transform
+from vprkit.models.transforms import build_test_transform
 
 __all__ = ["JointHeadClassifier", "linear_heads"]
 
@@ -50,7 +50,7 @@ class JointHeadClassifier(TrainedClassifier):
         self.partition: Any = None
         self.net: DescriptorNet | None = None
         self.heads: nn.ModuleList | None = None
-        self.transform = eval_transform(self.config.eval_image_size)
+        self.transform = build_test_transform(self.config.test_transform)
         self.device = torch.device("cpu")
         self.training_summary: dict[str, Any] = {}
 

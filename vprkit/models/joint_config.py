@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
+from vprkit.models.transform_config import TestTransform
 
 __all__ = ["JointClassifierConfig"]
 
@@ -19,4 +20,6 @@ class JointClassifierConfig(VprkitConfig):
     pretrained: bool = Field(False, description="ImageNet weights from timm (papers: yes; off by default: offline).")
     freeze: Literal["paper", "none"] = Field("paper", description="'paper' freezes EfficientNet stem + blocks 0–3 (as D&C).")
     descriptor_dim: int | None = Field(None, ge=1, description="Descriptor size; null = backbone channels.")
-    eval_image_size: int | None = Field(None, ge=8, description="Resize images to this square at inference; null = as is.")
+    test_transform: TestTransform = Field(
+        default_factory=lambda: TestTransform(),
+        description="Test preprocessing (no resize, ImageNet normalisation).")

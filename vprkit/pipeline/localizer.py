@@ -80,20 +80,22 @@ class Localizer:
         """Localize B decoded images (PIL, RGB)."""
         import torch
 
+        from vprkit.models.transforms import apply_by_shape
+
         timer = timer or StageTimer()
         b = len(images)
         query_desc = pred = None
         with torch.inference_mode():
             if self.retriever is not None:
                 with timer.stage("extract"):
-                    batch = torch.stack([self.retriever.transform(img) for img in images])
-                    query_desc = np.ascontiguousarray(self.retriever.encode(batch).float().cpu().numpy())
+                    tensors = [self.retriever.transform(img) for img in images]
+                    query_desc = np.ascontiguousarray(apply_by_shape(self.retriever.encode, tensors).float().cpu().numpy())
             if self.classifier is not None:
                 with timer.stage("classify"):
-                    batch = torch.stack([self.classifier.transform(img) for img in images])
+                    tensors = [self.classifier.transform(img) for img in images]
                     n_classes = self.classifier.partition.num_classes
                     want = min(n_classes, self.topn + self.k if self.mixed else self.k)
-                    pred = self.classifier.classify(batch, want)
+                    pred = self.classifier.classify_descriptors(apply_by_shape(self.classifier.descriptor, tensors), want)
         if self.retriever is None:
             return self._classification_only(pred, b)
         if self.classifier is None:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vprkit.data.image_list import ImageList
 from vprkit.evaluation import DEFAULT_NS, localization_recall
+from vprkit.models.transforms import apply_by_shape
 
 __all__ = ["EvalImages", "extract_descriptors", "retrieval_lr", "subsample_queries"]
 
@@ -51,8 +52,9 @@ def extract_descriptors(
     """``(n, D)`` float32 descriptors of every image of ``images`` (in order)."""
     if isinstance(net, nn.Module):
         net.eval()
-    loader = DataLoader(EvalImages(images, transform), batch_size=batch_size, num_workers=num_workers)
-    chunks = [net(batch.to(device)).float().cpu().numpy() for batch in loader]
+    # a batch is a list: with an aspect-keeping test transform its images may differ in size
+    loader = DataLoader(EvalImages(images, transform), batch_size=batch_size, num_workers=num_workers, collate_fn=list)
+    chunks = [apply_by_shape(lambda x: net(x.to(device)), batch).float().cpu().numpy() for batch in loader]
     dim = chunks[0].shape[1] if chunks else 0
     return np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
 
