@@ -1,10 +1,13 @@
 """CosPlace partition (paper 002, METHODS.md §2): cells × heading bins in N·N·L groups.
 
 ``E = floor(east/M)``, ``Nn = floor(north/M)``, ``H = floor((heading mod 360)/α)`` (the official
-code does not wrap headings; vprkit does). Group of a class
-``((E mod N)·N + (Nn mod N))·L + (H mod L)``, i.e. the lexicographic order of the group tuple;
-only groups ``< groups_num`` are kept (the official trainer uses the first 8 of 50). Classes with
-fewer than ``min_images_per_class`` images are dropped first. Classes are numbered in
+code does not wrap headings; vprkit does). Group tuple of a class
+``(E mod N, Nn mod N, H mod L)``. Classes with fewer than ``min_images_per_class`` images are
+dropped first. Groups are numbered as the official trainer numbers them: in order of first
+appearance while walking the training file list (the first image of each group among the kept
+classes), and the first ``groups_num`` of them are trained (official: 8 of 50). The walk is the
+input order unless ``walk_order`` is given; vprkit's image lists are in the official walk order
+already (sorted names, or the order of ``<folder>_images_paths.txt``). Classes are numbered in
 lexicographic (E, Nn, H) order.
 """
 
@@ -31,20 +34,26 @@ class CosPlacePartitioner:
     def __init__(self, config: CosPlacePartitionConfig | None = None):
         self.config = config or CosPlacePartitionConfig()
 
-    def fit(self, east, north, heading=None, features=None, *, utm_zone=None) -> Partition:
-        """Partition ``(n,)`` training points (UTM metres, headings in degrees)."""
+    def fit(self, east, north, heading=None, features=None, *, utm_zone=None, walk_order=None) -> Partition:
+        """Partition ``(n,)`` training points (UTM metres, headings in degrees).
+
+        ``walk_order``: ``(n,)`` rank of each point in the official walk of the training file
+        list (which decides which groups are trained and their numbering); default: input order.
+        """
         cfg = self.config
         east, north = check_points(east, north, "cosplace training points")
         heading = check_headings(heading, len(east), "cosplace training points", method="CosPlace")
         total_groups = cfg.N * cfg.N * cfg.L
-        groups_num = total_groups if cfg.groups_num is None else min(cfg.groups_num, total_groups)
 
         cells_all = np.stack(
             [np.floor(east / cfg.M), np.floor(north / cfg.M), np.floor(heading / cfg.alpha)], axis=1
         ).astype(np.int64)
         grid = count_grid_cells(cells_all, cfg.min_images_per_class)
-        group_all = _groups(grid.cells, cfg.N, cfg.L)
-        in_trained = group_all < groups_num
+        tuple_group = _groups(grid.cells, cfg.N, cfg.L)
+        trained_tuples = _groups_by_first_appearance(grid.labels, tuple_group, walk_order)[:cfg.groups_num or total_groups]
+        group_rank = np.full(total_groups, -1, dtype=np.int64)  # tuple index → group index (−1: not trained)
+        group_rank[trained_tuples] = np.arange(len(trained_tuples))
+        in_trained = group_rank[tuple_group] >= 0
         # Renumber the classes of the kept groups (still lexicographic).
         new_index = np.where(in_trained, np.cumsum(in_trained) - 1, -1)
         labels = np.full(len(east), -1, dtype=np.int64)
@@ -65,14 +74,34 @@ class CosPlacePartitioner:
             class_keys=keys,
             class_coords=coords.astype(np.float64),
             coord_mode=cfg.coord_mode,
-            group_of_class=group_all[in_trained],
-            num_groups=groups_num,
+            group_of_class=group_rank[tuple_group[in_trained]],
+            num_groups=len(trained_tuples),
             class_counts=grid.counts[in_trained],
             train_labels=labels.astype(np.int64),
             dropped_by_reason={"min_images_per_class": grid.dropped, "untrained_groups": untrained},
             utm_zone=zone_text(utm_zone),
-            info={"total_groups": total_groups},
+            # group g is the tuple ((E mod N)·N + (Nn mod N))·L + (H mod L) = group_tuples[g]
+            info={"total_groups": total_groups, "group_tuples": trained_tuples.tolist()},
         )
+
+
+def _groups_by_first_appearance(labels: np.ndarray, tuple_group: np.ndarray,
+                                 walk_order: np.ndarray | None) -> np.ndarray:
+    """Group tuple indices in order of first appearance along the walk (the official
+    ``defaultdict`` insertion order): a group enters with the first image of a kept class of it."""
+    kept = np.flatnonzero(labels >= 0)
+    if walk_order is None:
+        position = kept
+    else:
+        walk_order = np.asarray(walk_order, dtype=np.int64)
+        if walk_order.shape != labels.shape:
+            raise ValueError(f"walk_order has {len(walk_order)} entries for {len(labels)} points")
+        position = walk_order[kept]
+    group_of_image = tuple_group[labels[kept]]
+    first = np.full(int(tuple_group.max(initial=-1)) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, group_of_image, position)
+    present = np.flatnonzero(first < np.iinfo(np.int64).max)
+    return present[np.argsort(first[present], kind="stable")]
 
 
 def _groups(cells: np.ndarray, n: int, l: int) -> np.ndarray:
