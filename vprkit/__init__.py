@@ -37,7 +37,7 @@ from vprkit.registry import (
     list_partitioners,
     list_retrievers,
 )
-from vprkit.specs import ClassifierSpec, DatasetSpec, IndexSpec, PartitionerSpec, RetrieverSpec
+from vprkit.specs import ClassifierSpec, DatasetSpec, EvalProtocol, IndexSpec, PartitionerSpec, Release, RetrieverSpec
 
 try:
     __version__ = _metadata.version("vprkit")
@@ -52,6 +52,8 @@ __all__ = [
     "RetrieverSpec",
     "IndexSpec",
     "DatasetSpec",
+    "EvalProtocol",
+    "Release",
     "VprkitConfig",
     "load_config",
     "VprkitError",

@@ -23,7 +23,10 @@ from vprkit.errors import PluginError
 
 __all__ = [
     "MethodSpec",
+    "ModelSpec",
+    "EvalProtocol",
     "PartitionerSpec",
+    "Release",
     "ClassifierSpec",
     "RetrieverSpec",
     "IndexSpec",
@@ -90,7 +93,55 @@ class PartitionerSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
-class ClassifierSpec(MethodSpec):
+class Release:
+    """Weights a method's authors published, described as data (timm's "pretrained config").
+
+    ``vprkit models import METHOD NAME`` downloads ``url`` into the cache (once), checks it against
+    ``sha256`` when the spec knows it (else records the checksum of the first download and checks
+    later uses against it), and calls the method's importer with ``config`` as overrides.
+    """
+
+    name: str
+    url: str
+    description: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    license: str = ""
+    source: str = ""  # the repository (and commit) that documents the file
+    file_name: str = ""  # default: the last component of ``url``
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise PluginError(f"Release: invalid name {self.name!r} (letters, digits, - and _)")
+
+    @property
+    def filename(self) -> str:
+        return self.file_name or self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ModelSpec(MethodSpec):
+    """Fields shared by the trained kinds (classifiers, retrievers).
+
+    ``importer`` is an optional ``"module:callable"`` that turns a weights file in the authors'
+    release format into a vprkit model (``vprkit models import``); ``releases`` names the files
+    the authors published, so a user can import one by name.
+    """
+
+    importer: str | None = None
+    releases: tuple[Release, ...] = ()
+
+    def load_importer(self) -> Callable[..., Any]:
+        if not self.importer:
+            raise PluginError(f"{self.kind} {self.name!r} has no importer of released weights")
+        return resolve_callable(self.importer, owner=f"{self.kind} {self.name!r}")
+
+    def release(self, name: str) -> Release | None:
+        return next((r for r in self.releases if r.name == name), None)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec(ModelSpec):
     """A classifier: backbone + heads over a partition; predicts ranked classes.
 
     ``partitioner`` names the partitioner plugin whose partition the classifier trains on.
@@ -101,7 +152,7 @@ class ClassifierSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
-class RetrieverSpec(MethodSpec):
+class RetrieverSpec(ModelSpec):
     """A retriever: backbone + aggregator that produces L2-normalised place descriptors."""
 
     kind: ClassVar[str] = "retriever"
@@ -115,14 +166,30 @@ class IndexSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
+class EvalProtocol:
+    """How a benchmark is scored, as its papers do it.
+
+    ``radius_m``: a prediction is right within this distance (UTM metres) of the query;
+    ``paper_query_sets``: the query sets (``"test/queries_v1"``...) of the papers' tables;
+    ``notes``: anything else a reproduction must know (test resize, query counts...).
+    """
+
+    radius_m: float = 25.0
+    paper_query_sets: tuple[str, ...] = ()
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class DatasetSpec(MethodSpec):
     """A dataset: its layout, split folders, expected counts and how to prepare it.
 
     ``factory`` builds a dataset object from ``config`` (e.g. a generator for synthcity, a reader
     for an existing folder); ``prepare`` is an optional ``"module:callable"`` that converts the
     files as distributed by the authors into the standard layout (METHODS.md §10).
-    ``splits`` maps a split name (``"train"``, ``"database"``, ``"queries"``...) to its folder
-    relative to the dataset root; ``expected_counts`` maps split name to the published count.
+    ``splits`` maps a split name (``"train"``, ``"test/database"``, ``"test/queries_v1"``...) to
+    its folder relative to the dataset root; the ``<split>/queries*`` entries are the split's
+    query sets (:meth:`query_sets`). ``expected_counts`` maps split name to the published count;
+    ``protocol`` is how the benchmark is scored.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -131,6 +198,12 @@ class DatasetSpec(MethodSpec):
     expected_counts: Mapping[str, int] = field(default_factory=dict)
     homepage: str = ""
     licence: str = ""
+    protocol: EvalProtocol = field(default_factory=EvalProtocol)
+
+    def query_sets(self, split: str) -> list[str]:
+        """Names of the query sets of ``split`` (``"test"`` → ``["queries_v1", ...]``)."""
+        prefix = f"{split.strip('/')}/"
+        return [s[len(prefix):] for s in self.splits if s.startswith(prefix) and s[len(prefix):].startswith("queries")]
 
     def load_prepare(self) -> Callable[..., Any]:
         if not self.prepare:

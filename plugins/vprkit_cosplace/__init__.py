@@ -6,6 +6,7 @@ This module stays import-light; heavy code lives in the modules its specs' facto
 
 from vprkit import PartitionerSpec, RetrieverSpec, hookimpl
 from vprkit_cosplace.config import CosPlacePartitionConfig
+from vprkit_cosplace.releases import RELEASES
 from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 
 
@@ -29,5 +30,7 @@ def vprkit_retrievers():
             factory="vprkit_cosplace.retriever:CosPlaceRetriever",
             config=CosPlaceRetrieverConfig,
             description="CosPlace: GeM descriptors trained with CosFace heads over UTM×heading groups (heads discarded)",
+            importer="vprkit_cosplace.release:import_cosplace",
+            releases=RELEASES,
         )
     ]

@@ -18,7 +18,7 @@ from vprkit.models.descriptor import DescriptorNet, build_descriptor_net
 from vprkit.models.heads import CosFaceHead
 from vprkit.models.interfaces import TrainedRetriever
 from vprkit.models.official import load_cosplace_weights
-from vprkit.models.transforms import eval_transform
+from vprkit.models.transforms import build_test_transform
 from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 
 __all__ = ["CosPlaceRetriever"]
@@ -40,7 +40,7 @@ class CosPlaceRetriever(TrainedRetriever):
             self.config.backbone, "gem_fc", out_dim=self.config.fc_output_dim,
             pretrained=self.config.pretrained, freeze=self.config.freeze,
         )
-        self.transform = eval_transform(self.config.eval_image_size)
+        self.transform = build_test_transform(self.config.test_transform)
         self.device = torch.device("cpu")
         self.training_summary: dict[str, Any] = {}
 
@@ -130,6 +130,7 @@ class CosPlaceRetriever(TrainedRetriever):
                 "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
                 "partition": partition.summary(), "best_epoch": state["best_epoch"], "epochs_done": state["epoch"],
                 "history": state["history"],
+                **({"initialised_from": state["initialised_from"]} if "initialised_from" in state else {}),
             }
             self.to("cpu").save(out_dir)
         return self

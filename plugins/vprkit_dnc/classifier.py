@@ -20,7 +20,7 @@ from vprkit.models.artifact import model_fingerprint, read_model_dir, write_mode
 from vprkit.models.descriptor import DescriptorNet, build_descriptor_net
 from vprkit.models.heads import create_head
 from vprkit.models.interfaces import ClassPrediction, TrainedClassifier
-from vprkit.models.transforms import eval_transform
+from vprkit.models.transforms import build_test_transform
 from vprkit_dnc.classifier_config import DncClassifierConfig
 from vprkit_dnc.scoring import PackedPrototypes
 
@@ -47,7 +47,7 @@ class DncClassifier(TrainedClassifier):
         self.net: DescriptorNet | None = None
         self.heads: nn.ModuleList | None = None
         self.group_classes: list[np.ndarray] = []
-        self.transform = eval_transform(self.config.eval_image_size)
+        self.transform = build_test_transform(self.config.test_transform)
         self.device = torch.device("cpu")
         self.training_summary: dict[str, Any] = {}
         self._scorer: PackedPrototypes | None = None
@@ -195,6 +195,7 @@ class DncClassifier(TrainedClassifier):
             self.training_summary = {
                 "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
                 "best_epoch": state["best_epoch"], "epochs_done": state["epoch"], "history": state["history"],
+                **({"initialised_from": state["initialised_from"]} if "initialised_from" in state else {}),
             }
             self.to("cpu").save(out_dir)
         return self

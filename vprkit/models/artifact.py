@@ -5,10 +5,16 @@
     <dir>/weights.safetensors   tensors (network ``net.*``, heads ``heads.*``)
     <dir>/config.yaml           resolved config of the method
     <dir>/partition.npz         classifiers only (:meth:`vprkit.partition.Partition.save`)
-    <dir>/manifest.json         kind, method, vprkit version, fingerprints, training summary
+    <dir>/manifest.json         kind, method, vprkit version, fingerprints, training summary, card
 
 Every file is written atomically; ``manifest.json`` is written last, so a directory without it is
 an interrupted save. Loading checks the weights and partition fingerprints against the manifest.
+
+The manifest's ``card`` (:func:`model_card`) says what a user needs to trust and reuse the model:
+where its weights came from (trained here on which data, or imported from which release file,
+with its checksum and licence), the descriptor dimension, the test-time transform and, for
+classifiers, the size of the class table (``partition.npz``: the cell of every class, in the
+order of the heads).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from vprkit.config import build_config, save_config
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_write_json, fingerprint
 
-__all__ = ["model_fingerprint", "read_model_dir", "tensors_fingerprint", "vprkit_version", "write_model_dir"]
+__all__ = ["model_card", "model_fingerprint", "read_manifest", "read_model_dir", "tensors_fingerprint", "vprkit_version",
+           "write_model_dir"]
 
 FORMAT = "vprkit-model"
 FORMAT_VERSION = 1
@@ -49,6 +56,43 @@ def tensors_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
 def model_fingerprint(state: Mapping[str, torch.Tensor], config: BaseModel, partition_fp: str | None = None) -> str:
     """Fingerprint of a trained model: weights + resolved config (+ partition)."""
     return fingerprint(tensors_fingerprint(state), config.model_dump(mode="json"), partition_fp or "")
+
+
+def model_card(kind: str, method: str, config: BaseModel, partition: Any = None,
+               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The model card of a model folder (JSON-able; see the module docstring)."""
+    extra = dict(extra or {})
+    training = dict(extra.get("training") or {})
+    release = training.get("release")
+    if release:
+        source: dict[str, Any] = {"type": "release", **release}
+    else:
+        source = {"type": "trained", **{k: training[k] for k in ("dataset", "train_fingerprint", "train_images",
+                                                                  "best_epoch", "epochs_done") if k in training}}
+        if "initialised_from" in training:
+            source["initialised_from"] = training["initialised_from"]
+    card: dict[str, Any] = {"kind": kind, "method": method, "descriptor_dim": extra.get("descriptor_dim"),
+                            "source": source, "license": (release or {}).get("license")}
+    rule = getattr(config, "test_transform", None)
+    if rule is not None:
+        card["test_transform"] = {**rule.model_dump(mode="json"), "summary": rule.describe()}
+    if partition is not None:
+        card["class_table"] = {"file": "partition.npz", "classes": int(partition.num_classes),
+                               "groups": int(partition.num_groups), "partitioner": partition.method,
+                               "order": "heads in group order; within a group, by class index"}
+    return card
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a model folder; a clear error if missing or corrupt."""
+    d = Path(directory)
+    path = d / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"{str(d)!r} is not a vprkit model folder (no manifest.json; an interrupted save?)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{str(path)!r} is corrupted: {exc}") from exc
 
 
 def write_model_dir(
@@ -82,6 +126,7 @@ def write_model_dir(
         "partition_fingerprint": partition_fp,
         "fingerprint": model_fingerprint(state, config, partition_fp),
         **dict(extra or {}),
+        "card": model_card(kind, method, config, partition, extra),
     }
     atomic_write_json(out / "manifest.json", manifest)
     return out
@@ -92,10 +137,7 @@ def read_model_dir(directory: str | Path, *, kind: str, method: str, config_cls:
     from safetensors.torch import load_file
 
     d = Path(directory)
-    manifest_path = d / "manifest.json"
-    if not manifest_path.is_file():
-        raise DataError(f"{str(d)!r} is not a vprkit model directory (no manifest.json; an interrupted save?)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(d)
     if manifest.get("format") != FORMAT or (manifest.get("kind"), manifest.get("method")) != (kind, method):
         raise DataError(
             f"{str(d)!r} holds a {manifest.get('kind')} {manifest.get('method')!r}, not a {kind} {method!r}"

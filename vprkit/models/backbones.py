@@ -9,7 +9,12 @@ Freezing policies (``freeze="paper"``), taken from the official code of each pap
 - EfficientNet (D&C): torchvision's ``features[0:5]`` are frozen, i.e. timm's ``conv_stem``,
   ``bn1`` and ``blocks[0:4]`` (the stages with 16, 24, 40 and 80 output channels for B0).
 - ResNet (CosPlace): everything before ``layer3`` (``conv1``, ``bn1``, ``layer1``, ``layer2``).
+- VGG (CosPlace): all but the last five modules of the cut ``features`` (conv5_1 … conv5_3 train).
 - ``tinycnn`` and other families: nothing frozen.
+
+VGG is cut as CosPlace cuts it: ``features`` without its last ReLU and max-pool, so the map is
+conv5_3 before its ReLU, stride 16 (:class:`VGGFeatures`; keys ``features.<i>.*`` with
+torchvision's indices).
 
 Frozen means ``requires_grad = False``; batch-norm statistics still update in train mode, as in
 the official code.
@@ -24,7 +29,7 @@ from torch import nn
 
 from vprkit.errors import ConfigError
 
-__all__ = ["TINY_CNN_NAME", "TinyCNN", "create_backbone", "freeze_paper_layers", "trainable_parameter_count"]
+__all__ = ["TINY_CNN_NAME", "TinyCNN", "VGGFeatures", "create_backbone", "freeze_paper_layers", "trainable_parameter_count"]
 
 TINY_CNN_NAME = "tinycnn"
 
@@ -56,6 +61,49 @@ class TinyCNN(nn.Module):
         return self.forward_features(x)
 
 
+# VGG convolution widths per stage ("M" = 2×2 max-pool), Simonyan & Zisserman configurations A/B/D/E
+_VGG_LAYERS = {
+    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
+
+
+def _vgg_features(name: str) -> nn.Sequential:
+    """torchvision/timm's ``features`` of VGG ``name`` (same indices), without the classifier."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in _VGG_LAYERS[name]:
+        if width == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, int(width), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = int(width)
+    return nn.Sequential(*layers)
+
+
+class VGGFeatures(nn.Module):
+    """A VGG's convolutional ``features`` without the last ReLU and max-pool (CosPlace's cut):
+    ``(B, 3, H, W) -> (B, 512, H/16, W/16)``, conv5_3 before its ReLU (VGG16)."""
+
+    def __init__(self, name: str, pretrained: bool = False):
+        super().__init__()
+        features = _vgg_features(name)
+        if pretrained:  # timm's ImageNet weights use the same features indices
+            import timm
+
+            features.load_state_dict(timm.create_model(name, pretrained=True).features.state_dict())
+        self.features = nn.Sequential(*list(features.children())[:-2])
+        self.num_features = 512
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)
+
+
 def _freeze(modules: list[nn.Module]) -> None:
     for module in modules:
         for param in module.parameters():
@@ -69,13 +117,16 @@ def freeze_paper_layers(model: nn.Module, name: str) -> None:
         _freeze([model.conv_stem, model.bn1, *list(model.blocks)[:4]])
     elif family.startswith(("resnet", "resnext")):
         _freeze([model.conv1, model.bn1, model.layer1, model.layer2])
+    elif isinstance(model, VGGFeatures):
+        _freeze(list(model.features)[:-5])
 
 
 def create_backbone(name: str, *, pretrained: bool = False, freeze: str = "paper") -> tuple[nn.Module, int]:
     """Build backbone ``name`` and return ``(module, channels)``.
 
     Args:
-        name: ``"tinycnn"`` or any timm model name (``"efficientnet_b0"``, ``"resnet18"``...).
+        name: ``"tinycnn"``, ``"vgg11"`` … ``"vgg19"`` (:class:`VGGFeatures`, CosPlace's cut) or any
+            other timm model name (``"efficientnet_b0"``, ``"resnet18"``...).
         pretrained: load timm's ImageNet weights (downloads; off by default, vprkit is offline).
         freeze: ``"paper"`` (the policy above) or ``"none"``.
     """
@@ -91,7 +142,10 @@ def create_backbone(name: str, *, pretrained: bool = False, freeze: str = "paper
         if not timm.is_model(name):
             close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
             raise ConfigError(f"unknown backbone {name!r} (not 'tinycnn' nor a timm model); similar: {close}")
-        model = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
+        if name in _VGG_LAYERS:
+            model = VGGFeatures(name, pretrained=pretrained)
+        else:
+            model = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
     if freeze == "paper":
         freeze_paper_layers(model, name)
     return model, int(model.num_features)

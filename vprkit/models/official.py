@@ -2,9 +2,12 @@
 
 **CosPlace** (``torch.hub`` state dicts per backbone and dimension): ``backbone.<i>.*`` where
 ``backbone`` is torchvision ResNet ``children()[:-2]`` (0 conv1, 1 bn1, 2 relu, 3 maxpool,
-4–7 layer1–4) and ``aggregation.<i>.*`` = (0 L2Norm, 1 GeM with ``p`` of shape ``(1,)``, 2 Flatten,
-3 Linear, 4 L2Norm). It maps onto a ``DescriptorNet(backbone=<timm resnet>, aggregation="gem_fc")``:
-timm ResNets use torchvision's names inside the layers.
+4–7 layer1–4) or torchvision VGG16 ``features.children()[:-2]`` (the 13 convolutions at their
+``features`` indices 0 … 28, without the last ReLU and max-pool), and ``aggregation.<i>.*`` =
+(0 L2Norm, 1 GeM with ``p`` of shape ``(1,)``, 2 Flatten, 3 Linear, 4 L2Norm). It maps onto a
+``DescriptorNet(backbone=<timm resnet | VGGFeatures>, aggregation="gem_fc")``: timm ResNets use
+torchvision's names inside the layers, :class:`~vprkit.models.backbones.VGGFeatures` keeps the
+``features`` indices.
 
 **Divide&Classify** (``torch.save`` dict): ``model_state_dict`` with ``backbone.*`` =
 torchvision EfficientNet ``features`` (``features[0]`` stem conv+BN, ``features[1..7]`` stages of
@@ -29,6 +32,7 @@ import torch
 from vprkit.errors import DataError
 
 __all__ = [
+    "cosplace_architecture",
     "cosplace_to_vprkit",
     "dnc_to_vprkit",
     "load_cosplace_weights",
@@ -43,7 +47,11 @@ _COSPLACE_AGG = {"1.p": "1.p", "3.weight": "2.weight", "3.bias": "2.bias"}
 
 def read_state_file(path: str | Path) -> Any:
     """Load a weights file safely: ``.safetensors`` via safetensors, anything else via
-    ``torch.load(weights_only=True)`` (no arbitrary code runs). Errors name the file."""
+    ``torch.load(weights_only=True)``, which builds only tensors and plain containers and runs no
+    pickled code. ``argparse.Namespace`` is allowed too (the authors' training checkpoints store
+    their arguments in one; rebuilding it only sets attributes). Errors name the file."""
+    import argparse
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"weights file {str(p)!r} does not exist")
@@ -52,9 +60,19 @@ def read_state_file(path: str | Path) -> Any:
             from safetensors.torch import load_file
 
             return load_file(str(p))
-        return torch.load(str(p), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with objects weights_only refuses...
-        raise DataError(f"cannot read weights file {str(p)!r}: {exc}") from exc
+        raise DataError(f"cannot read weights file {str(p)!r}: {_load_failure(exc)}") from exc
+
+
+def _load_failure(exc: Exception) -> str:
+    """The one informative line of torch's weights-only refusal (which object it refused)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    refused = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    if refused:
+        return f"it holds a pickled object vprkit will not build ({refused[0]})"
+    return lines[0] if lines else type(exc).__name__
 
 
 def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -62,15 +80,44 @@ def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def _cosplace_is_vgg(state: Mapping[str, torch.Tensor]) -> bool:
+    return "backbone.28.weight" in state and not any(k.startswith("backbone.4.") for k in state)
+
+
+def cosplace_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, int]:
+    """``(timm backbone name, fc_output_dim)`` of an official CosPlace state dict, read off its keys:
+    VGG16 by its conv5_3 at ``backbone.28``; a ResNet by the blocks of ``layer3`` (``backbone.6``)
+    and whether they are bottlenecks (``conv3``)."""
+    state = strip_module_prefix(state)
+    if "aggregation.3.weight" not in state:
+        raise DataError("not a CosPlace state dict: no aggregation.3.weight (the final linear layer)")
+    dim = int(state["aggregation.3.weight"].shape[0])
+    if _cosplace_is_vgg(state):
+        return "vgg16", dim
+    blocks = {int(k.split(".")[2]) for k in state if k.startswith("backbone.6.")}
+    bottleneck = any(k.startswith("backbone.6.0.conv3.") for k in state)
+    depth = {(2, False): "resnet18", (6, False): "resnet34", (6, True): "resnet50", (23, True): "resnet101",
+             (36, True): "resnet152"}.get((len(blocks), bottleneck))
+    if depth is None:
+        raise DataError(f"CosPlace state dict: a backbone vprkit does not know ({len(blocks)} blocks in layer3, "
+                        f"{'bottleneck' if bottleneck else 'basic'}); releases are VGG16 and ResNet-18/50/101/152")
+    return depth, dim
+
+
 def cosplace_to_vprkit(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Official CosPlace ResNet state dict → ``DescriptorNet`` (timm resnet, ``gem_fc``) keys."""
+    """Official CosPlace ResNet or VGG16 state dict → ``DescriptorNet`` (``gem_fc``) keys."""
+    state = strip_module_prefix(state)
+    vgg = _cosplace_is_vgg(state)
     out: dict[str, torch.Tensor] = {}
-    for key, value in strip_module_prefix(state).items():
+    for key, value in state.items():
         if key.startswith("backbone."):
             index, _, rest = key[len("backbone."):].partition(".")
-            if index not in _RESNET_CHILDREN:
-                raise DataError(f"CosPlace state dict: unexpected backbone key {key!r} (only ResNets are supported)")
-            out[f"backbone.{_RESNET_CHILDREN[index]}.{rest}"] = value
+            if vgg:
+                out[f"backbone.features.{index}.{rest}"] = value
+            elif index in _RESNET_CHILDREN:
+                out[f"backbone.{_RESNET_CHILDREN[index]}.{rest}"] = value
+            else:
+                raise DataError(f"CosPlace state dict: unexpected backbone key {key!r} (releases are ResNets and VGG16)")
         elif key.startswith("aggregation."):
             rest = key[len("aggregation."):]
             if rest not in _COSPLACE_AGG:

@@ -8,7 +8,6 @@ folder as written by the model's ``save``), e.g. ``vprkit_dnc/checkpoints/synthc
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,10 @@ DEFAULT_TAG = "synthcity-small"
 
 def load_model(directory: str | Path, kind: str | None = None) -> Any:
     """Load a model folder written by ``save`` (its manifest names the kind and method)."""
+    from vprkit.models.artifact import read_manifest
+
     d = Path(directory)
-    manifest_path = d / "manifest.json"
-    if not manifest_path.is_file():
-        raise DataError(f"{str(d)!r} is not a vprkit model folder (no manifest.json)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{str(manifest_path)!r} is corrupted: {exc}") from exc
+    manifest = read_manifest(d)
     if kind and manifest.get("kind") != kind:
         raise DataError(f"{str(d)!r} holds a {manifest.get('kind')}, not a {kind}")
     spec = get_spec(manifest["kind"], manifest["method"])

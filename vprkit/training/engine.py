@@ -40,12 +40,38 @@ from vprkit.training.config import TrainingConfig
 from vprkit.training.data import GroupData, ImageDataset, sample_epoch
 from vprkit.training.progress import LogReporter, Reporter
 
-__all__ = ["GroupTrainer", "load_weights", "resolve_device", "save_weights"]
+__all__ = ["CHECKPOINT_FORMAT", "GroupTrainer", "load_weights", "resolve_device", "save_weights", "start_checkpoint"]
 
 log = logging.getLogger("vprkit.training")
 
 # changing these between an interrupted run and its resume would silently change the run
 _RESUME_INVARIANTS = ("iterations_per_epoch", "batch_size", "seed", "groups_trained", "augmentation", "image_size")
+CHECKPOINT_FORMAT = "vprkit-train-1"
+
+
+def start_checkpoint(
+    config: TrainingConfig,
+    net: dict[str, torch.Tensor],
+    heads: dict[str, torch.Tensor] | None = None,
+    *,
+    backbone_opt: dict[str, Any] | None = None,
+    head_opts: list[dict[str, Any]] | None = None,
+    epoch: int = 0,
+    origin: str = "",
+) -> dict[str, Any]:
+    """A ``last.pt`` that starts (or continues) a run from given weights, e.g. an imported release.
+
+    ``heads=None`` keeps the heads the trainer builds for the dataset (CosPlace releases carry no
+    heads); ``None`` optimizer states keep fresh optimizers. Such a *start* checkpoint holds no
+    RNG state and no iteration within an epoch, so the resume invariants do not apply to it.
+    """
+    return {
+        "format": CHECKPOINT_FORMAT, "start": origin or True,
+        "state": {"epoch": int(epoch), "iteration": 0, "loss_sum": 0.0, "loss_count": 0, "best_metric": -math.inf,
+                  "best_epoch": -1, "stopped": False, "history": []},
+        "config": config.model_dump(mode="json"), "net": net, "heads": heads,
+        "backbone_opt": backbone_opt, "head_opts": head_opts, "scheduler": None, "scaler": None, "rng": None,
+    }
 
 
 def resolve_device(name: str) -> torch.device:
@@ -162,7 +188,7 @@ class GroupTrainer:
         if self.rank != 0:
             return
         save_checkpoint(self.checkpoint_path, {
-            "format": "vprkit-train-1",
+            "format": CHECKPOINT_FORMAT,
             "state": dict(self.state),
             "config": self.cfg.model_dump(mode="json"),
             "net": self.net.state_dict(),
@@ -178,22 +204,32 @@ class GroupTrainer:
         ckpt = load_checkpoint(self.checkpoint_path)
         saved = ckpt["config"]
         changed = [k for k in _RESUME_INVARIANTS if saved.get(k) != getattr(self.cfg, k)]
-        if changed:
+        if changed and not ckpt.get("start"):
             raise ConfigError(
                 f"cannot resume {str(self.checkpoint_path)!r}: option(s) {changed} differ from the interrupted "
                 f"run ({ {k: saved.get(k) for k in changed} }); only 'epochs' and evaluation options may change"
             )
-        self.net.load_state_dict(ckpt["net"])
-        self.heads.load_state_dict(ckpt["heads"])
-        self.backbone_opt.load_state_dict(ckpt["backbone_opt"])
-        for opt, sd in zip(self.head_opts, ckpt["head_opts"]):
-            opt.load_state_dict(sd)
+        try:
+            self.net.load_state_dict(ckpt["net"])
+            if ckpt["heads"] is not None:
+                self.heads.load_state_dict(ckpt["heads"])
+            if ckpt["backbone_opt"] is not None:
+                self.backbone_opt.load_state_dict(ckpt["backbone_opt"])
+            for opt, sd in zip(self.head_opts, ckpt["head_opts"] or []):
+                opt.load_state_dict(sd)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot resume {str(self.checkpoint_path)!r}: its weights do not fit this run's model "
+                              f"(another backbone, partition or training set?): {first}") from None
         if self.scheduler is not None and ckpt["scheduler"] is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.use_amp and ckpt["scaler"] is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.state = dict(ckpt["state"])
-        restore_rng(ckpt["rng"])
+        if ckpt.get("start") and isinstance(ckpt["start"], str):
+            self.state["initialised_from"] = ckpt["start"]  # kept in later checkpoints and the summary
+        if ckpt["rng"] is not None:
+            restore_rng(ckpt["rng"])
         log.info("resumed %s at epoch %d iteration %d", self.checkpoint_path, self.state["epoch"], self.state["iteration"])
 
     def _save_best(self) -> None:
