@@ -118,8 +118,7 @@ def training_seconds(run_dir: Path) -> float:
 
 def evaluate(classifier: Path | None, retriever: Path | None, dataset: str, topn: int = TOPN) -> dict:
     report = run_pipeline(str(classifier) if classifier else "none", str(retriever) if retriever else "none",
-                          topn, "flat", {}, dataset, "test")
-    report.pop("_localization", None)
+                          topn, "flat", {}, dataset, "test")[0]  # one query set
     return report
 
 

@@ -4,7 +4,7 @@ Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
 
-from vprkit import DatasetSpec, hookimpl
+from vprkit import DatasetSpec, EvalProtocol, hookimpl
 from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
 
 HOW_TO_GET = "download images_vol_*.zip and metadata.zip from https://www.mapillary.com/dataset/places and unzip them in one folder"
@@ -31,6 +31,11 @@ def vprkit_datasets():
                 "val/queries": "images/val/queries",
             },
             expected_counts={"val/database": 18_871, "val/queries": 740},
+            protocol=EvalProtocol(
+                radius_m=25.0, paper_query_sets=("val/queries",),
+                notes="740 val queries (Copenhagen, San Francisco) against 18,871 database images, 25 m without a "
+                      "heading condition, as the VPR benchmark and CosPlace evaluate MSLS val.",
+            ),
             homepage="https://www.mapillary.com/dataset/places",
             licence="CC BY-NC-SA 4.0 (Mapillary)",
         )

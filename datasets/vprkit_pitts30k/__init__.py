@@ -4,7 +4,7 @@ Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
 
-from vprkit import DatasetSpec, hookimpl
+from vprkit import DatasetSpec, EvalProtocol, hookimpl
 from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
 
 HOW_TO_GET = (
@@ -43,6 +43,11 @@ def vprkit_datasets():
                 "test/database": 10_000,
                 "test/queries": 6_816,
             },
+            protocol=EvalProtocol(
+                radius_m=25.0, paper_query_sets=("test/queries",),
+                notes="6,816 test queries against 10,000 database images (640×480 Street View tiles), "
+                      "each model's own test transform.",
+            ),
             homepage="https://www.di.ens.fr/willow/research/netvlad/",
             licence="research use only, on request from the NetVLAD authors (images from Google Street View)",
         )

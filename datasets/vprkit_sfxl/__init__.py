@@ -4,7 +4,7 @@ Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
 
-from vprkit import DatasetSpec, hookimpl
+from vprkit import DatasetSpec, EvalProtocol, hookimpl
 from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
 
 HOW_TO_GET = "request SF-XL through the form linked from https://github.com/gmberton/CosPlace (sf_xl/small or sf_xl/processed)"
@@ -40,6 +40,13 @@ def vprkit_datasets():
                 "test/queries_night": 466,
                 "test/queries_occlusion": 76,
             },
+            protocol=EvalProtocol(
+                radius_m=25.0,
+                paper_query_sets=("test/queries_v1", "test/queries_v2"),
+                notes="D&C reports LR@N on test v1 (1,000 queries) and v2 (598); CosPlace reports R@N on v1, v2, night "
+                      "(466) and occlusion (76); all against the 2.8M-image test database. Queries are scored at batch 1 "
+                      "with each model's own test transform (CosPlace: no resize; D&C: shorter side 256).",
+            ),
             homepage="https://github.com/gmberton/CosPlace",
             licence="research use, on request from the CosPlace authors (see the CosPlace repository)",
         )

@@ -4,7 +4,7 @@ Registered through the `vprkit` entry-point group like any third-party plugin.
 This module stays import-light; heavy code lives in the modules its specs' factories name.
 """
 
-from vprkit import DatasetSpec, hookimpl
+from vprkit import DatasetSpec, EvalProtocol, hookimpl
 from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
 
 HOW_TO_GET = (
@@ -29,6 +29,11 @@ def vprkit_datasets():
             prepare="vprkit_tokyo247.prepare:prepare",
             splits={"test/database": "images/test/database", "test/queries": "images/test/queries"},
             expected_counts={"test/database": 75_984, "test/queries": 315},
+            protocol=EvalProtocol(
+                radius_m=25.0, paper_query_sets=("test/queries",),
+                notes="315 phone queries (day, sunset, night; sizes vary) against 75,984 database images; "
+                      "each model's own test transform.",
+            ),
             homepage="http://www.ok.ctrl.titech.ac.jp/~torii/project/247/",
             licence="research use only (database images from Google Street View; queries by the authors)",
         )

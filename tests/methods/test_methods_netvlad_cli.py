@@ -32,6 +32,6 @@ def test_train_gem_cli_then_run_retrieval_only(synthcity_tiny, tmp_path, monkeyp
     result = runner.invoke(build_app(), ["run", "--classifier", "none", "--retriever", str(out), "--dataset",
                                          str(synthcity_tiny), "--split", "val", "--batch-size", "8", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    [report] = json.loads(result.stdout)
     assert report["config"]["retriever"] == "gem" and report["config"]["classifier"] == "none"
     assert 0.0 <= report["lr"]["20"] <= 100.0 and report["queries"] == 20

@@ -31,14 +31,15 @@ def test_run_json_has_the_documented_keys(synthcity_tiny, model_dirs, tmp_path, 
             "--topn", "3", "--dataset", str(synthcity_tiny), "--json"]
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    [report] = json.loads(result.stdout)  # one report per query set; synthcity has one
+    assert report["query_set"] == "queries"
     assert set(report["lr"]) == {"1", "5", "10", "20"}
     assert set(report["latency_ms"]) == {"extract", "classify", "gather", "knn", "total"}
     for key in ("candidates", "database_size", "queries", "config"):
         assert key in report
     assert report["config"]["classifier"] == "dnc" and report["config"]["topn"] == 3
     # The second run reuses the cached bundle and gives the same accuracy.
-    again = json.loads(CliRunner().invoke(build_app(), args).stdout)
+    [again] = json.loads(CliRunner().invoke(build_app(), args).stdout)
     assert again["lr"] == report["lr"] and again["config"]["bundle"] == report["config"]["bundle"]
 
 
@@ -87,10 +88,10 @@ def test_classifier_inference_settings_change_the_scan_not_the_result(synthcity_
     base = ["run", "--classifier", str(model_dirs / "dnc"), "--retriever", "none", "--dataset", str(synthcity_tiny),
             "--json"]
     runner = CliRunner()
-    exact = json.loads(runner.invoke(build_app(), base).stdout)
+    [exact] = json.loads(runner.invoke(build_app(), base).stdout)
     result = runner.invoke(build_app(), [*base, "--classifier-set", "score_precision=bf16"])
     assert result.exit_code == 0, result.output
-    fast = json.loads(result.stdout)
+    [fast] = json.loads(result.stdout)
     assert fast["config"]["classifier_settings"]["score_precision"] == "bf16"
     assert exact["config"]["classifier_settings"]["score_precision"] == "float32"
     assert fast["lr"] == exact["lr"] and fast["config"]["bundle"] == exact["config"]["bundle"]  # same bundle reused

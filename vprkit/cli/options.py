@@ -29,7 +29,12 @@ RetrieverOpt = Annotated[
 ]
 TopnOpt = Annotated[int, typer.Option("--topn", help="Classes whose cells are searched by the retriever (paper: 100).")]
 IndexOpt = Annotated[str, typer.Option("--index", help="Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`).")]
-SplitOpt = Annotated[str, typer.Option("--split", help="Split holding database/ and queries/ (test or val).")]
+SplitOpt = Annotated[str, typer.Option("--split", help="Split holding database/ and its query sets (test or val).")]
+QueriesOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--queries", help="Query set of the split to evaluate (repeatable: queries_v1, v2...; "
+                 "'all' = every set, the default).", metavar="NAME"),
+]
 ClassifierSetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--classifier-set", help="Inference setting of the classifier: key=value (repeatable), "

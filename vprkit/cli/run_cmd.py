@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from vprkit.cli.console import err, out, print_json
@@ -15,6 +17,7 @@ from vprkit.cli.options import (
     DatasetOpt,
     IndexOpt,
     JsonOpt,
+    QueriesOpt,
     RetrieverOpt,
     SetOpt,
     SplitOpt,
@@ -32,53 +35,103 @@ def run(
     classifier_set: ClassifierSetOpt = None,
     dataset: DatasetOpt = "synthcity",
     split: SplitOpt = "test",
+    queries: QueriesOpt = None,
     bundle: BundleOpt = None,
     k: int = typer.Option(20, "--k", help="Places returned per query (LR@N needs N ≤ k)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the throughput run."),
+    predictions: Optional[Path] = typer.Option(
+        None, "--predictions", help="Write every query's top-K places, top-N cells and hits to this .csv or .json file."),
     json: JsonOpt = False,
 ) -> None:
-    """Evaluate a pipeline: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
+    """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
     from vprkit.config import parse_overrides
     from vprkit.pipeline.run import run_pipeline
 
     with step_progress(enabled=not json) as progress:
-        report = run_pipeline(classifier, retriever, topn, index, parse_overrides(index_set or []), dataset,
-                              split, bundle, k, batch_size, progress,
-                              classifier_settings=parse_overrides(classifier_set or []))
-    report.pop("_localization", None)
+        reports = run_pipeline(classifier, retriever, topn, index, parse_overrides(index_set or []), dataset,
+                               split, bundle, k, batch_size, progress,
+                               classifier_settings=parse_overrides(classifier_set or []), queries=queries,
+                               predictions=predictions)
     if json:
-        print_json(report)
-    else:
-        out.print(results_table(report))
-        err.print(f"[dim]bundle: {report['config']['bundle']}[/]")
+        print_json(reports)
+        return
+    out.print(accuracy_table(reports))
+    out.print(cost_table(reports))
+    for report in reports:
+        for line in _notes(report, several=len(reports) > 1):
+            err.print(f"[dim]{line}[/]", highlight=False)
+    err.print(f"[dim]bundle: {reports[0]['config']['bundle']}[/]")
+    if predictions is not None:
+        err.print(f"[dim]predictions: {predictions}[/]")
 
 
-def results_table(report: dict[str, Any]) -> Table:
-    """The report as a rich table: accuracy, latency per stage, cost."""
-    cfg = report["config"]
+def _title(cfg: dict[str, Any]) -> str:
     name = " + ".join(x for x in (cfg["classifier"], cfg["retriever"]) if x != "none")
     if cfg.get("topn"):
         name += f" (top-{cfg['topn']})"
-    table = Table(title=f"{name} on {cfg['dataset']} [{cfg['split']}]", show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for n, v in report["lr"].items():
-        table.add_row(f"LR@{n}", f"{v:.1f} %")
-    for stage, ms in report["latency_ms"].items():
-        table.add_row(f"latency {stage}", f"{ms:.3f} ms")
-    table.add_row("throughput (batched)", f"{report['throughput_qps']:.0f} queries/s")
-    table.add_row("candidates per query", f"{report['candidates']:.0f} of {report['database_size']}")
-    if "positives" in report:
-        table.add_row("queries with a positive among candidates",
-                      f"{report['positives']['positives_in_candidates_pct']:.1f} % "
-                      f"(in the database: {report['positives']['queries_with_positives_pct']:.1f} %)")
-    table.add_row("queries", str(report["queries"]))
-    for part, nbytes in report["memory_bytes"].items():
-        table.add_row(f"memory {part}", f"{nbytes / 2**20:.1f} MiB")
-    if "confidence" in report:
-        c = report["confidence"]
-        table.add_row("confidence std (median)", f"{c['median_std_m']:.1f} m")
+    return escape(f"{name} on {cfg['dataset']} [{cfg['split']}]")
+
+
+def _short(query_set: str) -> str:
+    """``queries_v1`` → ``v1`` in tables (``queries`` stays)."""
+    return query_set.removeprefix("queries_") or query_set
+
+
+def accuracy_table(reports: list[dict[str, Any]]) -> Table:
+    """One row per query set: queries, LR@N, and (mixed pipelines) the share of queries with a
+    positive among the candidates of their top-N cells."""
+    table = Table(title=_title(reports[0]["config"]), show_header=True)
+    table.add_column("queries of")
+    table.add_column("queries", justify="right")
+    for n in reports[0]["lr"]:
+        table.add_column(f"LR@{n}", justify="right")
+    mixed = any("positives" in r for r in reports)
+    if mixed:
+        table.add_column("pos. in cand.", justify="right")
+    for r in reports:
+        published = r.get("protocol", {}).get("published_queries")
+        count = f"{r['queries']}" + (f"/{published}" if published and published != r["queries"] else "")
+        row = [_short(r["query_set"]), count, *(f"{v:.1f}" for v in r["lr"].values())]
+        if mixed:
+            row.append(f"{r['positives']['positives_in_candidates_pct']:.1f} %" if "positives" in r else "-")
+        table.add_row(*row)
     return table
+
+
+def cost_table(reports: list[dict[str, Any]]) -> Table:
+    """One row per query set: per-stage latency at batch 1 (ms/query), batched throughput, candidates."""
+    table = Table(title="latency per query (ms, batch 1)", show_header=True)
+    table.add_column("queries of")
+    stages = list(reports[0]["latency_ms"])
+    for stage in stages:
+        table.add_column(stage, justify="right")
+    table.add_column("q/s", justify="right")
+    retrieval = reports[0]["database_size"] > 0
+    if retrieval:
+        table.add_column("searched", justify="right")
+    for r in reports:
+        row = [_short(r["query_set"]), *(f"{r['latency_ms'][s]:.3f}" for s in stages), f"{r['throughput_qps']:.0f}"]
+        if retrieval:
+            row.append(f"{r['candidates']:.0f}/{r['database_size']}")
+        table.add_row(*row)
+    return table
+
+
+def _notes(report: dict[str, Any], several: bool) -> list[str]:
+    where = f"{report['query_set']}: " if several else ""
+    lines = []
+    memory = ", ".join(f"{part} {nbytes / 2**20:.1f} MiB" for part, nbytes in report["memory_bytes"].items())
+    if memory and not several:
+        lines.append(f"memory: {memory}")
+    if "positives" in report:
+        lines.append(f"{where}queries with a positive in the database: "
+                     f"{report['positives']['queries_with_positives_pct']:.1f} %")
+    if "confidence" in report:
+        lines.append(f"{where}confidence std (median): {report['confidence']['median_std_m']:.1f} m")
+    published = report.get("protocol", {}).get("published_queries")
+    if published and published != report["queries"]:
+        lines.append(f"{where}{report['queries']} queries, the benchmark publishes {published}: check the dataset")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,10 @@ A :class:`~vprkit.specs.DatasetSpec` names
 
 ``vprkit datasets make NAME --size S --seed N --set k=v --out DIR`` builds ``spec.config`` from
 ``size``/``seed``/``--set`` (only the options given), calls the factory, then ``generate(DIR)``.
+
+Both ``make`` and ``prepare`` finish by writing ``DIR/vprkit-dataset.json`` (the dataset's name
+and counts), so later commands know which benchmark a folder is (:func:`dataset_spec_of`) and
+apply its protocol (query sets, published counts, radius).
 """
 
 from __future__ import annotations
@@ -34,7 +38,12 @@ __all__ = [
     "make_dataset",
     "prepare_dataset",
     "describe_datasets",
+    "DATASET_MARKER",
+    "dataset_spec_of",
+    "mark_dataset",
 ]
+
+DATASET_MARKER = "vprkit-dataset.json"
 
 LINK_MODES = ("symlink", "hardlink", "copy")
 
@@ -106,7 +115,33 @@ def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int
     else:
         raise PluginError(f"dataset {name!r}: factory {spec.factory} returned {type(made).__name__}, "
                           "which has no generate(out_dir) method")
-    return generate(Path(out_dir))
+    counts = generate(Path(out_dir))
+    mark_dataset(Path(out_dir), name, counts)
+    return counts
+
+
+def mark_dataset(root: Path, name: str, counts: Mapping[str, int] | None) -> Path:
+    """Write ``root/vprkit-dataset.json``: which registered dataset this folder holds."""
+    from vprkit import __version__
+    from vprkit.fileio import atomic_write_json
+
+    return atomic_write_json(root / DATASET_MARKER, {"dataset": name, "vprkit": __version__,
+                                                     "counts": dict(counts or {})})
+
+
+def dataset_spec_of(root: str | Path):
+    """The registered :class:`~vprkit.specs.DatasetSpec` of a folder made or prepared by vprkit,
+    else ``None`` (a folder assembled by hand, or a dataset whose plugin is not installed)."""
+    import json
+
+    from vprkit.registry import get_dataset_spec, list_datasets
+
+    marker = Path(root) / DATASET_MARKER
+    try:
+        name = json.loads(marker.read_text(encoding="utf-8")).get("dataset")
+    except (OSError, ValueError):
+        return None
+    return get_dataset_spec(name) if name in list_datasets() else None
 
 
 def prepare_dataset(name: str, src: Path, out: Path, *, link: str = "symlink") -> Mapping[str, int]:
@@ -118,7 +153,9 @@ def prepare_dataset(name: str, src: Path, out: Path, *, link: str = "symlink") -
     spec = get_dataset_spec(name)
     if not Path(src).exists():
         raise DataError(f"source folder {src} does not exist")
-    return spec.load_prepare()(Path(src), Path(out), link=link)
+    counts = spec.load_prepare()(Path(src), Path(out), link=link)
+    mark_dataset(Path(out), name, counts)
+    return counts
 
 
 def describe_datasets() -> list[dict[str, Any]]:
@@ -138,5 +175,7 @@ def describe_datasets() -> list[dict[str, Any]]:
             "homepage": getattr(spec, "homepage", ""),
             "licence": getattr(spec, "licence", ""),
             "can_prepare": bool(getattr(spec, "prepare", None)),
+            "protocol": {"radius_m": spec.protocol.radius_m, "paper_query_sets": list(spec.protocol.paper_query_sets),
+                         "notes": spec.protocol.notes},
         })
     return rows

@@ -41,6 +41,8 @@ __all__ = [
     "read_folder",
     "split_folder",
     "list_splits",
+    "list_query_sets",
+    "resolve_query_sets",
     "load_split",
 ]
 
@@ -223,6 +225,45 @@ def list_splits(root: str | Path) -> list[str]:
         elif top.name == "train":  # a flat training folder (SF-XL)
             splits.append("train")
     return splits
+
+
+def list_query_sets(root: str | Path, split: str) -> list[str]:
+    """Query sets of ``split`` found on disk: its ``queries*`` folders (or ``queries*_images_paths.txt``
+    listings), sorted (``["queries_night", "queries_occlusion", "queries_v1", "queries_v2"]``)."""
+    split = split.strip("/")
+    found: set[str] = set()
+    for base in (Path(root) / "images" / split, Path(root) / split):
+        if base.is_dir():
+            found |= {p.name for p in base.iterdir() if p.is_dir() and p.name.startswith("queries")}
+            found |= {p.name[: -len(PATHS_FILE_SUFFIX)] for p in base.iterdir()
+                      if p.name.startswith("queries") and p.name.endswith(PATHS_FILE_SUFFIX)}
+        if found:
+            break
+    return sorted(found)
+
+
+def resolve_query_sets(root: str | Path, split: str, requested: Sequence[str] | None,
+                       order: Sequence[str] = ()) -> list[str]:
+    """The query sets to evaluate: ``None`` or ``["all"]`` → every set of the split (in ``order``,
+    e.g. the dataset spec's, then by name); otherwise the names given (``queries_v1`` or ``v1``),
+    each checked to exist — an unknown one is refused, listing those that do (before anything is
+    extracted)."""
+    rank = {name: i for i, name in enumerate(order)}
+    available = sorted(list_query_sets(root, split), key=lambda name: (rank.get(name, len(rank)), name))
+    if not available:
+        splits = ", ".join(list_splits(root)) if Path(root).is_dir() else "the root does not exist"
+        raise DataError(f"dataset {root} has no query set under {split!r} (no {split}/queries* folder); "
+                        f"splits found: {splits or 'none'}")
+    if not requested or list(requested) == ["all"]:
+        return available
+    chosen = []
+    for name in requested:
+        full = name if name.startswith("queries") else f"queries_{name}"
+        if full not in available and name not in available:
+            raise DataError(f"dataset {root} has no query set {name!r} in split {split!r}; "
+                            f"query sets there: {', '.join(available)} (or 'all')")
+        chosen.append(name if name in available else full)
+    return list(dict.fromkeys(chosen))
 
 
 def load_split(

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,25 +95,40 @@ def run_pipeline(
     batch_size: int = 32,
     progress: Callable[[str, int, int], None] | None = None,
     classifier_settings: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Evaluate one pipeline on one dataset split; returns the report of :func:`evaluate` plus
-    the resolved ``config``.
+    queries: Sequence[str] | None = None,
+    predictions: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate one pipeline on the query sets of one dataset split against one bundle.
 
-    ``classifier_settings``: inference-only fields of the classifier's config to set after
-    loading (:func:`vprkit.config.apply_inference_settings`), e.g. ``{"score_precision": "auto"}``.
+    Returns one report per query set (the keys of :func:`evaluate`, plus ``query_set``, the
+    benchmark ``protocol`` when the folder is a registered dataset, and the resolved ``config``).
+
+    ``queries``: query set names of ``split`` (``["queries_v1", "v2"]``), ``None`` or ``["all"]``
+    for every set; unknown names are refused before anything is built. ``classifier_settings``:
+    inference-only fields of the classifier's config to set after loading
+    (:func:`vprkit.config.apply_inference_settings`), e.g. ``{"score_precision": "auto"}``.
+    ``predictions``: write every query's top-K places there (``.csv`` or ``.json``,
+    :mod:`vprkit.pipeline.predictions`).
 
     ``classifier`` / ``retriever``: a registered name (the checkpoint the plugin ships for
     synthcity), a model folder, or ``"none"``. ``bundle``: an existing map bundle to use (its
     models win), or a folder to build one in.
     """
-    from vprkit.data.standard import load_split
+    from vprkit.data.dataset_protocol import dataset_spec_of
+    from vprkit.data.standard import load_split, resolve_query_sets
     from vprkit.pipeline.bundle import MANIFEST, MapBundle
     from vprkit.pipeline.evaluate import evaluate
     from vprkit.pipeline.localizer import Localizer
+    from vprkit.pipeline.predictions import prediction_records, write_predictions
 
     if classifier == NONE and retriever == NONE:
         raise ConfigError("--classifier none and --retriever none leave nothing to run")
+    if predictions is not None and Path(predictions).suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"--predictions {str(predictions)!r}: give a .csv or .json file name")
     root, is_default = dataset_root(dataset)
+    spec = dataset_spec_of(root)
+    query_sets = resolve_query_sets(root, split, queries, spec.query_sets(split) if spec else ())  # before any extraction
+    radius = spec.protocol.radius_m if spec is not None else 25.0
     step = (lambda name: (lambda done, total: progress(name, done, total))) if progress else (lambda name: None)
     if bundle is not None and (Path(bundle) / MANIFEST).is_file():
         loaded = MapBundle.load(bundle)
@@ -126,17 +141,34 @@ def run_pipeline(
         if localizer.classifier is None:
             raise ConfigError("--classifier-set needs a classifier (this run has --classifier none)")
         apply_inference_settings(localizer.classifier.config, classifier_settings)
-    queries = load_split(root, f"{split}/queries")
-    tick = step("queries")
-    counter = [0]
+    config = _run_config(loaded, localizer, k, root, split)
+    reports, records = [], []
+    for name in query_sets:
+        images = load_split(root, f"{split}/{name}")
+        tick = step(f"queries {name}" if len(query_sets) > 1 else "queries")
+        counter = [0]
 
-    def per_query(n: int) -> None:
-        counter[0] += n
-        if tick:
-            tick(counter[0], len(queries))
+        def per_query(n: int, total: int = len(images)) -> None:
+            counter[0] += n
+            if tick:
+                tick(counter[0], total)
 
-    report = evaluate(localizer, queries, batch_size=batch_size, progress=per_query)
-    report["config"] = {
+        report = evaluate(localizer, images, batch_size=batch_size, radius=radius, progress=per_query)
+        localization = report.pop("_localization")
+        if predictions is not None:
+            records += prediction_records(localization, images, loaded, radius=radius, query_set=name)
+        published = spec.expected_counts.get(f"{split}/{name}") if spec is not None else None
+        reports.append({"query_set": name, **report, "config": config,
+                        "protocol": {"dataset": spec.name if spec is not None else None, "radius_m": radius,
+                                     "published_queries": published}})
+    if predictions is not None:
+        write_predictions(predictions, records)
+    return reports
+
+
+def _run_config(loaded: Any, localizer: Any, k: int, root: Path, split: str) -> dict[str, Any]:
+    """The resolved pipeline of a run, as the report records it."""
+    return {
         "classifier": loaded.manifest.get("classifier", {}).get("name") if localizer.classifier is not None else NONE,
         "retriever": loaded.manifest.get("retriever", {}).get("name") if localizer.retriever is not None else NONE,
         "topn": localizer.topn if localizer.mixed else None,
@@ -151,4 +183,3 @@ def run_pipeline(
                                  for name in inference_settings(localizer.classifier.config)}
                                 if localizer.classifier is not None else None),
     }
-    return report
