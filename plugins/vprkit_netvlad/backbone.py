@@ -1,9 +1,10 @@
 """Backbones cut at conv4 or conv5, as NetVLAD and the VPR benchmark use them.
 
-``conv5`` is the stride-32 feature map (VGG16: conv5_3 after its ReLU, before the last pooling;
-ResNet: ``layer4``), ``conv4`` the stride-16 one (VGG16: conv4_3; ResNet: ``layer3``, the
-benchmark's ``resnet18conv4``). timm's ``features_only`` models give both. ``tinycnn`` (stride 16)
-keeps all its stages for ``conv5`` and drops the last one for ``conv4``.
+``conv5`` is the last convolutional map (VGG16: conv5_3 *before* its ReLU, stride 16, as NetVLAD
+and its PyTorch ports cut it — :class:`~vprkit.models.backbones.VGGFeatures`; ResNet: ``layer4``,
+stride 32), ``conv4`` the one before (VGG16: conv4_3 before its ReLU; ResNet: ``layer3``, the
+benchmark's ``resnet18conv4``). ResNets come from timm's ``features_only`` models. ``tinycnn``
+(stride 16) keeps all its stages for ``conv5`` and drops the last one for ``conv4``.
 
 Freezing (``freeze="paper"``): VGG trains conv5 only (NetVLAD); ResNet freezes everything before
 ``layer3`` (the benchmark, like CosPlace); other families train everything.
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from vprkit.errors import ConfigError
-from vprkit.models.backbones import TINY_CNN_NAME, TinyCNN, freeze_paper_layers
+from vprkit.models.backbones import TINY_CNN_NAME, VGG_NAMES, TinyCNN, VGGFeatures, freeze_paper_layers
 
 __all__ = ["CroppedBackbone", "create_cropped_backbone"]
 
@@ -60,6 +61,11 @@ def create_cropped_backbone(name: str, crop: str = "conv5", *, pretrained: bool 
             raise ConfigError("backbone 'tinycnn' has no pretrained weights; set pretrained=false")
         tiny = TinyCNN() if crop == "conv5" else TinyCNN(widths=(16, 32, 64))  # conv4: without the last stage
         return tiny, int(tiny.num_features)
+    if name in VGG_NAMES:
+        vgg = VGGFeatures(name, pretrained=pretrained, cut=crop)
+        if freeze == "paper":
+            _freeze_vgg_before_conv5(vgg)
+        return vgg, vgg.num_features
     import timm
 
     if not timm.is_model(name):

@@ -138,6 +138,7 @@ class _TripletRetriever(TrainedRetriever):
             "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
             "training_queries": int(len(miner.query_rows)), "best_epoch": state["best_epoch"],
             "epochs_done": state["epoch"], "history": state["history"],
+            **({"initialised_from": state["initialised_from"]} if "initialised_from" in state else {}),
         }
         self.to("cpu").save(out_dir)
         return self

@@ -37,13 +37,25 @@ from vprkit.training.validation import extract_descriptors
 from vprkit_netvlad.config import TripletTrainingConfig
 from vprkit_netvlad.mining import PartialMiner, triplet_loss
 
-__all__ = ["TripletTrainer"]
+__all__ = ["TRIPLET_CHECKPOINT_FORMAT", "TripletTrainer", "start_checkpoint"]
 
 log = logging.getLogger("vprkit.netvlad")
 
 _RESUME_INVARIANTS = ("queries_per_epoch", "cache_refresh_rate", "neg_samples_num", "negs_num_per_query", "batch_size",
                       "seed", "augmentation", "image_size", "positive_radius_m", "negative_radius_m",
                       "positive_max_heading_diff_deg", "margin")
+
+
+TRIPLET_CHECKPOINT_FORMAT = "vprkit-triplet-1"
+
+
+def start_checkpoint(config: TripletTrainingConfig, net: dict[str, torch.Tensor], origin: str) -> dict[str, Any]:
+    """A ``last.pt`` that starts a triplet run from given weights (an imported release): fresh
+    optimizer, no RNG state, epoch 0; the resume invariants do not apply to it."""
+    return {"format": TRIPLET_CHECKPOINT_FORMAT, "start": origin,
+            "state": {"epoch": 0, "chunk": 0, "loss_sum": 0.0, "loss_count": 0, "dropped": 0,
+                      "best_metric": -math.inf, "best_epoch": -1, "history": []},
+            "config": config.model_dump(mode="json"), "net": net, "opt": None, "scaler": None, "rng": None}
 
 
 def _rng(*keys: int) -> np.random.Generator:
@@ -88,23 +100,32 @@ class TripletTrainer:
 
     def _checkpoint(self) -> None:
         save_checkpoint(self.checkpoint_path, {
-            "format": "vprkit-triplet-1", "state": dict(self.state), "config": self.cfg.model_dump(mode="json"),
+            "format": TRIPLET_CHECKPOINT_FORMAT, "state": dict(self.state), "config": self.cfg.model_dump(mode="json"),
             "net": self.net.state_dict(), "opt": self.opt.state_dict(),
             "scaler": self.scaler.state_dict() if self.use_amp else None, "rng": capture_rng(),
         })
 
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.checkpoint_path)
+        start = ckpt.get("start")
         changed = [k for k in _RESUME_INVARIANTS if ckpt["config"].get(k) != getattr(self.cfg, k)]
-        if changed:
+        if changed and not start:
             raise ConfigError(f"cannot resume {str(self.checkpoint_path)!r}: option(s) {changed} differ from the "
                               "interrupted run; only 'epochs' and evaluation options may change")
-        self.net.load_state_dict(ckpt["net"])
-        self.opt.load_state_dict(ckpt["opt"])
+        try:
+            self.net.load_state_dict(ckpt["net"])
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot resume {str(self.checkpoint_path)!r}: its weights do not fit this run's model: "
+                              f"{str(exc).strip().splitlines()[0]}") from None
+        if ckpt["opt"] is not None:
+            self.opt.load_state_dict(ckpt["opt"])
         if self.use_amp and ckpt["scaler"] is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.state = dict(ckpt["state"])
-        restore_rng(ckpt["rng"])
+        if isinstance(start, str):
+            self.state["initialised_from"] = start
+        if ckpt["rng"] is not None:
+            restore_rng(ckpt["rng"])
 
     def _describe(self, rows: np.ndarray) -> np.ndarray:
         return extract_descriptors(self.net, self.images.subset(rows), self.cache_transform,

@@ -160,3 +160,47 @@ def random_points(rng: np.random.Generator, n: int, east0: float = 550_000.0, no
     """Points denser in one corner, so some 20 m cells fall under 10 images and are dropped."""
     u = rng.uniform(0, 1, (n, 2)) ** 1.6
     return (east0 + side * u[:, 0]).round(2), (north0 + side * u[:, 1]).round(2)
+
+
+class NetVLADLayer(nn.Module):
+    """pytorch-NetVlad's layer (Nanne/pytorch-NetVlad, vladv1): L2 over channels, 1×1 conv without
+    bias + softmax over clusters, residuals to the centroids summed one cluster at a time,
+    intra-normalisation, flatten cluster-major, L2."""
+
+    def __init__(self, clusters: int = 64, dim: int = 512):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, clusters, kernel_size=(1, 1), bias=False)
+        self.centroids = nn.Parameter(torch.rand(clusters, dim))
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        x = F.normalize(x, p=2, dim=1)
+        assign = F.softmax(self.conv(x).view(n, self.centroids.shape[0], -1), dim=1)
+        flat = x.view(n, c, -1)
+        vlad = torch.zeros(n, self.centroids.shape[0], c)
+        for k in range(self.centroids.shape[0]):
+            residual = flat - self.centroids[k][None, :, None]
+            vlad[:, k] = (residual * assign[:, k:k + 1, :]).sum(-1)
+        vlad = F.normalize(vlad, p=2, dim=2).view(n, -1)
+        return F.normalize(vlad, p=2, dim=1)
+
+
+class NetVLADNet(nn.Module):
+    """pytorch-NetVlad's model: ``encoder`` = VGG16 ``features.children()[:-2]``, ``pool`` = NetVLAD."""
+
+    def __init__(self, clusters: int = 64):
+        super().__init__()
+        self.encoder = nn.Sequential(*list(torchvision.models.vgg16(weights=None).features.children())[:-2])
+        self.pool = NetVLADLayer(clusters, 512)
+
+    def forward(self, x):
+        return self.pool(self.encoder(x))
+
+
+def netvlad_checkpoint(net: NetVLADNet, *, parallel: bool = True) -> dict:
+    """A pytorch-NetVlad ``checkpoint.pth.tar``: the state dict (encoder keys under ``module.`` when
+    it ran in DataParallel), epoch, recalls (NumPy scalars), best score, optimizer, parallel flag."""
+    state = {(k.replace("encoder.", "encoder.module.", 1) if parallel else k): v for k, v in net.state_dict().items()}
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    return {"epoch": 5, "state_dict": state, "recalls": {1: np.float64(0.8), 5: np.float64(0.9)},
+            "best_score": np.float64(0.9), "optimizer": opt.state_dict(), "parallel": parallel}

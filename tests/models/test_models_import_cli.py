@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from release_formats import CosPlaceNet, DncNet, dnc_checkpoint, official_dnc_groups, randomise_batch_norm, standard_name
+from release_formats import (
+    CosPlaceNet,
+    DncNet,
+    NetVLADNet,
+    dnc_checkpoint,
+    netvlad_checkpoint,
+    official_dnc_groups,
+    randomise_batch_norm,
+    standard_name,
+)
 from typer.testing import CliRunner
 
 from vprkit.cli import build_app
@@ -94,6 +103,22 @@ def test_import_show_run_index_and_resume(tmp_path, release_dataset):
     assert json.loads(_ok(["models", "show", str(cos), "--json"]).stdout)["card"]["source"]["epochs_done"] == 1
 
 
+def test_netvlad_import_fine_tunes_with_train_resume(tmp_path, release_dataset):
+    _, root = release_dataset
+    torch.manual_seed(3)
+    torch.save(netvlad_checkpoint(NetVLADNet(clusters=8)), tmp_path / "checkpoint.pth.tar")
+    out = tmp_path / "netvlad"
+    _ok(["models", "import", "netvlad", str(tmp_path / "checkpoint.pth.tar"), "--out", str(out)])
+    args = ["train", "retriever", "netvlad", "--dataset", str(root), "--out", str(out), "--resume", "--quiet"]
+    for item in ("device=cpu", "num_workers=0", "validate_every=0", "epochs=1", "queries_per_epoch=2",
+                 "cache_refresh_rate=2", "neg_samples_num=8", "negs_num_per_query=1", "batch_size=1", "image_size=32"):
+        args += ["--set", f"training.{item}"]
+    _ok(args)
+    card = json.loads(_ok(["models", "show", str(out), "--json"]).stdout)["card"]
+    assert card["source"]["epochs_done"] == 1 and "checkpoint.pth.tar" in card["source"]["initialised_from"]
+    assert card["descriptor_dim"] == 8 * 512
+
+
 def test_import_errors_are_one_line(tmp_path, release_dataset):
     tmp, _ = release_dataset
     result = runner.invoke(build_app(), ["models", "import", "dnc", str(tmp / "last_checkpoint.pth"), "--out",
@@ -110,7 +135,7 @@ def test_releases_are_listed():
     rows = json.loads(_ok(["models", "releases", "--json"]).stdout)["releases"]
     names = {(r["method"], r["release"]) for r in rows}
     assert ("cosplace", "vgg16_512") in names and ("cosplace", "resnet50_2048") in names
-    assert ("dnc", "sfxl_efficientnet_b0") in names
+    assert ("dnc", "sfxl_efficientnet_b0") in names and ("netvlad", "vgg16_netvlad") in names
     assert len([r for r in rows if r["method"] == "cosplace"]) == 4 + 5 + 7 + 7 + 7  # hubconf.py
 
 

@@ -15,7 +15,9 @@ from release_formats import (
     COSPLACE_TEST,
     CosPlaceNet,
     DncNet,
+    NetVLADNet,
     dnc_checkpoint,
+    netvlad_checkpoint,
     official_dnc_groups,
     official_dnc_scores,
     random_points,
@@ -69,6 +71,23 @@ def test_cosplace_training_checkpoint_and_refusals(tmp_path):
     with pytest.raises(DataError, match="neither a file nor a cosplace release"):
         import_model("cosplace", "resnet18_999", tmp_path / "m3")
     assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
+
+
+def test_netvlad_checkpoint_gives_the_ports_descriptors(tmp_path):
+    torch.manual_seed(2)
+    official = NetVLADNet(clusters=16).eval()
+    with torch.no_grad():  # centroids near the local features, as after k-means
+        official.pool.centroids.mul_(0.1)
+        official.pool.conv.weight.mul_(20)
+    torch.save(netvlad_checkpoint(official), tmp_path / "checkpoint.pth.tar")
+    model, card = import_model("netvlad", tmp_path / "checkpoint.pth.tar", tmp_path / "model")
+    assert model.descriptor_dim == 16 * 512 and card["source"]["epoch"] == 5
+    loaded = load_model(tmp_path / "model", "retriever")
+    for image in _images(2):
+        with torch.no_grad():
+            reference = official(COSPLACE_TEST(image)[None])
+        ours = loaded.encode(loaded.transform(image)[None])
+        assert float((ours - reference).abs().max()) <= 1e-5
 
 
 # ----------------------------------------------------------------------------------------- D&C

@@ -29,7 +29,7 @@ from torch import nn
 
 from vprkit.errors import ConfigError
 
-__all__ = ["TINY_CNN_NAME", "TinyCNN", "VGGFeatures", "create_backbone", "freeze_paper_layers", "trainable_parameter_count"]
+__all__ = ["TINY_CNN_NAME", "TinyCNN", "VGG_NAMES", "VGGFeatures", "create_backbone", "freeze_paper_layers", "trainable_parameter_count"]
 
 TINY_CNN_NAME = "tinycnn"
 
@@ -70,6 +70,9 @@ _VGG_LAYERS = {
 }
 
 
+VGG_NAMES = tuple(_VGG_LAYERS)
+
+
 def _vgg_features(name: str) -> nn.Sequential:
     """torchvision/timm's ``features`` of VGG ``name`` (same indices), without the classifier."""
     layers: list[nn.Module] = []
@@ -84,17 +87,22 @@ def _vgg_features(name: str) -> nn.Sequential:
 
 
 class VGGFeatures(nn.Module):
-    """A VGG's convolutional ``features`` without the last ReLU and max-pool (CosPlace's cut):
-    ``(B, 3, H, W) -> (B, 512, H/16, W/16)``, conv5_3 before its ReLU (VGG16)."""
+    """A VGG's convolutional ``features`` cut after the last convolution of a block, before its
+    ReLU (CosPlace's and NetVLAD's cut): ``cut="conv5"`` (VGG16: conv5_3, ``(B, 512, H/16, W/16)``)
+    or ``"conv4"`` (conv4_3, ``(B, 512, H/8, W/8)``). Keys keep torchvision's ``features`` indices."""
 
-    def __init__(self, name: str, pretrained: bool = False):
+    def __init__(self, name: str, pretrained: bool = False, cut: str = "conv5"):
         super().__init__()
         features = _vgg_features(name)
         if pretrained:  # timm's ImageNet weights use the same features indices
             import timm
 
             features.load_state_dict(timm.create_model(name, pretrained=True).features.state_dict())
-        self.features = nn.Sequential(*list(features.children())[:-2])
+        pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
+        block = {"conv4": 3, "conv5": 4}.get(cut)
+        if block is None:
+            raise ConfigError(f"VGG cut must be 'conv4' or 'conv5', got {cut!r}")
+        self.features = nn.Sequential(*list(features.children())[:pools[block] - 1])  # drop the ReLU and pool
         self.num_features = 512
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +150,7 @@ def create_backbone(name: str, *, pretrained: bool = False, freeze: str = "paper
         if not timm.is_model(name):
             close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
             raise ConfigError(f"unknown backbone {name!r} (not 'tinycnn' nor a timm model); similar: {close}")
-        if name in _VGG_LAYERS:
+        if name in VGG_NAMES:
             model = VGGFeatures(name, pretrained=pretrained)
         else:
             model = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")

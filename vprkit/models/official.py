@@ -48,10 +48,9 @@ _COSPLACE_AGG = {"1.p": "1.p", "3.weight": "2.weight", "3.bias": "2.bias"}
 def read_state_file(path: str | Path) -> Any:
     """Load a weights file safely: ``.safetensors`` via safetensors, anything else via
     ``torch.load(weights_only=True)``, which builds only tensors and plain containers and runs no
-    pickled code. ``argparse.Namespace`` is allowed too (the authors' training checkpoints store
-    their arguments in one; rebuilding it only sets attributes). Errors name the file."""
-    import argparse
-
+    pickled code. Also allowed, because the authors' training checkpoints hold them and rebuilding
+    them runs nothing: ``argparse.Namespace`` (their arguments) and NumPy scalars (their recalls).
+    Errors name the file."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"weights file {str(p)!r} does not exist")
@@ -60,10 +59,23 @@ def read_state_file(path: str | Path) -> Any:
             from safetensors.torch import load_file
 
             return load_file(str(p))
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals(_checkpoint_globals()):
             return torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with objects weights_only refuses...
         raise DataError(f"cannot read weights file {str(p)!r}: {_load_failure(exc)}") from exc
+
+
+def _checkpoint_globals() -> list[Any]:
+    """The objects besides tensors and containers that released checkpoints pickle (see
+    :func:`read_state_file`); NumPy scalars under both their NumPy 1 and NumPy 2 module names."""
+    import argparse
+
+    import numpy as np
+
+    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType") and n != "StringDType"]
+    return [argparse.Namespace, np.dtype, *dtypes, (scalar, "numpy.core.multiarray.scalar"),
+            (scalar, "numpy._core.multiarray.scalar")]
 
 
 def _load_failure(exc: Exception) -> str:
