@@ -17,7 +17,7 @@ from vprkit.models.artifact import model_fingerprint, read_model_dir, write_mode
 from vprkit.models.descriptor import DescriptorNet, build_descriptor_net
 from vprkit.models.heads import CosFaceHead
 from vprkit.models.interfaces import TrainedRetriever
-from vprkit.models.official import load_cosplace_weights
+from vprkit.models.official import cosplace_architecture, load_cosplace_weights, read_state_file
 from vprkit.models.transforms import build_test_transform
 from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 
@@ -80,11 +80,15 @@ class CosPlaceRetriever(TrainedRetriever):
 
     @classmethod
     def load_official(cls, weights: str | Path, config: CosPlaceRetrieverConfig | None = None) -> CosPlaceRetriever:
-        """A retriever with the authors' released weights (ResNet backbones), e.g. the file
-        ``torch.hub`` downloads for (``ResNet50``, 2048): pass ``backbone="resnet50", fc_output_dim=2048``."""
-        cfg = (config or CosPlaceRetrieverConfig()).model_copy(update={"pretrained": False})
-        model = cls(cfg)
-        load_cosplace_weights(model.net, weights)
+        """A retriever with the authors' released weights (a ``torch.hub`` file such as
+        ``ResNet50_2048_cosplace.pth``); without ``config`` the backbone and dimension are read off
+        the keys. ``vprkit models import cosplace`` does this and writes a model folder."""
+        state = read_state_file(weights)
+        if config is None:
+            backbone, dim = cosplace_architecture(state)
+            config = CosPlaceRetrieverConfig(backbone=backbone, fc_output_dim=dim, test_transform={"resize": "none"})
+        model = cls(config.model_copy(update={"pretrained": False}))
+        load_cosplace_weights(model.net, state)
         return model
 
     def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None) -> CosPlaceRetriever:

@@ -50,7 +50,7 @@ _BACKBONE_BY_CHANNELS = {1280: "efficientnet_b0"}
 _HEAD_BY_TYPE = {"AAMC": "arcface", "LMCC": "cosface", "FC_CE": "linear"}
 
 
-def read_train_names(request: ImportRequest) -> np.ndarray:
+def read_train_names(request: ImportRequest) -> list[str]:
     """The training image paths the release was trained on (relative, as the official walk sees them).
 
     From ``--train-names`` (a text file, one path per line, or the official ``cache/paths_*.torch``
@@ -69,7 +69,7 @@ def read_train_names(request: ImportRequest) -> np.ndarray:
             names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not names:
             raise DataError(f"--train-names {str(path)!r} lists no images")
-        return np.asarray(names, dtype=str)
+        return names
     if request.train_dataset is not None:
         from vprkit.data.standard import list_image_paths, split_folder
 
@@ -80,7 +80,7 @@ def read_train_names(request: ImportRequest) -> np.ndarray:
         paths = [p for p in list_image_paths(folder) if p.endswith(".jpg")]
         if not paths:
             raise DataError(f"--train-dataset {str(folder)!r} holds no .jpg images (the official code reads only .jpg)")
-        return np.asarray(paths, dtype=str)
+        return paths
     raise DataError(
         "a D&C release keeps its heads in the official class order, which only the training file list it was "
         "trained on gives: pass --train-names FILE (or the official cache/paths_<dataset>.torch), --train-dataset "
@@ -88,17 +88,23 @@ def read_train_names(request: ImportRequest) -> np.ndarray:
     )
 
 
-def train_coordinates(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UTM east/north of the training ``names`` in the official walk order (the sorted list)."""
+def train_coordinates(names: list[str], chunk: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """UTM east/north of the training ``names`` in the official walk order (the sorted list).
+
+    ``names`` is sorted in place (Python's order: code points, as the official ``sorted(glob)``)
+    and parsed in chunks, so 41M SF-XL names cost the list itself plus two float64 columns.
+    """
     from vprkit.data.filenames import parse_filenames
 
-    ordered = np.sort(names, kind="stable")  # numpy compares code points, as Python's sorted()
-    parsed = parse_filenames(ordered.tolist(), errors="report")
-    if parsed.malformed:
-        _, bad, reason = parsed.malformed[0]
-        raise DataError(f"training name {bad!r} is not in the standard format ({reason}); "
-                        f"{len(parsed.malformed)} names are malformed")
-    east, north = parsed.columns["east"], parsed.columns["north"]
+    names.sort()
+    east, north = np.empty(len(names)), np.empty(len(names))
+    for start in range(0, len(names), chunk):
+        parsed = parse_filenames(names[start:start + chunk], errors="report")
+        if parsed.malformed:
+            _, bad, reason = parsed.malformed[0]
+            raise DataError(f"training name {bad!r} is not in the standard format ({reason}); "
+                            f"{len(parsed.malformed)} names of this block are malformed")
+        east[start:start + chunk], north[start:start + chunk] = parsed.columns["east"], parsed.columns["north"]
     if not (np.isfinite(east).all() and np.isfinite(north).all()):
         raise DataError("some training names have no UTM east/north: the official code cannot place them either")
     return east, north
@@ -193,7 +199,9 @@ def import_dnc(request: ImportRequest) -> ImportedModel:
                             "not only the class table")
         partition = None
     else:
-        east, north = train_coordinates(read_train_names(request))
+        names = read_train_names(request)
+        east, north = train_coordinates(names)
+        del names  # the largest object at SF-XL scale; only the coordinates are needed from here
         table = official_class_table(east, north, pcfg.M, pcfg.N, pcfg.min_images_per_class)
         table_source = {"train_images": len(east), "train_list": str(request.train_names or request.train_dataset)}
         partition = partitioner.fit(east, north)

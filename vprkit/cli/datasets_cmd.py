@@ -94,21 +94,56 @@ def _print_report(report) -> None:
 
 @app.command("show")
 def show_cmd(
-    path: Annotated[Path, typer.Argument(help="Dataset root or a folder of images.")],
+    path: Annotated[str, typer.Argument(help="Dataset root, a folder of images, or a registered dataset name.")],
     png: PngOpt = None,
     zone: ZoneOpt = None,
     keep_mixed_zones: KeepZonesOpt = False,
+    json: JsonOpt = False,
 ) -> None:
-    """Draw a map of database, query and training positions to a PNG."""
-    from vprkit.data.show import load_all_splits, plot_positions
+    """List a dataset's splits and query sets (with counts and its benchmark protocol); --png also draws a map."""
+    from vprkit.data.show import describe_folder, describe_spec
 
-    if png is None:
-        raise typer.BadParameter("give --png FILE", param_hint="--png")
-    splits = load_all_splits(path, target_zone=zone, mixed_zones="keep" if keep_mixed_zones else "raise")
-    plot_positions(splits, png, title=str(path))
-    for split, images in splits.items():
-        err.print(f"{split}: {len(images)} images")
-    out.print(str(png))
+    root = Path(path)
+    if not root.exists():
+        from vprkit.registry import list_datasets
+
+        if path not in list_datasets():
+            raise typer.BadParameter(f"{path!r} is neither a folder nor a registered dataset ({', '.join(list_datasets())})")
+        if png is not None:
+            raise typer.BadParameter("a registered name has no images to draw; give the dataset's folder", param_hint="--png")
+        info = describe_spec(path)
+    else:
+        info = describe_folder(root)
+    if json:
+        print_json(info)
+    else:
+        _print_description(info)
+    if png is not None:
+        from vprkit.data.show import load_all_splits, plot_positions
+
+        splits = load_all_splits(root, target_zone=zone, mixed_zones="keep" if keep_mixed_zones else "raise")
+        plot_positions(splits, png, title=str(root))
+        err.print(f"map: {png}")
+
+
+def _print_description(info: dict) -> None:
+    name = f" ({info['dataset']})" if info.get("dataset") else ""
+    out.print(f"[bold]{info['root']}[/]{name}", highlight=False)
+    for split in info["splits"]:
+        published = f"published: {split['published']:,}" if split.get("published") is not None else ""
+        if split.get("images") is not None:
+            line = f"{split['images']:,} images" + (f" ({published})" if published else "")
+        else:
+            line = published or "-"
+        out.print(f"  {split['split']}: {line}", highlight=False)
+    for split, sets in info["query_sets"].items():
+        out.print(f"  query sets of {split}: {', '.join(sets)}", highlight=False)
+    protocol = info.get("protocol")
+    if protocol:
+        paper = ", ".join(protocol["paper_query_sets"]) or "-"
+        out.print(f"  protocol: positives within {protocol['radius_m']:g} m; papers report {paper}", highlight=False)
+        if protocol["notes"]:
+            out.print(f"  {protocol['notes']}", highlight=False)
 
 
 @app.command("make")

@@ -1,4 +1,5 @@
-"""``vprkit datasets show``: a PNG map of where a dataset's images are.
+"""``vprkit datasets show``: a dataset's splits, query sets and protocol, and a PNG map of where
+its images are.
 
 Each split is drawn in its own colour (train light grey, databases blue, queries red/orange), in
 UTM metres relative to the south-west corner of all points. Splits with more than
@@ -17,7 +18,7 @@ from vprkit.data.standard import list_splits, load_split
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path
 
-__all__ = ["load_all_splits", "plot_positions"]
+__all__ = ["describe_folder", "describe_spec", "load_all_splits", "plot_positions"]
 
 _STYLE = {"train": ("#bbbbbb", 2, 0.5), "database": ("#1f5fbf", 5, 0.8), "queries": ("#d62728", 10, 0.9)}
 
@@ -31,6 +32,41 @@ def load_all_splits(root: str | Path, **kwargs: Any) -> dict[str, ImageList]:
 
         return {".": read_folder(root, **kwargs)}
     return {s: load_split(root, s, **kwargs) for s in splits}
+
+
+def _protocol(spec: Any) -> dict[str, Any]:
+    p = spec.protocol
+    return {"radius_m": p.radius_m, "paper_query_sets": list(p.paper_query_sets), "notes": p.notes}
+
+
+def describe_spec(name: str) -> dict[str, Any]:
+    """What a registered dataset holds: splits with published counts, query sets, protocol."""
+    from vprkit.registry import get_dataset_spec
+
+    spec = get_dataset_spec(name)
+    splits = [{"split": s, "images": None, "published": spec.expected_counts.get(s)} for s in spec.splits]
+    tops = dict.fromkeys(s.split("/")[0] for s in spec.splits)
+    return {"root": name, "dataset": name, "splits": splits,
+            "query_sets": {t: spec.query_sets(t) for t in tops if spec.query_sets(t)}, "protocol": _protocol(spec)}
+
+
+def describe_folder(root: str | Path) -> dict[str, Any]:
+    """A dataset folder's splits with image counts (listing files or folder walks, no parsing),
+    its query sets and, when vprkit made or prepared it, its dataset and protocol."""
+    from vprkit.data.dataset_protocol import dataset_spec_of
+    from vprkit.data.standard import list_image_paths, list_query_sets, split_folder
+
+    root = Path(root)
+    spec = dataset_spec_of(root)
+    names = list_splits(root)
+    if not names:
+        raise DataError(f"{root} has no split folders (images/train, images/test/database, images/test/queries...)")
+    splits = [{"split": s, "images": len(list_image_paths(split_folder(root, s))),
+               "published": spec.expected_counts.get(s) if spec else None} for s in names]
+    tops = dict.fromkeys(s.split("/")[0] for s in names)
+    return {"root": str(root), "dataset": spec.name if spec else None, "splits": splits,
+            "query_sets": {t: list_query_sets(root, t) for t in tops if list_query_sets(root, t)},
+            "protocol": _protocol(spec) if spec else None}
 
 
 def _style(split: str) -> tuple[str, int, float]:
