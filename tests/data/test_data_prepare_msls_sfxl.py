@@ -88,6 +88,18 @@ def test_prepare_sfxl(tmp_path, link):
     assert len(load_split(out, "test/queries_v1")) == 2
 
 
+def test_prepare_command_marks_the_folder_as_its_dataset(tmp_path):
+    from vprkit.data.dataset_protocol import dataset_spec_of, prepare_dataset
+    from vprkit.data.standard import resolve_query_sets
+
+    out = tmp_path / "out"
+    assert dataset_spec_of(out) is None
+    prepare_dataset("sfxl", _sfxl_src(tmp_path), out)
+    spec = dataset_spec_of(out)
+    assert spec is not None and spec.name == "sfxl" and spec.protocol.radius_m == 25.0
+    assert resolve_query_sets(out, "test", None, spec.query_sets("test")) == ["queries_v1"]
+
+
 def test_prepare_sfxl_rejects_malformed_names(tmp_path):
     src = _sfxl_src(tmp_path)
     write_image(src / "small" / "test" / "queries_v1" / "0000_bad.jpg")

@@ -18,6 +18,10 @@ def test_shipped_checkpoint_loads_with_matching_fingerprints(kind, name):
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size < 8 * 2**20, f"{folder} holds {size} bytes; ship a few MB at most"
     model = load_model(folder, kind)  # load() recomputes and checks every fingerprint
+    from vprkit.models.artifact import read_manifest
+
+    card = read_manifest(folder)["card"]
+    assert card["source"]["type"] == "trained" and card["test_transform"]["resize"] == model.config.test_transform.resize
     images = torch.rand(2, 3, 64, 64)
     with torch.inference_mode():
         if kind == "classifier":
