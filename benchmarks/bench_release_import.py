@@ -48,10 +48,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=41_000_000)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "release_import.json")
     args = ap.parse_args()
-    from vprkit.registry import create_partitioner
     from vprkit_dnc.classifier import DncClassifier
     from vprkit_dnc.classifier_config import DncClassifierConfig
     from vprkit_dnc.release import _copy_rows, _vprkit_rows, official_class_table, train_coordinates
+
+    from vprkit.registry import create_partitioner
 
     t0 = time.perf_counter()
     names = synthetic_names(args.n)

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from vprkit.config import build_config
 from vprkit.errors import DataError
-from vprkit.models.official import cosplace_architecture, load_cosplace_weights, read_state_file, strip_module_prefix
+from vprkit.models.official import (
+    cosplace_architecture,
+    load_cosplace_weights,
+    read_state_file,
+    strip_module_prefix,
+)
 from vprkit.models.release import ImportedModel, ImportRequest
 from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 

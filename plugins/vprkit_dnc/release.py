@@ -27,7 +27,6 @@ order through the rebuilt official class table.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,16 @@ import torch
 
 from vprkit.config import build_config
 from vprkit.errors import DataError
-from vprkit.models.official import dnc_to_vprkit, read_state_file, strip_module_prefix, torchvision_efficientnet_to_timm
+from vprkit.models.official import (
+    dnc_to_vprkit,
+    read_state_file,
+    strip_module_prefix,
+    torchvision_efficientnet_to_timm,
+)
 from vprkit.models.release import ImportedModel, ImportRequest
 from vprkit_dnc.classifier_config import DncClassifierConfig
 
 __all__ = ["import_dnc", "official_class_table", "read_train_names", "train_coordinates"]
-
-log = logging.getLogger("vprkit.dnc")
 
 # torchvision EfficientNet head channels → timm model name (only B0 is released; B5/B7 use
 # BatchNorm eps 1e-3 in torchvision, which timm's efficientnet_b5/b7 do not)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from release_formats import (
     COSPLACE_TEST,
     CosPlaceNet,
@@ -24,6 +23,7 @@ from release_formats import (
     randomise_batch_norm,
     standard_name,
 )
+
 from vprkit.errors import ConfigError, DataError
 from vprkit.models.release import import_model
 from vprkit.pipeline.models import load_model

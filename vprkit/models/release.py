@@ -17,8 +17,6 @@ release like from any interrupted vprkit run.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import shutil
 import tempfile
@@ -28,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from vprkit.errors import ConfigError, DataError, UnknownNameError
+from vprkit.fileio import file_checksum
 from vprkit.specs import ModelSpec, Release
 
 __all__ = ["ImportRequest", "ImportedModel", "download_release", "find_importable", "import_model", "sha256_file"]
-
-log = logging.getLogger("vprkit.models")
-
 
 @dataclass(frozen=True)
 class ImportRequest:
@@ -79,12 +75,9 @@ class ImportedModel:
     training_checkpoint: dict[str, Any] | None = None
 
 
-def sha256_file(path: str | Path, chunk: int = 8 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 hex digest of a file (the checksum releases and model cards use)."""
+    return file_checksum(path, algorithm="sha256")
 
 
 def find_importable(name: str) -> ModelSpec:
