@@ -31,12 +31,14 @@ from vprkit.specs import Release
 runner = CliRunner()
 
 
-def _write(folder, names, size, seed):
+def _write(folder, names, size, seed, mixed=False):
+    """Random JPEGs; ``mixed``: every other image 2:3 landscape, so batches mix sizes."""
     rng = np.random.default_rng(seed)
-    for name in names:
+    for i, name in enumerate(names):
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+        width = size * 3 // 2 if mixed and i % 2 else size
+        Image.fromarray(rng.integers(0, 255, (size, width, 3), dtype=np.uint8)).save(path)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def release_dataset(tmp_path_factory):
     _write(root / "images" / "train", train, 16, 0)
     _write(root / "images" / "test" / "database", train[::16], 48, 1)
     _write(root / "images" / "test" / "queries", [standard_name(e + 2, n + 2, pano=f"q{i}")
-                                                  for i, (e, n) in enumerate(zip(east[:6], north[:6]))], 40, 2)
+                                                  for i, (e, n) in enumerate(zip(east[:6], north[:6]))], 40, 2, mixed=True)
     torch.manual_seed(0)
     net = DncNet().eval()
     randomise_batch_norm(net)
@@ -88,6 +90,10 @@ def test_import_show_run_index_and_resume(tmp_path, release_dataset):
     assert report[0]["queries"] == 6 and report[0]["config"]["topn"] == 3
     _ok(["index", "build", "--out", str(tmp_path / "bundle"), "--classifier", str(dnc), "--retriever", str(cos),
          "--dataset", str(root)])
+    queries = sorted((root / "images" / "test" / "queries").glob("*.jpg"))[:2]  # a square and a 2:3 photo
+    places = json.loads(_ok(["localize", *map(str, queries), "--bundle", str(tmp_path / "bundle"), "--topn", "3",
+                             "--json"]).stdout)
+    assert len(places) == 2 and all(p["places"] for p in places)
 
     # the imported training checkpoint continues at its epoch (4 → 5) with the authors' optimizer states
     _ok(["train", "classifier", "dnc", "--dataset", str(root), "--out", str(dnc), "--resume", "--quiet",

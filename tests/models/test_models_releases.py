@@ -54,6 +54,13 @@ def test_cosplace_release_gives_the_authors_descriptors(tmp_path, backbone, dim)
         ours = loaded.encode(loaded.transform(image)[None])
         assert ours.shape == (1, dim)
         assert float((ours - reference).abs().max()) <= 1e-5
+    # a batch of a square and a 2:3 image runs once per size and keeps the order
+    from vprkit.models.transforms import apply_by_shape
+
+    images = _images()
+    batch = apply_by_shape(loaded.encode, [loaded.transform(i) for i in images + images[:1]])
+    single = torch.cat([loaded.encode(loaded.transform(i)[None]) for i in images + images[:1]])
+    assert torch.allclose(batch, single, atol=1e-6)
 
 
 def test_cosplace_training_checkpoint_and_refusals(tmp_path):
