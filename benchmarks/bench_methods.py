@@ -95,7 +95,7 @@ def ensure_trained(method: Method, run_dir: Path, epochs: int, dataset: str) -> 
           f"{' '.join(overrides)}", flush=True)
     start = time.perf_counter()
     train_model(method.kind, method.name, dataset, run_dir, config_file=None if resume else config_file,
-                overrides=overrides, resume=resume)
+                overrides=overrides, resume=resume, overwrite=not resume and run_dir.exists())
     done = {"train_s": round(time.perf_counter() - start, 1), "resumed": resume, "overrides": overrides,
             "config": method.config, "loadavg_after": round(os.getloadavg()[0], 2)}
     timing.write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")

@@ -91,9 +91,13 @@ class CosPlaceRetriever(TrainedRetriever):
         load_cosplace_weights(model.net, state)
         return model
 
-    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None) -> CosPlaceRetriever:
+    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None,
+            allow_new_data: bool = False, on_start=None) -> CosPlaceRetriever:
         """Partition the train split (needs headings), train the CosPlace recipe, keep the best
-        epoch by val LR@1 (= R@1), save the descriptor network to ``out_dir``."""
+        epoch by val LR@1 (= R@1), save the descriptor network to ``out_dir``.
+        ``resume`` refuses a checkpoint trained on another training set unless ``allow_new_data``;
+        ``on_start()`` runs once the trainer's resume checks passed (``vprkit train`` writes its
+        config there)."""
         from vprkit.training.augment import train_transform
         from vprkit.training.data import ImageDataset
         from vprkit.training.engine import GroupTrainer
@@ -110,6 +114,7 @@ class CosPlaceRetriever(TrainedRetriever):
         cfg, tcfg = self.config, self.config.training
         init_distributed()
         images = load_train_split(dataset)
+        train_fp = images.fingerprint()  # checked against the checkpoint on resume, recorded in the card
         partition = fit_partition("cosplace", cfg.partition, images)
         log.info("cosplace partition: %s", partition.summary())
         groups, _ = partition_groups(partition)
@@ -126,12 +131,13 @@ class CosPlaceRetriever(TrainedRetriever):
 
         dataset_obj = ImageDataset(images, train_transform(tcfg.augmentation, tcfg.image_size))
         trainer = GroupTrainer(self.net, heads, groups, dataset_obj, tcfg, Path(out_dir) / "training",
-                               validate=validate if val else None, metric="LR@1", reporter=reporter)
+                               validate=validate if val else None, metric="LR@1", reporter=reporter,
+                               data_fingerprint=train_fp, allow_new_data=allow_new_data, on_start=on_start)
         state = trainer.fit(resume=resume)
         if is_main_process():
             trainer.load_best()
             self.training_summary = {
-                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
+                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": train_fp,
                 "partition": partition.summary(), "best_epoch": state["best_epoch"], "epochs_done": state["epoch"],
                 "history": state["history"],
                 **({"initialised_from": state["initialised_from"]} if "initialised_from" in state else {}),

@@ -147,11 +147,15 @@ class DncClassifier(TrainedClassifier):
         return model
 
     # ------------------------------------------------------------------------------ training
-    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None) -> DncClassifier:
+    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None,
+            allow_new_data: bool = False, on_start=None) -> DncClassifier:
         """Partition the train split, train (D&C recipe), keep the best epoch, save to ``out_dir``.
 
         Training state goes to ``out_dir/training/`` (``last.pt`` for ``resume``); the model
         directory itself is written at the end (rank 0 under DDP).
+        ``resume`` refuses a checkpoint trained on another training set unless ``allow_new_data``;
+        ``on_start()`` runs once the trainer's resume checks passed (``vprkit train`` writes its
+        config there).
         """
         from vprkit.training.augment import train_transform
         from vprkit.training.data import ImageDataset
@@ -169,6 +173,7 @@ class DncClassifier(TrainedClassifier):
         cfg, tcfg = self.config, self.config.training
         init_distributed()
         images = load_train_split(dataset)
+        train_fp = images.fingerprint()  # checked against the checkpoint on resume, recorded in the card
         partition = fit_partition("dnc", cfg.partition, images)
         log.info("dnc partition: %s", partition.summary())
         torch.manual_seed(tcfg.seed)
@@ -187,13 +192,14 @@ class DncClassifier(TrainedClassifier):
 
         dataset_obj = ImageDataset(images, train_transform(tcfg.augmentation, tcfg.image_size))
         trainer = GroupTrainer(self.net, self.heads, groups, dataset_obj, tcfg, Path(out_dir) / "training",
-                               validate=validate if val else None, metric="LR@1", reporter=reporter)
+                               validate=validate if val else None, metric="LR@1", reporter=reporter,
+                               data_fingerprint=train_fp, allow_new_data=allow_new_data, on_start=on_start)
         state = trainer.fit(resume=resume)
         if is_main_process():
             trainer.load_best()
             self.device = trainer.device
             self.training_summary = {
-                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
+                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": train_fp,
                 "best_epoch": state["best_epoch"], "epochs_done": state["epoch"], "history": state["history"],
                 **({"initialised_from": state["initialised_from"]} if "initialised_from" in state else {}),
             }

@@ -97,9 +97,13 @@ class _TripletRetriever(TrainedRetriever):
         model.training_summary = data["manifest"].get("training", {})
         return model
 
-    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None):
+    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None,
+            allow_new_data: bool = False, on_start=None):
         """Train on the train split of ``dataset`` with partial mining, keep the best epoch by val
-        LR@1 (= R@1), save the retriever to ``out_dir`` (``out_dir/training`` holds checkpoints)."""
+        LR@1 (= R@1), save the retriever to ``out_dir`` (``out_dir/training`` holds checkpoints).
+        ``resume`` refuses a checkpoint trained on another training set unless ``allow_new_data``;
+        ``on_start()`` runs once the trainer's resume checks passed (``vprkit train`` writes its
+        config there)."""
         from vprkit.training.recipe import load_train_split, load_val_splits
         from vprkit.training.validation import extract_descriptors, retrieval_lr, subsample_queries
         from vprkit_netvlad.mining import PartialMiner, training_positives
@@ -111,6 +115,7 @@ class _TripletRetriever(TrainedRetriever):
                               "launch `vprkit train` without torchrun")
         run_dir = Path(out_dir) / "training"
         images = load_train_split(dataset)
+        train_fp = images.fingerprint()  # checked against the checkpoint on resume, recorded in the card
         positives = training_positives(images.utm, tcfg.positive_radius_m, images.heading,
                                        tcfg.positive_max_heading_diff_deg)
         miner = PartialMiner(images.utm, positives, tcfg.negative_radius_m, tcfg.neg_samples_num, tcfg.negs_num_per_query)
@@ -129,13 +134,13 @@ class _TripletRetriever(TrainedRetriever):
             return retrieval_lr(db, database.utm, q, queries.utm)
 
         trainer = TripletTrainer(train_net, images, miner, tcfg, run_dir, validate=validate if val else None,
-                                 reporter=reporter)
+                                 reporter=reporter, data_fingerprint=train_fp, allow_new_data=allow_new_data, on_start=on_start)
         state = trainer.fit(resume=resume)
         trainer.load_best()
         self.to(trainer.device)
         self._after_training(images)
         self.training_summary = {
-            "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
+            "dataset": str(dataset), "train_images": len(images), "train_fingerprint": train_fp,
             "training_queries": int(len(miner.query_rows)), "best_epoch": state["best_epoch"],
             "epochs_done": state["epoch"], "history": state["history"],
             **({"initialised_from": state["initialised_from"]} if "initialised_from" in state else {}),

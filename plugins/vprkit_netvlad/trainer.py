@@ -5,9 +5,9 @@ An epoch draws ``queries_per_epoch`` queries (a permutation that is a pure funct
 with the current network (:class:`~vprkit_netvlad.mining.PartialMiner`, pool drawn from
 ``(seed, epoch, chunk)``), then train on them ``batch_size`` queries per step, each step forwarding
 ``batch_size × (2 + negs_num_per_query)`` images. ``run_dir/last.pt`` is written after every chunk
-(network, optimizer, scaler, position, history, RNG states), so an interrupted run continues with
-the very triplets and augmentations it would have seen. Single process (no DDP): mining is cheap
-next to the forward passes and the papers train on one GPU.
+(network, optimizer, scaler, position, history, RNG states, the training set's fingerprint), so an
+interrupted run continues with the very triplets and augmentations it would have seen. Single
+process (no DDP): mining is cheap next to the forward passes and the papers train on one GPU.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from vprkit.errors import ConfigError
 from vprkit.fileio import atomic_write_json
 from vprkit.models.transforms import square_transform
 from vprkit.training.augment import train_transform
-from vprkit.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from vprkit.training.checkpoint import (
+    capture_rng,
+    check_training_data,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from vprkit.training.data import ImageDataset
 from vprkit.training.engine import load_weights, resolve_device, save_weights
 from vprkit.training.progress import LogReporter
@@ -67,12 +73,21 @@ class TripletTrainer:
 
     ``validate() -> {metric: value}`` runs after every ``validate_every`` epochs; the best epoch
     (by ``LR@1``, or the last without validation) is kept in ``run_dir/best.safetensors``.
+    ``data_fingerprint`` (default: ``images.fingerprint()``) is stored in every checkpoint; resuming
+    one trained on another training set is refused unless ``allow_new_data`` (a *start*
+    checkpoint, which has none, continues on any data). ``on_start()`` runs once :meth:`fit` passed
+    its resume checks, before the first step (``vprkit train`` writes the run's config there).
     """
 
     def __init__(self, net: nn.Module, images: ImageList, miner: PartialMiner, config: TripletTrainingConfig,
                  run_dir: str | Path, *, validate: Callable[[], dict[str, float]] | None = None,
-                 reporter: Any = None, on_chunk: Callable[[int, int], None] | None = None):
+                 reporter: Any = None, on_chunk: Callable[[int, int], None] | None = None,
+                 data_fingerprint: str | None = None, allow_new_data: bool = False,
+                 on_start: Callable[[], None] | None = None):
         self.net, self.images, self.miner, self.cfg = net, images, miner, config
+        self.data_fingerprint = data_fingerprint if data_fingerprint is not None else images.fingerprint()
+        self.allow_new_data = allow_new_data
+        self.on_start = on_start
         self.run_dir = Path(run_dir)
         self.validate = validate
         self.reporter = reporter or LogReporter()
@@ -88,7 +103,8 @@ class TripletTrainer:
         if len(self.query_pool) == 0:
             raise ConfigError(f"no training image has a positive within {config.positive_radius_m} m: nothing to train on")
         self.state: dict[str, Any] = {"epoch": 0, "chunk": 0, "loss_sum": 0.0, "loss_count": 0, "dropped": 0,
-                                      "best_metric": -math.inf, "best_epoch": -1, "history": []}
+                                      "best_metric": -math.inf, "best_epoch": -1, "history": [],
+                                      "data_fingerprint": self.data_fingerprint}
 
     @property
     def checkpoint_path(self) -> Path:
@@ -112,6 +128,9 @@ class TripletTrainer:
         if changed and not start:
             raise ConfigError(f"cannot resume {str(self.checkpoint_path)!r}: option(s) {changed} differ from the "
                               "interrupted run; only 'epochs' and evaluation options may change")
+        # before the weights and the mined positions: they index the training set
+        check_training_data(self.checkpoint_path, ckpt["state"].get("data_fingerprint"), self.data_fingerprint,
+                            self.images.root, allow_new_data=self.allow_new_data)
         try:
             self.net.load_state_dict(ckpt["net"])
         except RuntimeError as exc:
@@ -122,6 +141,7 @@ class TripletTrainer:
         if self.use_amp and ckpt["scaler"] is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.state = dict(ckpt["state"])
+        self.state["data_fingerprint"] = self.data_fingerprint  # from now on the run belongs to this set
         if isinstance(start, str):
             self.state["initialised_from"] = start
         if ckpt["rng"] is not None:
@@ -180,6 +200,8 @@ class TripletTrainer:
         try:
             if resume:
                 self._resume()
+            if self.on_start is not None:
+                self.on_start()
             chunk_size = self.cfg.cache_refresh_rate
             n_chunks = math.ceil(self.cfg.queries_per_epoch / chunk_size)
             steps = sum(math.ceil(len(q) / self.cfg.batch_size) for q in np.array_split(

@@ -158,10 +158,14 @@ class JointHeadClassifier(TrainedClassifier):
 
         return fit_partition(self.partitioner, self.config.partition, images)
 
-    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None) -> JointHeadClassifier:
+    def fit(self, dataset: str | Path, out_dir: str | Path, *, resume: bool = False, reporter=None,
+            allow_new_data: bool = False, on_start=None) -> JointHeadClassifier:
         """Partition the train split, train all heads jointly, keep the best epoch, save to ``out_dir``.
 
         Training state goes to ``out_dir/training/`` (``last.pt`` for ``resume``).
+        ``resume`` refuses a checkpoint trained on another training set unless ``allow_new_data``;
+        ``on_start()`` runs once the trainer's resume checks passed (``vprkit train`` writes its
+        config there).
         """
         from vprkit.training.augment import train_transform
         from vprkit.training.joint import JointTrainer, RowImageDataset, sampling_group
@@ -176,6 +180,7 @@ class JointHeadClassifier(TrainedClassifier):
         tcfg = self.config.training
         init_distributed()
         images = load_train_split(dataset)
+        train_fp = images.fingerprint()  # checked against the checkpoint on resume, recorded in the card
         partition = self.fit_partition(images)
         log.info("%s partition: %s", self.name, partition.summary())
         torch.manual_seed(tcfg.seed)
@@ -197,13 +202,14 @@ class JointHeadClassifier(TrainedClassifier):
 
         dataset_obj = RowImageDataset(images, train_transform(tcfg.augmentation, tcfg.image_size))
         trainer = JointTrainer(self.net, self.loss_module(images), group, dataset_obj, tcfg, Path(out_dir) / "training",
-                               validate=validate if val else None, metric="LR@1", reporter=reporter)
+                               validate=validate if val else None, metric="LR@1", reporter=reporter,
+                               data_fingerprint=train_fp, allow_new_data=allow_new_data, on_start=on_start)
         state = trainer.fit(resume=resume)
         if is_main_process():
             trainer.load_best()
             self.device = trainer.device
             self.training_summary = {
-                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": images.fingerprint(),
+                "dataset": str(dataset), "train_images": len(images), "train_fingerprint": train_fp,
                 "partition": partition.summary(), "best_epoch": state["best_epoch"], "epochs_done": state["epoch"],
                 "history": state["history"],
             }

@@ -7,6 +7,7 @@ plain lists/tensors for that reason.
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import torch
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path
 
-__all__ = ["capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
+__all__ = ["capture_rng", "check_training_data", "load_checkpoint", "restore_rng", "save_checkpoint"]
+
+log = logging.getLogger("vprkit.training")
 
 
 def capture_rng() -> dict[str, Any]:
@@ -51,12 +54,48 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint safely (``weights_only=True``); errors name the file."""
+def load_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint safely (``weights_only=True``); errors name the file.
+
+    ``mmap=True`` maps the tensors instead of reading them: what a caller that only looks at the
+    small fields (``start``, ``config``, ``state``) wants for a multi-GB checkpoint.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no training checkpoint at {str(p)!r}: nothing to resume")
     try:
-        return torch.load(str(p), map_location="cpu", weights_only=True)
+        try:
+            return torch.load(str(p), map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError:
+            if not mmap:
+                raise
+            # only zip-format files (every torch.save since 1.6) can be mapped: read a legacy one whole
+            return torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise DataError(f"cannot read training checkpoint {str(p)!r}: {exc}") from exc
+
+
+def check_training_data(
+    path: str | Path, saved: str | None, current: str | None, source: object, *, allow_new_data: bool = False
+) -> None:
+    """Refuse to resume checkpoint ``path`` on another training set than the one it was trained on.
+
+    ``saved`` is the training set's fingerprint stored in the checkpoint's ``state`` (``None`` in a
+    *start* checkpoint written by ``vprkit models import``, which may continue on any data, and in
+    checkpoints older than the field); ``current`` the fingerprint of the run's training set
+    (:meth:`vprkit.data.image_list.ImageList.fingerprint`), ``source`` its folder, named in the
+    message. ``allow_new_data=True`` (``--allow-new-data``) accepts the change with a warning.
+    """
+    if saved is None and current is not None:
+        log.info("%s records no training set (a start checkpoint, or older than the record): continuing on %s",
+                 path, source)
+    if saved is None or current is None or saved == current:
+        return
+    if not allow_new_data:
+        raise DataError(
+            f"cannot resume {str(path)!r}: it was trained on another training set (fingerprint {saved[:12]}, "
+            f"now {current[:12]} for {str(source)!r}); resume on the original data, or pass --allow-new-data "
+            "(allow_new_data=True) to continue on this one"
+        )
+    log.warning("resuming %s on a new training set %s (fingerprint %s, was %s): --allow-new-data", path, source,
+                current[:12], saved[:12])

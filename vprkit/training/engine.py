@@ -8,7 +8,8 @@ epochs it is not trained in.
 
 Resume: ``run_dir/last.pt`` (written atomically at every epoch end and every ``checkpoint_every``
 iterations) holds the network, heads, all optimizers, scheduler, AMP scaler, epoch, iteration
-within the epoch, running loss, best metric, history and the python/NumPy/torch RNG states. The
+within the epoch, running loss, best metric, history, the python/NumPy/torch RNG states and the
+training set's fingerprint (a resume on another set is refused unless ``allow_new_data``). The
 sampler and the augmentations are pure functions of (seed, epoch, rank, sample), so a resumed run
 continues with exactly the batches the interrupted one would have seen.
 
@@ -35,7 +36,13 @@ from torch.utils.data import DataLoader
 
 from vprkit.errors import ConfigError
 from vprkit.fileio import atomic_path, atomic_write_json
-from vprkit.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from vprkit.training.checkpoint import (
+    capture_rng,
+    check_training_data,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from vprkit.training.config import TrainingConfig
 from vprkit.training.data import GroupData, ImageDataset, sample_epoch
 from vprkit.training.progress import LogReporter, Reporter
@@ -126,6 +133,14 @@ class GroupTrainer:
             validation the last epoch is the best.
         reporter: progress sink (default: logging).
         on_iteration: ``f(epoch, iteration)`` after every optimizer step (tests inject crashes).
+        data_fingerprint: the training set's :meth:`~vprkit.data.image_list.ImageList.fingerprint`
+            (default: computed from ``dataset.images``). It is stored in every checkpoint, and
+            :meth:`fit` ``(resume=True)`` refuses a checkpoint trained on another set (a *start*
+            checkpoint, which has none, continues on any data).
+        allow_new_data: resume on another training set anyway (``--allow-new-data``); the
+            checkpoints written from then on carry the new set's fingerprint.
+        on_start: called (rank 0) once :meth:`fit` passed its resume checks, before the first
+            step: ``vprkit train`` writes the run's config there, so a refused resume changes nothing.
     """
 
     def __init__(
@@ -141,6 +156,9 @@ class GroupTrainer:
         metric: str = "LR@1",
         reporter: Reporter | None = None,
         on_iteration: Callable[[int, int], None] | None = None,
+        data_fingerprint: str | None = None,
+        allow_new_data: bool = False,
+        on_start: Callable[[], None] | None = None,
     ):
         if len(heads) != len(groups):
             raise ConfigError(f"{len(heads)} heads for {len(groups)} groups")
@@ -153,6 +171,13 @@ class GroupTrainer:
         self.metric = metric
         self.reporter = reporter or LogReporter()
         self.on_iteration = on_iteration
+        images = getattr(dataset, "images", None)
+        self.data_source = getattr(images, "root", None)
+        if data_fingerprint is None and images is not None:
+            data_fingerprint = images.fingerprint()
+        self.data_fingerprint = data_fingerprint
+        self.allow_new_data = allow_new_data
+        self.on_start = on_start
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
@@ -174,6 +199,8 @@ class GroupTrainer:
             "epoch": 0, "iteration": 0, "loss_sum": 0.0, "loss_count": 0,
             "best_metric": -math.inf, "best_epoch": -1, "stopped": False, "history": [],
         }
+        if self.data_fingerprint is not None:
+            self.state["data_fingerprint"] = self.data_fingerprint
 
     # ----------------------------------------------------------------------------- checkpoints
     @property
@@ -209,6 +236,9 @@ class GroupTrainer:
                 f"cannot resume {str(self.checkpoint_path)!r}: option(s) {changed} differ from the interrupted "
                 f"run ({ {k: saved.get(k) for k in changed} }); only 'epochs' and evaluation options may change"
             )
+        # before the weights: a changed training set also explains a size mismatch (another partition)
+        check_training_data(self.checkpoint_path, ckpt["state"].get("data_fingerprint"), self.data_fingerprint,
+                            self.data_source, allow_new_data=self.allow_new_data)
         try:
             self.net.load_state_dict(ckpt["net"])
             if ckpt["heads"] is not None:
@@ -226,6 +256,8 @@ class GroupTrainer:
         if self.use_amp and ckpt["scaler"] is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.state = dict(ckpt["state"])
+        if self.data_fingerprint is not None:  # from now on the run belongs to this training set
+            self.state["data_fingerprint"] = self.data_fingerprint
         if ckpt.get("start") and isinstance(ckpt["start"], str):
             self.state["initialised_from"] = ckpt["start"]  # kept in later checkpoints and the summary
         if ckpt["rng"] is not None:
@@ -303,6 +335,8 @@ class GroupTrainer:
         try:
             if resume:
                 self._resume()
+            if self.on_start is not None and self.rank == 0:
+                self.on_start()
             while self.state["epoch"] < self.cfg.epochs and not self.state["stopped"]:
                 epoch = self.state["epoch"]
                 mean_loss = self._train_epoch(epoch)

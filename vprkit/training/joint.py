@@ -59,7 +59,8 @@ class JointTrainer(GroupTrainer):
         dataset: a :class:`RowImageDataset` over the training images.
         config: the schedule (a :class:`~vprkit.training.joint_config.JointTrainingConfig`).
         run_dir: where ``last.pt``, ``best.safetensors`` and ``history.json`` go.
-        **kwargs: ``validate``, ``metric``, ``reporter``, ``on_iteration`` as :class:`GroupTrainer`.
+        **kwargs: ``validate``, ``metric``, ``reporter``, ``on_iteration``, ``data_fingerprint``,
+            ``allow_new_data``, ``on_start`` as :class:`GroupTrainer`.
     """
 
     def __init__(self, net: nn.Module, loss_module: nn.Module, group: GroupData, dataset: RowImageDataset, config,
