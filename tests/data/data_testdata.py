@@ -13,7 +13,8 @@ from vprkit.data.filenames import format_filename
 ORIGIN = (550_000.0, 4_180_000.0)  # UTM 10S, San Francisco
 
 
-def write_image(path: Path, seed: int = 0, size: int = 8) -> Path:
+def write_image(path: Path, seed: int = 0, size: int = 16) -> Path:
+    """A real PNG of random pixels; 16 px is the smallest side ``datasets check`` accepts (MIN_IMAGE_SIDE)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(path)

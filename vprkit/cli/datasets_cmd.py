@@ -46,13 +46,20 @@ def check_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset root (images/...) or a folder of images.")],
     json: JsonOpt = False,
     zone: ZoneOpt = None,
-    verify: Annotated[str, typer.Option(help="Open images with PIL: sample, all or none.")] = "sample",
+    verify: Annotated[str, typer.Option(help="Open and fully decode images with PIL: sample, all or none.")] = "sample",
     sample: Annotated[int, typer.Option(help="Images opened per split with --verify sample.")] = 200,
     name: Annotated[Optional[str], typer.Option("--name", help="Registered dataset whose published counts to compare.")] = None,
     keep_mixed_zones: KeepZonesOpt = False,
+    latlon_tolerance: Annotated[float, typer.Option(
+        "--latlon-tolerance", min=0.0,
+        help="Metres a name's lat/lon may lie from its own UTM fields before it is listed.")] = 5.0,
+    min_side: Annotated[Optional[int], typer.Option(
+        "--min-side", min=0,
+        help="Pixels: verified images with a shorter side are listed (default: MIN_IMAGE_SIDE, 16; 0 skips).")] = None,
 ) -> None:
     """Counts, area, density, images per 20 m cell, headings; every bad file by name (exit 1 if any)."""
     from vprkit.data.check import check_dataset
+    from vprkit.data.standard import MIN_IMAGE_SIDE
 
     expected = None
     if name:
@@ -60,7 +67,8 @@ def check_cmd(
 
         expected = dict(get_dataset_spec(name).expected_counts)
     report = check_dataset(path, target_zone=zone, verify=verify, sample=sample, expected=expected,
-                           mixed_zones="keep" if keep_mixed_zones else "raise")
+                           mixed_zones="keep" if keep_mixed_zones else "raise", latlon_tolerance_m=latlon_tolerance,
+                           min_side=MIN_IMAGE_SIDE if min_side is None else min_side)
     if json:
         print_json(report.to_dict())
     else:
@@ -80,7 +88,7 @@ def _print_report(report) -> None:
                 f"{s.cells:,} occupied {s.cell_m:g} m cells, images per cell min/median/max "
                 f"{s.images_per_cell_min}/{s.images_per_cell_median:g}/{s.images_per_cell_max}, "
                 f"{100 * s.share_cells_ge_10:.1f}% of cells with ≥10; headings {100 * s.heading_share:.0f}%; "
-                f"{s.verified:,} opened with PIL",
+                f"{s.verified:,} opened and decoded with PIL",
                 highlight=False,
             )
     problems = report.problems

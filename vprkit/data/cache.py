@@ -5,6 +5,11 @@ zone, format version), via :func:`vprkit.fileio.fingerprint`; it never involves 
 Adding, removing or renaming a single image changes the key, so a changed folder can never reuse
 a stale cache (the failure of the official repositories' path-keyed caches). In the standard
 format the coordinates live in the names, so the paths are the whole content a parse depends on.
+When the paths come from a ``<folder>_images_paths.txt`` listing, the key follows the listing; a
+listing that has drifted from its folder is found by :func:`vprkit.data.standard.check_listing`
+(``read_folder(..., verify_listing=True)``, ``vprkit datasets check``). Anything computed from the
+pixels (a map bundle) is keyed by :meth:`~vprkit.data.image_list.ImageList.content_fingerprint`
+instead, which adds each file's size and mtime (or its bytes).
 
 Files are written atomically under the cache folder: ``$VPRKIT_CACHE_DIR`` or ``~/.cache/vprkit``,
 in ``image_lists/<key>.npz``.

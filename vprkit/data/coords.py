@@ -23,6 +23,7 @@ __all__ = [
     "zone_letters",
     "latlon_to_utm",
     "utm_to_latlon",
+    "utm_latlon_distance",
     "unify_zone",
 ]
 
@@ -134,6 +135,44 @@ def utm_to_latlon(east: np.ndarray, north: np.ndarray, zone: "str | Zone") -> tu
     except utm.error.OutOfRangeError as exc:
         raise DataError(f"UTM coordinates out of range for zone {zone}: {exc}") from exc
     return np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+
+
+def utm_latlon_distance(
+    east: np.ndarray,
+    north: np.ndarray,
+    zone_number: np.ndarray,
+    zone_letter: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+) -> np.ndarray:
+    """Metres between each row's UTM position and its lat/lon projected into the row's own zone.
+
+    Args:
+        east, north: ``(n,)`` float64 metres (NaN when missing).
+        zone_number: ``(n,)`` float zone numbers (NaN when missing).
+        zone_letter: ``(n,)`` str band letters (``""`` when missing; the letter gives the hemisphere).
+        lat, lon: ``(n,)`` float64 degrees (NaN when missing).
+
+    Returns:
+        ``(n,)`` float64: the distance; NaN where a field is missing or the zone number is not
+        1..60 (nothing to compare); ``inf`` where lat/lon lie outside UTM's range (they cannot
+        match any UTM position). One ``utm.from_latlon`` call per zone and hemisphere.
+    """
+    east, north = np.asarray(east, dtype=np.float64), np.asarray(north, dtype=np.float64)
+    lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    zn = np.asarray(zone_number, dtype=np.float64)
+    zl = np.char.upper(np.asarray(zone_letter, dtype=str))
+    out = np.full(len(east), np.nan)
+    valid_zone = np.isfinite(zn) & (zn >= 1) & (zn <= 60) & (zn == np.round(np.nan_to_num(zn)))
+    both = np.isfinite(east) & np.isfinite(north) & np.isfinite(lat) & np.isfinite(lon) & valid_zone & (zl != "")
+    in_range = both & (lat >= -80) & (lat <= 84) & (lon >= -180) & (lon <= 180)
+    out[both & ~in_range] = np.inf
+    keys = np.where(in_range, np.nan_to_num(zn).astype(np.int64) * 2 + (zl >= "N"), -1)
+    for key in np.unique(keys[in_range]).tolist():  # one projection per zone, not per row
+        rows = keys == key
+        e, n, _, _ = utm.from_latlon(lat[rows], lon[rows], force_zone_number=key // 2, force_northern=bool(key % 2))
+        out[rows] = np.hypot(np.asarray(e) - east[rows], np.asarray(n) - north[rows])
+    return out
 
 
 def unify_zone(

@@ -95,8 +95,10 @@ class LocalDataset:
 
 
 def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> Mapping[str, int] | None:
-    """Build ``name``'s config from the options given, call its factory, then ``generate(out_dir)``."""
+                 overrides: Mapping[str, Any] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> Mapping[str, int] | None:
+    """Build ``name``'s config from the options given, call its factory, then ``generate(out_dir)``
+    (with ``progress(done, total)`` when the generator takes a ``progress`` argument)."""
     from vprkit.registry import get_dataset_spec
 
     spec = get_dataset_spec(name)
@@ -115,7 +117,10 @@ def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int
     else:
         raise PluginError(f"dataset {name!r}: factory {spec.factory} returned {type(made).__name__}, "
                           "which has no generate(out_dir) method")
-    counts = generate(Path(out_dir))
+    import inspect
+
+    takes_progress = progress is not None and "progress" in inspect.signature(generate).parameters
+    counts = generate(Path(out_dir), progress=progress) if takes_progress else generate(Path(out_dir))
     mark_dataset(Path(out_dir), name, counts)
     return counts
 

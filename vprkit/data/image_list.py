@@ -6,13 +6,19 @@ refuse mixed zones unless a target zone is chosen, then re-project). Missing val
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vprkit.errors import DataError
-from vprkit.fileio import fingerprint_strings
+from vprkit.fileio import file_checksum, fingerprint, fingerprint_strings
+
+#: Bumped whenever what :meth:`ImageList.content_fingerprint` covers changes.
+CONTENT_KEY_VERSION = 1
+_BLOCK = 100_000  # paths joined per hash update
 
 __all__ = ["ImageList"]
 
@@ -70,6 +76,56 @@ class ImageList:
         """SHA-256 of the ordered relative paths (the content key of caches and bundles)."""
         return fingerprint_strings(self.paths.tolist())
 
+    def content_fingerprint(self, verify_pixels: bool = False) -> str:
+        """SHA-256 of the ordered relative paths *and* each file's content: the key for anything
+        computed from the pixels (map bundles, descriptor caches).
+
+        By default each file contributes its size and modification time in nanoseconds (one
+        ``os.stat`` per file, symbolic links followed, so a changed link target counts); the
+        paths and the two ``int64`` arrays are hashed whole (:func:`vprkit.fileio.fingerprint`).
+        A file rewritten with new pixels under the same name therefore gives a new key. With
+        ``verify_pixels=True`` each file's bytes are hashed instead (streamed, BLAKE2b per file;
+        reads the whole dataset): a copy with new mtimes keeps its key, and an edit that keeps
+        size and mtime is still seen. The two modes give different keys.
+
+        Unlike :meth:`fingerprint` (the list's identity, stored in bundles), this touches the
+        disk. A missing or unreadable file is a :class:`DataError` naming it.
+        """
+        paths = self.paths.tolist()
+        names = _paths_digest(paths)
+        root = os.fspath(self.root)
+        if len(paths) and np.char.startswith(np.asarray(self.paths, dtype=str), os.sep).any():
+            files = [os.path.join(root, p) for p in paths]  # some paths are absolute
+        else:
+            prefix = os.path.join(root, "")
+            files = [prefix + p for p in paths]
+        if verify_pixels:
+            digests, failed = [], []
+            for p, f in zip(paths, files):  # I/O: each file read once, in 8 MiB chunks
+                try:
+                    digests.append(file_checksum(f))
+                except OSError as exc:
+                    failed.append((p, exc))
+                    digests.append("")
+            if failed:
+                raise _unreadable(self.root, failed, len(paths))
+            content = np.frombuffer(bytes.fromhex("".join(digests)), dtype=np.uint8)
+            return fingerprint("vprkit-image-content", CONTENT_KEY_VERSION, "bytes", names, content)
+        stat = os.stat
+        try:
+            stats = [stat(f) for f in files]  # I/O: one stat per file
+        except OSError:
+            failed = []
+            for p, f in zip(paths, files):
+                try:
+                    stat(f)
+                except OSError as exc:
+                    failed.append((p, exc))
+            raise _unreadable(self.root, failed, len(paths)) from None
+        sizes = np.fromiter((st.st_size for st in stats), dtype=np.int64, count=len(stats))
+        mtimes = np.fromiter((st.st_mtime_ns for st in stats), dtype=np.int64, count=len(stats))
+        return fingerprint("vprkit-image-content", CONTENT_KEY_VERSION, "stat", names, sizes, mtimes)
+
     def subset(self, rows: np.ndarray) -> "ImageList":
         """Rows ``rows`` (indices or boolean mask) as a new list."""
         return ImageList(
@@ -84,3 +140,20 @@ class ImageList:
             heading=self.heading[rows],
             extra={k: v[rows] for k, v in self.extra.items()},
         )
+
+
+def _paths_digest(paths: list[str]) -> str:
+    """:func:`~vprkit.fileio.fingerprint_strings` of ``paths`` (same digest), hashed in blocks of
+    joined names rather than two updates per path."""
+    h = hashlib.sha256()
+    for start in range(0, len(paths), _BLOCK):
+        h.update(("\n".join(paths[start:start + _BLOCK]) + "\n").encode("utf-8"))
+    return h.hexdigest()
+
+
+def _unreadable(root: Path, failed: list[tuple[str, OSError]], total: int) -> DataError:
+    path, exc = failed[0]
+    what = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
+    more = f" (the first of {len(failed)} such files)" if len(failed) > 1 else ""
+    return DataError(f"image {Path(root) / path} {what}{more}; {len(failed)} of {total} images of {root} "
+                     "cannot be fingerprinted: re-read the folder (its listing may be stale) or restore the files")

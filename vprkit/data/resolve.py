@@ -3,6 +3,7 @@ into the cache on first use: under a minute for ``small`` on 2 cores)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from vprkit.errors import DataError
@@ -14,33 +15,40 @@ DEFAULT_SIZE = "small"
 DEFAULT_SEED = 0
 
 
-def default_dataset(size: str = DEFAULT_SIZE, seed: int = DEFAULT_SEED, root: Path | None = None) -> Path:
-    """Root of synthcity ``size``/``seed`` in the cache, generated on first use. A half-written
-    folder (no ``.complete`` marker, e.g. an interrupted generation) is generated again."""
+def default_dataset(size: str = DEFAULT_SIZE, seed: int = DEFAULT_SEED, root: Path | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> Path:
+    """Root of synthcity ``size``/``seed`` in the cache, generated on first use (``progress(done,
+    total)`` views). A half-written folder (no ``.complete`` marker, e.g. an interrupted
+    generation) is generated again."""
+    from filelock import FileLock
+
     from vprkit.data.cache import cache_dir
     from vprkit.data.dataset_protocol import make_dataset
     from vprkit.fileio import atomic_write_text
-
-    from filelock import FileLock
 
     root = root or cache_dir() / "datasets" / f"synthcity-{size}-seed{seed}"
     marker = root / ".complete"
     if marker.is_file():
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {str(root.parent)!r} ({exc.strerror or exc}) for the embedded dataset; set "
+                        "VPRKIT_CACHE_DIR to a writable folder") from exc
     # Two commands started at once on a fresh machine would generate into the same folder: the
     # first takes the lock and generates, the others wait and then find the marker.
     with FileLock(str(root.parent / f".{root.name}.lock")):
         if not marker.is_file():
-            make_dataset("synthcity", root, size=size, seed=seed)
+            make_dataset("synthcity", root, size=size, seed=seed, progress=progress)
             atomic_write_text(marker, "ok\n")
     return root
 
 
-def resolve_dataset(dataset: str | Path) -> tuple[Path, bool]:
-    """``(root, is_default)`` for a ``--dataset`` value (a folder, or ``"synthcity"``)."""
+def resolve_dataset(dataset: str | Path, progress: Callable[[int, int], None] | None = None) -> tuple[Path, bool]:
+    """``(root, is_default)`` for a ``--dataset`` value (a folder, or ``"synthcity"``, generated on
+    first use with ``progress(done, total)``)."""
     if str(dataset) == DEFAULT_DATASET:
-        return default_dataset(), True
+        return default_dataset(progress=progress), True
     root = Path(dataset)
     if root.is_dir():
         return root, False
