@@ -9,9 +9,11 @@ names, so a cache is reused only for exactly the data it was made from.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -35,8 +37,11 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     extension otherwise). On error the temporary file is removed and ``path`` is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    except OSError as exc:
+        raise (_write_error(target, exc) or exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -45,9 +50,48 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         # their own 0600 one. Artifacts are for sharing, so they get the umask's ordinary permissions.
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
+    except Exception as exc:
+        # torch.save ("unexpected pos"), safetensors and numpy report a full disk in words of their own
+        if _is_disk_full(exc) or _nearly_full(target.parent):
+            raise _write_error(target, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from exc
+        friendly = _write_error(target, exc) if isinstance(exc, OSError) else None
+        if friendly is not None:
+            raise friendly from exc
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return any(sign in text for sign in ("no space left", "storagefull", "os error 28"))
+
+
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """After a failed write: is the file system (almost) out of space? (1 MiB margin)"""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def _write_error(target: Path, exc: OSError) -> Exception | None:
+    """A full disk, a read-only folder, a file in a folder's place while writing ``target``: one
+    line for the user (``None`` for other errors, which are raised as they are)."""
+    from vprkit.errors import DataError
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DataError(f"no space left on the device writing {str(target)!r}: free some space and run the command "
+                         "again (what was there before is unchanged)")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DataError(f"cannot write {str(target)!r}: {exc.strerror} (for the cache, set VPRKIT_CACHE_DIR to a "
+                         "writable folder)")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return DataError(f"cannot write {str(target)!r}: a file stands where a folder is needed ({exc.strerror})")
+    return None
 
 
 def _umask() -> int:

@@ -80,7 +80,7 @@ def test_chosen_and_unknown_query_sets(sfxl_like, tmp_path, monkeypatch):
     message = str(missing.exception)
     assert "no query set 'v3'" in message and "queries_night, queries_occlusion, queries_v1, queries_v2" in message
     # refused before anything was built: only the first run's bundle is in the cache
-    assert len(list((tmp_path / "cache" / "bundles").iterdir())) == 1
+    assert len([p for p in (tmp_path / "cache" / "bundles").iterdir() if not p.name.startswith(".")]) == 1
 
 
 def test_a_prepared_folder_applies_its_protocol(sfxl_like, tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from vprkit.cli.console import err, print_json
@@ -13,6 +15,7 @@ from vprkit.cli.options import (
     OutOpt,
     SetOpt,
     SplitOpt,
+    VerifyContentOpt,
 )
 from vprkit.cli.progress import step_progress
 
@@ -28,17 +31,29 @@ def build(
     split: SplitOpt = "test",
     index: IndexOpt = "flat",
     index_set: SetOpt = None,
+    verify_content: VerifyContentOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Build a map bundle in OUT from a dataset's database split and trained models."""
     from vprkit.config import parse_overrides
-    from vprkit.pipeline.run import dataset_root, prepare_bundle, resolve_stage_model
+    from vprkit.pipeline.bundle import check_not_inside
+    from vprkit.pipeline.run import (
+        check_stage_choice,
+        dataset_root,
+        prepare_bundle,
+        resolve_stage_model,
+    )
 
-    root, is_default = dataset_root(dataset)
+    for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
+        check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
+    check_not_inside(out, [Path(c) for c in (classifier, retriever) if Path(c).is_dir()])
     with step_progress(enabled=not json) as progress:
+        root, is_default = dataset_root(dataset, lambda done, total: progress("generating synthcity (first use)", done, total))
         bundle = prepare_bundle(root, split, resolve_stage_model("classifier", classifier, is_default),
                                 resolve_stage_model("retriever", retriever, is_default), index, parse_overrides(index_set or []),
-                                out, lambda done, total: progress("database descriptors", done, total))
+                                out, lambda done, total: progress("database descriptors", done, total),
+                                sources=[Path(c) for c in (classifier, retriever) if Path(c).is_dir()],
+                                verify_content=verify_content)
     summary = {"bundle": str(bundle.root), "manifest": bundle.manifest, "memory_bytes": bundle.memory_bytes()}
     if json:
         print_json(summary)

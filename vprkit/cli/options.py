@@ -15,21 +15,20 @@ SetOpt = Annotated[
 ConfigOpt = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="YAML file with config values (before --set).", exists=False)
 ]
-DatasetOpt = Annotated[
-    str, typer.Option("--dataset", "-d", help="Dataset root folder, or a registered dataset name such as 'synthcity'.")
-]
+DATASET_HELP = "Dataset root folder, or a registered dataset name such as 'synthcity'."
+CLASSIFIER_HELP = "Classifier: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'."
+RETRIEVER_HELP = "Retriever: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'."
+INDEX_HELP = "Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`)."
+SPLIT_HELP = "Split holding database/ and its query sets (test or val)."
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help=DATASET_HELP)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are deterministic for a seed).")]
 PngOpt = Annotated[Optional[Path], typer.Option("--png", help="Also write a picture to this PNG file.")]
-ClassifierOpt = Annotated[
-    str, typer.Option("--classifier", help="Classifier: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'.")
-]
-RetrieverOpt = Annotated[
-    str, typer.Option("--retriever", help="Retriever: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'.")
-]
+ClassifierOpt = Annotated[str, typer.Option("--classifier", help=CLASSIFIER_HELP)]
+RetrieverOpt = Annotated[str, typer.Option("--retriever", help=RETRIEVER_HELP)]
 TopnOpt = Annotated[int, typer.Option("--topn", help="Classes whose cells are searched by the retriever (paper: 100).")]
-IndexOpt = Annotated[str, typer.Option("--index", help="Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`).")]
-SplitOpt = Annotated[str, typer.Option("--split", help="Split holding database/ and its query sets (test or val).")]
+IndexOpt = Annotated[str, typer.Option("--index", help=INDEX_HELP)]
+SplitOpt = Annotated[str, typer.Option("--split", help=SPLIT_HELP)]
 QueriesOpt = Annotated[
     Optional[list[str]],
     typer.Option("--queries", help="Query set of the split to evaluate (repeatable: queries_v1, v2...; "
@@ -41,3 +40,7 @@ ClassifierSetOpt = Annotated[
                  "e.g. score_precision=auto for D&C at city scale.", metavar="KEY=VALUE"),
 ]
 BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "-b", help="Map bundle folder (built by `vprkit index build`).")]
+VerifyContentOpt = Annotated[
+    bool, typer.Option("--verify-content", help="Key the cached bundle by the bytes of every database image "
+                       "(slow; by default their name, size and modification time).")
+]

@@ -11,36 +11,38 @@ from rich.table import Table
 
 from vprkit.cli.console import err, out, print_json
 from vprkit.cli.options import (
+    CLASSIFIER_HELP,
+    DATASET_HELP,
+    INDEX_HELP,
+    RETRIEVER_HELP,
+    SPLIT_HELP,
     BundleOpt,
-    ClassifierOpt,
     ClassifierSetOpt,
-    DatasetOpt,
-    IndexOpt,
     JsonOpt,
     QueriesOpt,
-    RetrieverOpt,
     SetOpt,
-    SplitOpt,
     TopnOpt,
+    VerifyContentOpt,
 )
 from vprkit.cli.progress import step_progress
 
 
 def run(
-    classifier: ClassifierOpt = "dnc",
-    retriever: RetrieverOpt = "cosplace",
+    classifier: Optional[str] = typer.Option(None, "--classifier", help=CLASSIFIER_HELP + " Default: dnc."),
+    retriever: Optional[str] = typer.Option(None, "--retriever", help=RETRIEVER_HELP + " Default: cosplace."),
     topn: TopnOpt = 100,
-    index: IndexOpt = "flat",
+    index: Optional[str] = typer.Option(None, "--index", help=INDEX_HELP + " Default: flat."),
     index_set: SetOpt = None,
     classifier_set: ClassifierSetOpt = None,
-    dataset: DatasetOpt = "synthcity",
-    split: SplitOpt = "test",
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=DATASET_HELP + " Default: synthcity."),
+    split: Optional[str] = typer.Option(None, "--split", help=SPLIT_HELP + " Default: test."),
     queries: QueriesOpt = None,
     bundle: BundleOpt = None,
     k: int = typer.Option(20, "--k", help="Places returned per query (LR@N needs N ≤ k)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the throughput run."),
     predictions: Optional[Path] = typer.Option(
         None, "--predictions", help="Write every query's top-K places, top-N cells and hits to this .csv or .json file."),
+    verify_content: VerifyContentOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
@@ -51,7 +53,7 @@ def run(
         reports = run_pipeline(classifier, retriever, topn, index, parse_overrides(index_set or []), dataset,
                                split, bundle, k, batch_size, progress,
                                classifier_settings=parse_overrides(classifier_set or []), queries=queries,
-                               predictions=predictions)
+                               predictions=predictions, verify_content=verify_content)
     if json:
         print_json(reports)
         return

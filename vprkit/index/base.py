@@ -96,6 +96,10 @@ def as_descriptors(x: Any, *, dim: int | None, what: str, check_norm: bool) -> n
     if not np.issubdtype(arr.dtype, np.floating):
         raise DataError(f"{what}: expected floating-point descriptors, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not check_norm and arr.size and not np.isfinite(arr).all():
+        # an approximate index would answer a NaN query with real rows
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise DataError(f"{what}: row {bad} is not finite (NaN or inf); its image cannot be localised")
     if check_norm and arr.size:
         norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
         bad = np.flatnonzero(~(np.abs(norms - 1.0) <= NORM_TOLERANCE))

@@ -90,9 +90,12 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"{str(d)!r} is not a vprkit model folder (no manifest.json; an interrupted save?)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{str(path)!r} is corrupted: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise DataError(f"{str(path)!r} is corrupted: a JSON {type(manifest).__name__}, not an object")
+    return manifest
 
 
 def write_model_dir(
@@ -142,10 +145,21 @@ def read_model_dir(directory: str | Path, *, kind: str, method: str, config_cls:
         raise DataError(
             f"{str(d)!r} holds a {manifest.get('kind')} {manifest.get('method')!r}, not a {kind} {method!r}"
         )
-    state = load_file(str(d / "weights.safetensors"))
+    try:
+        state = load_file(str(d / "weights.safetensors"))
+    except FileNotFoundError:
+        raise DataError(f"{str(d)!r} has no weights.safetensors (an interrupted save?)") from None
+    except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError) on a damaged header
+        raise DataError(f"{str(d / 'weights.safetensors')!r} is damaged ({exc}); copy or train the model again") from None
     if tensors_fingerprint(state) != manifest["weights_fingerprint"]:
         raise DataError(f"{str(d / 'weights.safetensors')!r} does not match its manifest fingerprint (corrupt or replaced)")
-    config = build_config(config_cls, yaml.safe_load((d / "config.yaml").read_text()) or {}, owner=f"{kind} {method!r}")
+    try:
+        raw = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"{str(d / 'config.yaml')!r} is missing or not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{str(d / 'config.yaml')!r} is not a mapping")
+    config = build_config(config_cls, raw, owner=f"{kind} {method!r}")
     partition = None
     if manifest.get("partition_fingerprint"):
         from vprkit.partition import Partition

@@ -1,6 +1,7 @@
 """The map bundle: everything needed to localize queries in one map, in one folder.
 
-Layout (written atomically, file by file, manifest last)::
+Layout (the whole folder is built in a uniquely named sibling and renamed into place when
+complete, under a lock: :func:`build_bundle`)::
 
     bundle/
       manifest.json        vprkit version, method names, fingerprints, counts, index config
@@ -11,16 +12,21 @@ Layout (written atomically, file by file, manifest last)::
       index/               the ANN index when it is not ``flat`` (ivfpq, hnsw, ...)
 
 The manifest records the fingerprints of the classifier, the retriever, the partition and the
-database image list. :meth:`MapBundle.load` recomputes them from the files and refuses a bundle
-whose parts do not match (a stale index, a swapped model, a damaged file).
+database image list (names, and coordinates with their zone). :meth:`MapBundle.load` recomputes
+them from the files and refuses a bundle whose parts do not match (a stale index, a swapped model,
+a damaged file), and checks the manifest's plain fields (UTM zone, descriptor dimension, class
+count) against the parts they describe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +35,9 @@ import numpy as np
 
 from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path, atomic_write_json
+from vprkit.fileio import atomic_path, atomic_write_json, fingerprint
 
-__all__ = ["MANIFEST", "BundleError", "MapBundle", "build_bundle"]
+__all__ = ["MANIFEST", "BundleError", "MapBundle", "build_bundle", "bundle_lock", "check_not_inside"]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -94,6 +100,9 @@ class MapBundle:
         if manifest.get("database"):
             bundle.database = _load_database(root / "database.npz", Path(manifest["database"]["root"]))
             _expect(manifest["database"]["fingerprint"], bundle.database.fingerprint(), root, "database list")
+            _expect(manifest["database"].get("coordinates", ""), _coordinates_fingerprint(bundle.database), root,
+                    "database coordinates")
+        _check_plain_fields(bundle)
         if manifest.get("index"):
             from vprkit.index import IndexFingerprint, load_index
 
@@ -113,8 +122,10 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise BundleError(f"{str(root)!r} is not a map bundle (no {MANIFEST}); build one with `vprkit index build`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{str(path)!r} is corrupted: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{str(path)!r} is corrupted: a JSON {type(manifest).__name__}, not an object")
     if manifest.get("format") != FORMAT_VERSION:
         raise BundleError(f"{str(path)!r}: bundle format {manifest.get('format')!r}, this vprkit reads {FORMAT_VERSION}")
     return manifest
@@ -141,6 +152,31 @@ def _expect(recorded: str, actual: str, root: Path, what: str) -> None:
         )
 
 
+def _coordinates_fingerprint(db: ImageList) -> str:
+    """What the database rows mean on the map: coordinates and their UTM zone."""
+    return fingerprint(db.east, db.north, db.lat, db.lon, db.zone_number, db.zone_letter)
+
+
+def _check_plain_fields(bundle: MapBundle) -> None:
+    """The manifest's informational fields must describe the parts (an edited ``utm_zone`` would
+    move every lat/lon to another place)."""
+    m, root = bundle.manifest, bundle.root
+    checks = []
+    if bundle.database is not None and bundle.database.zone_number:
+        checks.append(("utm_zone", m.get("utm_zone"), f"{bundle.database.zone_number}{bundle.database.zone_letter}"))
+    if bundle.retriever is not None:
+        checks.append(("retriever.dim", m["retriever"].get("dim"), int(bundle.retriever.descriptor_dim)))
+    if bundle.classifier is not None:
+        checks.append(("classifier.num_classes", m["classifier"].get("num_classes"),
+                       int(bundle.classifier.partition.num_classes)))
+    if bundle.database is not None:
+        checks.append(("database.count", m["database"].get("count"), len(bundle.database)))
+    for name, recorded, actual in checks:
+        if recorded != actual:
+            raise BundleError(f"bundle {str(root)!r}: manifest field {name} says {recorded!r}, its parts say {actual!r} "
+                              "(the manifest was edited); rebuild it with `vprkit index build`")
+
+
 def _save_database(path: Path, db: ImageList) -> None:
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, paths=db.paths.astype(str), east=db.east, north=db.north, lat=db.lat, lon=db.lon,
@@ -153,7 +189,7 @@ def _load_database(path: Path, root: Path) -> ImageList:
             return ImageList(root=root, paths=z["paths"], east=z["east"], north=z["north"],
                              zone_number=int(z["zone"][0]), zone_letter=str(z["letter"][0]),
                              lat=z["lat"], lon=z["lon"], heading=z["heading"])
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError) as exc:
         raise BundleError(f"{str(path)!r} is missing or corrupted: {exc}") from exc
 
 
@@ -171,6 +207,60 @@ def _database_descriptors(retriever: Any, database: ImageList, batch_size: int,
     return extract_descriptors(encode, database, retriever.transform, batch_size=batch_size)
 
 
+@contextlib.contextmanager
+def bundle_lock(target: str | Path, timeout: float = -1) -> Iterator[None]:
+    """Hold the lock that serialises builders of bundle ``target`` (a ``.<name>.lock`` file beside
+    it): a second builder waits, then finds the first one's bundle."""
+    from filelock import FileLock, Timeout
+
+    target = Path(target)
+    _make_parent(target)
+    lock = FileLock(str(target.parent / f".{target.name}.lock"))
+    try:
+        with lock.acquire(timeout=timeout):
+            yield
+    except Timeout:
+        raise BundleError(f"another vprkit command is building {str(target)!r} (lock {lock.lock_file})") from None
+
+
+def _make_parent(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {str(target.parent)!r} ({exc.strerror or exc}); choose a writable folder "
+                        "(for the cache: set VPRKIT_CACHE_DIR)") from exc
+
+
+def check_not_inside(out: str | Path, sources: Sequence[str | Path]) -> None:
+    """Refuse a bundle target that is, or holds, one of the model folders it is built from:
+    replacing the target would delete them (their ``training/`` state too)."""
+    out = Path(out).resolve()
+    for source in sources:
+        src = Path(source).resolve()
+        if src == out or out in src.parents:
+            raise BundleError(f"--out {str(out)!r} holds the model folder {str(src)!r}, which building the bundle would "
+                              "replace; choose another --out")
+
+
+def _clear_leftovers(target: Path) -> None:
+    """Remove the staging folders of builders that died (called with the lock held)."""
+    for stale in target.parent.glob(f".{target.name}.build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in target.parent.glob(f".{target.name}.old-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the complete ``staging`` folder at ``target``; the previous bundle is removed only after."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "bundle")
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
 def build_bundle(
     out: str | Path,
     database: ImageList | None,
@@ -183,43 +273,64 @@ def build_bundle(
     progress: Callable[[int], None] | None = None,
     dataset: str = "",
     extra_manifest: dict[str, Any] | None = None,
+    locked: bool = False,
 ) -> MapBundle:
     """Write a map bundle to ``out`` and return it loaded.
 
     The database is assigned to the classifier's cells once, here (``Partition.assign`` on the
     database UTM); the retriever's descriptors are stored sorted by cell with CSR offsets, and the
     chosen index (``flat``: the cell-sorted store itself) is built over them.
-    """
-    from vprkit.index import IndexFingerprint
-    from vprkit.index.cell_sorted import CellSortedDescriptors
-    from vprkit.registry import create_index
 
+    The bundle is written into a uniquely named sibling of ``out`` and renamed into place only
+    when complete, under :func:`bundle_lock` (``locked=True``: the caller holds it). A failed
+    build leaves the previous bundle at ``out`` as it was.
+    """
     if classifier is None and retriever is None:
         raise BundleError("a bundle needs a classifier, a retriever, or both")
     if retriever is not None and (database is None or len(database) == 0):
         raise BundleError("retrieval needs a non-empty database split")
     out = Path(out)
-    if (out / MANIFEST).exists():
-        (out / MANIFEST).unlink()  # the old bundle is invalid from here until the new manifest lands
-    out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                "dataset": dataset}
-    from vprkit import __version__
+    if not locked:
+        with bundle_lock(out):
+            return build_bundle(out, database, classifier=classifier, retriever=retriever, index=index,
+                                index_config=index_config, batch_size=batch_size, progress=progress, dataset=dataset,
+                                extra_manifest=extra_manifest, locked=True)
+    _make_parent(out)
+    _clear_leftovers(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    try:
+        _write_bundle(staging, database, classifier, retriever, index, index_config or {}, batch_size, progress,
+                      dataset, extra_manifest or {})
+        _swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return MapBundle.load(out)
 
-    manifest["vprkit"] = __version__
-    manifest.update(extra_manifest or {})
+
+def _write_bundle(folder: Path, database: ImageList | None, classifier: Any, retriever: Any, index: str,
+                  index_config: dict[str, Any], batch_size: int, progress: Callable[[int], None] | None,
+                  dataset: str, extra_manifest: dict[str, Any]) -> None:
+    """Every part of a bundle into the empty ``folder``, the manifest last."""
+    from vprkit import __version__
+    from vprkit.index import IndexFingerprint
+    from vprkit.index.cell_sorted import CellSortedDescriptors
+    from vprkit.registry import create_index
+
+    ann = create_index(index, index_config) if retriever is not None and index != "flat" else None  # before extraction
+    manifest: dict[str, Any] = {"format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "dataset": dataset, "vprkit": __version__, **extra_manifest}
     if classifier is not None:
-        _replace_dir(out / "classifier", classifier.save)
+        classifier.save(folder / "classifier")
         manifest["classifier"] = {"name": classifier.name, "fingerprint": classifier.fingerprint(),
                                   "partition": classifier.partition.fingerprint(),
                                   "num_classes": int(classifier.partition.num_classes)}
     if retriever is not None:
-        _replace_dir(out / "retriever", retriever.save)
+        retriever.save(folder / "retriever")
         manifest["retriever"] = {"name": retriever.name, "fingerprint": retriever.fingerprint(),
                                  "dim": int(retriever.descriptor_dim)}
-        _save_database(out / "database.npz", database)
-        manifest["database"] = {"fingerprint": database.fingerprint(), "count": len(database),
-                                "root": str(Path(database.root).resolve())}
+        _save_database(folder / "database.npz", database)
+        manifest["database"] = {"fingerprint": database.fingerprint(), "coordinates": _coordinates_fingerprint(database),
+                                "count": len(database), "root": str(Path(database.root).resolve())}
         if database.zone_number:
             manifest["utm_zone"] = f"{database.zone_number}{database.zone_letter}"
         desc = _database_descriptors(retriever, database, batch_size, progress)
@@ -229,25 +340,10 @@ def build_bundle(
         else:
             cells, n_cells = np.full(len(database), -1, dtype=np.int64), 0
         fp = IndexFingerprint(model=manifest["retriever"]["fingerprint"], database=manifest["database"]["fingerprint"])
-        store = CellSortedDescriptors().build(desc, cells=cells, n_cells=n_cells, fingerprint=fp)
-        _replace_dir(out / "store", store.save)
+        CellSortedDescriptors().build(desc, cells=cells, n_cells=n_cells, fingerprint=fp).save(folder / "store")
         manifest["database"]["in_cells"] = int((cells >= 0).sum())
-        if index != "flat":
-            ann = create_index(index, index_config or {})
+        if ann is not None:
             ann.build(desc, fingerprint=fp)
-            _replace_dir(out / "index", ann.save)
-        manifest["index"] = {"name": index, "config": index_config or {}}
-    atomic_write_json(out / MANIFEST, manifest)
-    return MapBundle.load(out)
-
-
-def _replace_dir(target: Path, save: Callable[[Path], Any]) -> None:
-    """Save into a fresh temporary sibling folder, then swap it in (an interrupted save leaves the
-    previous folder, and the missing manifest marks the bundle incomplete)."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    save(tmp)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+            ann.save(folder / "index")
+        manifest["index"] = {"name": index, "config": index_config}
+    atomic_write_json(folder / MANIFEST, manifest)

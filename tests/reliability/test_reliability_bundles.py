@@ -1,0 +1,259 @@
+"""Issue #14, map bundles: nothing lost, nothing stale, under faults and concurrency.
+
+Each test reproduces one reported case with real files and real processes: a bundle target that
+holds its source models, two `vprkit run` racing on a fresh cache, a `kill -9` mid-build, a
+flipped bit in a cached bundle, a failed rebuild, a full disk (a 1 MiB tmpfs), changed pixels
+under the same names, `--bundle` with conflicting options, edited manifest fields, NaN queries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vprkit import create_classifier, create_partitioner, create_retriever
+from vprkit.data.standard import load_split
+from vprkit.errors import DataError
+from vprkit.pipeline.bundle import BundleError, MapBundle, build_bundle
+from vprkit.pipeline.models import load_model
+
+
+@pytest.fixture(scope="module")
+def models(synthcity_tiny, tmp_path_factory):
+    """Untrained tinycnn D&C + CosPlace folders for synthcity tiny (fast to run, real components)."""
+    train = load_split(synthcity_tiny, "train")
+    partition = create_partitioner("dnc", min_images_per_class=1).fit(train.east, train.north)
+    torch.manual_seed(1)
+    out = tmp_path_factory.mktemp("reliability_models")
+    create_classifier("dnc", backbone="tinycnn", test_transform={"resize": "none"}).build(partition).save(out / "dnc")
+    create_retriever("cosplace", backbone="tinycnn").save(out / "cosplace")
+    return out
+
+
+@pytest.fixture
+def city(synthcity_tiny, tmp_path):
+    """A private copy of synthcity tiny (tests change its files)."""
+    root = tmp_path / "city"
+    shutil.copytree(synthcity_tiny, root)
+    return root
+
+
+def vprkit(*args: str, cache: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VPRKIT_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "vprkit", *args], capture_output=True, text=True, env=env, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def run_args(city: Path, models: Path, *extra: str) -> list[str]:
+    return ["run", "--classifier", str(models / "dnc"), "--retriever", str(models / "cosplace"), "--topn", "3",
+            "--dataset", str(city), "--json", *extra]
+
+
+def bundles(cache: Path) -> list[Path]:
+    folder = cache / "bundles"
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def test_a_bundle_target_holding_its_models_is_refused_and_nothing_is_deleted(city, models, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(models / "dnc", out / "classifier")
+    (out / "classifier" / "training").mkdir()
+    (out / "classifier" / "training" / "last.pt").write_bytes(b"state")
+    proc = vprkit("index", "build", "--out", str(out), "--classifier", str(out / "classifier"), "--retriever", "none",
+                  "--dataset", str(city), cache=tmp_path / "cache", check=False)
+    assert proc.returncode == 1 and "holds the model folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "classifier" / "training" / "last.pt").read_bytes() == b"state"
+    model = tmp_path / "model"
+    shutil.copytree(models / "dnc", model)
+    proc = vprkit("index", "build", "--out", str(model), "--classifier", str(model), "--retriever", "none",
+                  "--dataset", str(city), cache=tmp_path / "cache", check=False)
+    assert proc.returncode == 1 and "holds the model folder" in proc.stderr
+    load_model(model, "classifier")  # still a model
+
+
+def test_two_runs_racing_on_a_fresh_cache_build_one_bundle(city, models, tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "VPRKIT_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "vprkit", *run_args(city, models)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    reports = [json.loads(o[0])[0] for o in outs]
+    assert reports[0]["config"]["bundle"] == reports[1]["config"]["bundle"]
+    assert reports[0]["lr"] == reports[1]["lr"]
+    assert len(bundles(cache)) == 1 and not list((cache / "bundles").glob(".*build-*"))
+    MapBundle.load(bundles(cache)[0])
+
+
+def test_kill_9_mid_build_leaves_no_half_bundle_and_the_next_run_builds_it(city, models, tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "VPRKIT_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "vprkit", *run_args(city, models)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((cache / "bundles").glob(".*.build-*/classifier")):
+        time.sleep(0.02)  # the staging folder exists: the build is under way
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert bundles(cache) == []  # nothing half-built at the target
+    report = json.loads(vprkit(*run_args(city, models), cache=cache).stdout)[0]
+    assert report["queries"] == 40 and len(bundles(cache)) == 1
+    assert not list((cache / "bundles").glob(".*.build-*"))  # the dead builder's staging was cleared
+
+
+@pytest.mark.parametrize("part", ["store/descriptors.npy", "classifier/weights.safetensors", "manifest.json"])
+def test_a_damaged_cached_bundle_is_rebuilt(city, models, tmp_path, part):
+    cache = tmp_path / "cache"
+    first = json.loads(vprkit(*run_args(city, models), cache=cache).stdout)[0]
+    target = Path(first["config"]["bundle"]) / part
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x10  # one flipped bit
+    target.write_bytes(bytes(data))
+    again = json.loads(vprkit(*run_args(city, models), cache=cache).stdout)[0]
+    assert again["lr"] == first["lr"] and again["config"]["bundle"] == first["config"]["bundle"]
+    MapBundle.load(again["config"]["bundle"])
+
+
+def test_a_failed_rebuild_keeps_the_working_bundle(city, models, tmp_path):
+    out = tmp_path / "bundle"
+    database = load_split(city, "test/database")
+    classifier, retriever = load_model(models / "dnc"), load_model(models / "cosplace")
+    build_bundle(out, database, classifier=classifier, retriever=retriever)
+    before = (out / "manifest.json").read_text()
+    bad = city / "images" / "test" / "database" / str(database.paths[5])
+    bad.write_bytes(b"not an image")
+    with pytest.raises(DataError, match="cannot be read|cannot read"):
+        build_bundle(out, database, classifier=classifier, retriever=retriever)
+    assert (out / "manifest.json").read_text() == before
+    MapBundle.load(out)
+    assert not list(tmp_path.glob(".bundle.build-*")) and not list(tmp_path.glob(".bundle.old-*"))
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(city, models, tmp_path):
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a 1 MiB tmpfs as a full disk")
+    try:
+        proc = vprkit("index", "build", "--out", str(mount / "bundle"), "--classifier", str(models / "dnc"),
+                      "--retriever", str(models / "cosplace"), "--dataset", str(city), cache=tmp_path / "cache",
+                      check=False)
+        assert proc.returncode == 1 and "no space left on the device" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert [p.name for p in mount.iterdir() if not p.name.endswith(".lock")] == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_changed_pixels_under_the_same_names_rebuild_the_bundle(city, models, tmp_path):
+    cache = tmp_path / "cache"
+    first = json.loads(vprkit(*run_args(city, models), cache=cache).stdout)[0]
+    folder = city / "images" / "test" / "database"
+    rng = np.random.default_rng(0)
+    for path in sorted(folder.glob("*.png"))[:100]:
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a later mtime even on coarse clocks
+    again = json.loads(vprkit(*run_args(city, models), cache=cache).stdout)[0]
+    assert again["config"]["bundle"] != first["config"]["bundle"]
+    # --verify-content keys by the bytes: a copy with new times still finds the same bundle
+    paranoid = json.loads(vprkit(*run_args(city, models, "--verify-content"), cache=cache).stdout)[0]
+    for path in folder.glob("*.png"):
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    again = json.loads(vprkit(*run_args(city, models, "--verify-content"), cache=cache).stdout)[0]
+    assert again["config"]["bundle"] == paranoid["config"]["bundle"]
+
+
+def test_a_listing_out_of_step_with_its_folder_is_refused(city, models, tmp_path):
+    folder = city / "images" / "test" / "database"
+    listing = folder.parent / "database_images_paths.txt"
+    names = listing.read_text().splitlines()
+    listing.write_text("\n".join(names[:-3]) + "\n")  # three images on disk are not listed
+    proc = vprkit(*run_args(city, models), cache=tmp_path / "cache", check=False)
+    assert proc.returncode == 1 and "not listed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bundle_with_conflicting_options_is_refused(city, models, tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "bundle"
+    vprkit("index", "build", "--out", str(out), "--classifier", str(models / "dnc"), "--retriever",
+           str(models / "cosplace"), "--dataset", str(city), cache=cache)
+    other = tmp_path / "other_dnc"
+    train = load_split(city, "train")
+    torch.manual_seed(7)
+    create_classifier("dnc", backbone="tinycnn").build(
+        create_partitioner("dnc", min_images_per_class=1).fit(train.east, train.north)).save(other)
+    for option, expected in ((["--classifier", str(other)], "not the classifier the bundle holds"),
+                             (["--index", "hnsw"], "built with index 'flat'"),
+                             (["--split", "val"], "the 'test' split")):
+        proc = vprkit("run", "--bundle", str(out), *option, cache=cache, check=False)
+        assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
+    # no options: the bundle's own dataset and split
+    report = json.loads(vprkit("run", "--bundle", str(out), "--topn", "3", "--json", cache=cache).stdout)[0]
+    assert report["config"]["split"] == "test" and report["queries"] == 40
+    # switching a stage off is not a conflict
+    vprkit("run", "--bundle", str(out), "--retriever", "none", "--json", cache=cache)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [("utm_zone", "33T", "utm_zone"),
+                                                          ("retriever.dim", 7, "retriever.dim"),
+                                                          ("classifier.num_classes", 3, "classifier.num_classes")])
+def test_edited_manifest_fields_are_refused(city, models, tmp_path, field, value, message):
+    out = tmp_path / "bundle"
+    build_bundle(out, load_split(city, "test/database"), classifier=load_model(models / "dnc"),
+                 retriever=load_model(models / "cosplace"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    node = manifest
+    *parents, leaf = field.split(".")
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=message):
+        MapBundle.load(out)
+
+
+def test_manifest_that_is_a_list_and_damaged_weights_are_one_line(city, models, tmp_path):
+    out = tmp_path / "bundle"
+    build_bundle(out, load_split(city, "test/database"), classifier=load_model(models / "dnc"),
+                 retriever=load_model(models / "cosplace"))
+    model = tmp_path / "model"
+    shutil.copytree(models / "cosplace", model)
+    (model / "weights.safetensors").write_bytes(b"\x00" * 16)
+    proc = vprkit("index", "build", "--out", str(tmp_path / "b2"), "--classifier", "none", "--retriever", str(model),
+                  "--dataset", str(city), cache=tmp_path / "cache", check=False)
+    assert proc.returncode == 1 and "is damaged" in proc.stderr and "Traceback" not in proc.stderr
+    (out / "manifest.json").write_text("[1, 2]")
+    proc = vprkit("localize", str(next((city / "images" / "test" / "queries").glob("*.png"))), "--bundle", str(out),
+                  cache=tmp_path / "cache", check=False)
+    assert proc.returncode == 1 and "not an object" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw", "ivfpq"])
+def test_nan_queries_are_refused_by_every_index(index):
+    from vprkit.registry import create_index
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    config = {"nlist": 4, "m": 4, "min_points_per_list": 1} if index == "ivfpq" else {}
+    ann = create_index(index, config)
+    ann.build(x)
+    q = x[:2].copy()
+    q[1, 3] = np.nan
+    with pytest.raises(DataError, match="row 1 is not finite"):
+        ann.search(q, 5)
+    with pytest.raises(DataError, match="not finite"):
+        ann.search_rows(q, np.arange(50), 5)
