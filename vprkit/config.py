@@ -93,12 +93,33 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _model_at(cls: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested config class that holds the field at ``path`` (``("training", "epoch")`` →
+    the ``training`` section's class), or ``None``."""
+    model: Any = cls
+    for part in path:
+        field = getattr(model, "model_fields", {}).get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
 def _explain(cls: type[BaseModel], exc: ValidationError, owner: str) -> str:
+    import difflib
+
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(root)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"unknown option {loc!r}; valid options: {', '.join(cls.model_fields)}")
+            section = _model_at(cls, tuple(err["loc"][:-1])) or cls
+            names = list(section.model_fields)
+            prefix = ".".join(str(p) for p in err["loc"][:-1])
+            close = difflib.get_close_matches(str(err["loc"][-1]), names, n=1, cutoff=0.6)
+            hint = f" (did you mean {prefix + '.' if prefix else ''}{close[0]}?)" if close else ""
+            where = f" of {prefix}" if prefix else ""
+            lines.append(f"unknown option {loc!r}{hint}; valid options{where}: {', '.join(names)}")
         else:
             lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
     return f"invalid configuration for {owner or cls.__name__}: " + "; ".join(lines)

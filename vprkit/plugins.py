@@ -33,6 +33,7 @@ __all__ = [
     "get_plugin_manager",
     "plugin_infos",
     "registered_specs",
+    "add_plugin_commands",
     "disabled_plugins",
     "reset_plugins",
 ]
@@ -177,6 +178,33 @@ def _collect(kind: str) -> dict[str, Registered]:
                 )
             found[spec.name] = Registered(spec, info)
     return dict(sorted(found.items()))
+
+
+def _command_names(commands: list[Any], groups: list[Any]) -> set[str]:
+    """Names a Typer app would give its commands (explicit, or from the function) and groups."""
+    names = {c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in commands}
+    return names | {g.name or "" for g in groups}
+
+
+def add_plugin_commands(app: Any) -> None:
+    """Call every plugin's ``vprkit_commands(app)``, one at a time, so that a hook that raises, or
+    a command that would replace one already there (a built-in ``run``), names its plugin."""
+    pm = get_plugin_manager()
+    for impl in pm.hook.vprkit_commands.get_hookimpls():
+        info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, repr(impl.plugin), "<registered at runtime>", "")
+        n_commands, n_groups = len(app.registered_commands), len(app.registered_groups)
+        before = _command_names(app.registered_commands, app.registered_groups)
+        try:
+            impl.function(app=app)
+        except Exception as exc:
+            raise PluginError(f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) failed in "
+                              f"vprkit_commands(): {type(exc).__name__}: {exc}") from exc
+        added = _command_names(app.registered_commands[n_commands:], app.registered_groups[n_groups:])
+        clash = sorted(before & added)
+        if clash:
+            raise PluginConflictError(f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) adds the "
+                                      f"command(s) {clash}, which vprkit or another plugin already has; rename them, or "
+                                      f"skip the plugin with {DISABLE_ENV}={info.name}")
 
 
 def registered_specs(kind: str) -> dict[str, Registered]:

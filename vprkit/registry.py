@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel
 
 from vprkit.config import build_config
-from vprkit.errors import UnknownNameError
+from vprkit.errors import PluginError, UnknownNameError
 from vprkit.plugins import Registered, registered_specs
 from vprkit.specs import (
     SPEC_TYPES,
@@ -77,12 +77,30 @@ def get_spec(kind: str, name: str) -> MethodSpec:
     return get_registered(kind, name).spec
 
 
+# what the objects a factory returns must offer, per kind (a broken plugin is named here, not
+# deep in a pipeline as an AttributeError)
+_REQUIRED = {
+    "partitioner": ("fit",),
+    "classifier": ("save", "load", "fingerprint"),
+    "retriever": ("save", "load", "fingerprint", "encode"),
+    "index": ("build", "search", "search_rows", "save"),
+}
+
+
 def create(kind: str, name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
     """Build a method: validate ``config`` + ``overrides`` against the spec's config class and call
-    the factory with the result. The factory's module is imported here, not before."""
-    spec = get_spec(kind, name)
+    the factory with the result. The factory's module is imported here, not before; an object
+    that lacks what its kind needs is refused, naming the plugin."""
+    registered = get_registered(kind, name)
+    spec = registered.spec
     cfg = build_config(spec.config, config, overrides, owner=f"{kind} {name!r}")
-    return spec.load_factory()(cfg)
+    made = spec.load_factory()(cfg)
+    missing = [attr for attr in _REQUIRED.get(kind, ()) if not callable(getattr(made, attr, None))]
+    if missing:
+        plugin = registered.plugin
+        raise PluginError(f"vprkit plugin {plugin.name!r} (from distribution {plugin.distribution!r}): {kind} {name!r} "
+                          f"factory {spec.factory} returned {type(made).__name__}, which has no {', '.join(missing)}")
+    return made
 
 
 def list_partitioners(filter: str | Iterable[str] = "*") -> list[str]:

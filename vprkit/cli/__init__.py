@@ -1,15 +1,19 @@
 """The ``vprkit`` command line: thin commands over library functions, one file per group.
 
-Built-in command groups are added here; plugins add theirs through the ``vprkit_commands`` hook.
-Errors meant for the user (:class:`~vprkit.errors.VprkitError`) are printed without a traceback.
+Built-in command groups are added here; plugins add theirs through the ``vprkit_commands`` hook
+(a plugin command may not replace an existing one). Errors meant for the user
+(:class:`~vprkit.errors.VprkitError`) are printed as one line without a traceback, exit status 1;
+``VPRKIT_DEBUG=1`` shows the traceback too. Ctrl-C prints "interrupted", exit status 130.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from vprkit.errors import VprkitError
 
@@ -26,7 +30,7 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     """The Typer application with built-in groups and every plugin's commands."""
-    from vprkit.plugins import get_plugin_manager
+    from vprkit.plugins import add_plugin_commands
 
     app = typer.Typer(
         name="vprkit",
@@ -47,7 +51,7 @@ def build_app() -> typer.Typer:
 
     for register in _builtin_groups():
         register(app)
-    get_plugin_manager().hook.vprkit_commands(app=app)
+    add_plugin_commands(app)
     return app
 
 
@@ -65,16 +69,29 @@ def _builtin_groups():
     return [importlib.import_module(f"vprkit.cli.{name}").register for name in names]
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry point."""
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C: say so before Typer turns the interrupt into a silent exit status 130."""
     from vprkit.cli.console import err
 
+    err.print("[yellow]interrupted[/]")
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point."""
+    import signal
+
+    from vprkit.cli.console import err
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted)
     try:
         app = build_app()
         app(args=argv, prog_name="vprkit")
     except VprkitError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if os.environ.get("VPRKIT_DEBUG", "") not in ("", "0"):
+            err.print_exception()
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line, not wrapped
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]")
         sys.exit(130)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from json import dumps
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from vprkit.cli.console import err, out, print_json
+from vprkit.cli.console import err, out
 from vprkit.cli.options import ClassifierSetOpt, JsonOpt, PngOpt, TopnOpt
+from vprkit.cli.progress import step_progress
 
 
 def localize(
@@ -17,40 +20,62 @@ def localize(
     bundle: Annotated[Path, typer.Option("--bundle", "-b", help="Map bundle folder (`vprkit index build`).")],
     topn: TopnOpt = 100,
     k: int = typer.Option(5, "--k", help="Places listed per image."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images decoded and localised at a time (bounds memory)."),
     png: PngOpt = None,
     classifier_set: ClassifierSetOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Latitude/longitude, UTM, confidence and top-K places of each image; optionally a PNG map."""
+    """Latitude/longitude, UTM, confidence and top-K places of each image, printed as each batch is
+    done; optionally a PNG map per image (NAME.png for one image, NAME_<i>.png for several)."""
     from vprkit.config import apply_inference_settings, parse_overrides
     from vprkit.errors import ConfigError
     from vprkit.pipeline.bundle import MapBundle
-    from vprkit.pipeline.localize_images import localize_files, plot_localization
+    from vprkit.pipeline.localize_images import iter_localize, plot_localization
 
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    missing = [str(p) for p in images if not p.is_file()]
+    if missing:  # before the bundle is loaded
+        raise ConfigError(f"{len(missing)} image(s) do not exist (first: {missing[0]})")
     loaded = MapBundle.load(bundle)
     if classifier_set:
         if loaded.classifier is None:
             raise ConfigError(f"--classifier-set: the bundle {bundle} has no classifier")
         apply_inference_settings(loaded.classifier.config, parse_overrides(classifier_set))
-    records, loc = localize_files(loaded, images, topn=topn, k=k)
-    if png is not None:
-        for i, image in enumerate(images):
-            target = png if len(images) == 1 else png.with_name(f"{png.stem}_{i}{png.suffix}")
-            plot_localization(loaded, loc, i, target, title=image.name)
-            err.print(f"[dim]map: {target}[/]")
+    if png is not None and len(images) > 1:
+        err.print(f"[dim]maps: {png.with_name(f'{png.stem}_<i>{png.suffix}')} for image i = 0 … {len(images) - 1}[/]")
+    done = 0
     if json:
-        print_json(records)
-        return
-    for rec in records:
-        table = Table(title=f"{rec['image']}", show_header=True, show_edge=False)
-        for col in ("rank", "lat", "lon", "east", "north", "score", "source"):
-            table.add_column(col, no_wrap=True, justify="left" if col == "source" else "right")
-        for p in rec["places"]:
-            table.add_row(str(p["rank"]), _fmt(p["lat"], 6), _fmt(p["lon"], 6), _fmt(p["east"], 1),
-                          _fmt(p["north"], 1), f"{p['score']:.3f}", _SHORT.get(p["source"], p["source"]))
-        out.print(table)
-        if rec["confidence_std_m"] is not None:
-            out.print(f"confidence: expert spread {rec['confidence_std_m']:.1f} m (small = the group experts agree)")
+        sys.stdout.write("[")  # one JSON list, written record by record as batches finish
+    with step_progress(enabled=len(images) > batch_size) as progress:
+        for records, loc in iter_localize(loaded, images, topn=topn, k=k, batch_size=batch_size,
+                                          progress=lambda n, total: progress("images", n, total)):
+            for j, rec in enumerate(records):
+                i = done + j
+                if png is not None:
+                    target = png if len(images) == 1 else png.with_name(f"{png.stem}_{i}{png.suffix}")
+                    plot_localization(loaded, loc, j, target, title=Path(rec["image"]).name)
+                if json:
+                    sys.stdout.write(("," if i else "") + "\n" + dumps(rec, default=str))
+                else:
+                    _print_record(rec)
+            done += len(records)
+            sys.stdout.flush()
+    if json:
+        sys.stdout.write("\n]\n")
+        sys.stdout.flush()
+
+
+def _print_record(rec: dict) -> None:
+    table = Table(title=f"{rec['image']}", show_header=True, show_edge=False)
+    for col in ("rank", "lat", "lon", "east", "north", "score", "source"):
+        table.add_column(col, no_wrap=True, justify="left" if col == "source" else "right")
+    for p in rec["places"]:
+        table.add_row(str(p["rank"]), _fmt(p["lat"], 6), _fmt(p["lon"], 6), _fmt(p["east"], 1),
+                      _fmt(p["north"], 1), f"{p['score']:.3f}", _SHORT.get(p["source"], p["source"]))
+    out.print(table)
+    if rec["confidence_std_m"] is not None:
+        out.print(f"confidence: expert spread {rec['confidence_std_m']:.1f} m (small = the group experts agree)")
 
 
 # narrower labels for an 80-column terminal; the JSON keeps the full ones

@@ -1,8 +1,13 @@
-"""Localize image files with a map bundle: coordinates, confidence, top-K places, a map."""
+"""Localize image files with a map bundle: coordinates, confidence, top-K places, a map.
+
+:func:`iter_localize` streams: images are decoded and localised ``batch_size`` at a time, so memory
+is bounded by one batch whatever the number of files, and each batch's records are available as
+soon as it is done (``vprkit localize`` prints or writes them as it goes).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +17,38 @@ from vprkit.pipeline.bundle import MapBundle
 from vprkit.pipeline.images import open_image
 from vprkit.pipeline.localizer import Localization, Localizer
 
-__all__ = ["localize_files", "plot_localization"]
+__all__ = ["iter_localize", "localize_files", "plot_localization"]
+
+
+def iter_localize(bundle: MapBundle, files: Sequence[str | Path], *, topn: int = 100, k: int = 5,
+                  batch_size: int = 32, use_classifier: bool = True, use_retriever: bool = True,
+                  progress: Callable[[int, int], None] | None = None,
+                  ) -> Iterator[tuple[list[dict[str, Any]], Localization]]:
+    """``(records, localization)`` per batch of ``batch_size`` files, in order; ``progress(done, total)``."""
+    localizer = Localizer(bundle, topn=topn, k=k, use_classifier=use_classifier, use_retriever=use_retriever)
+    for start in range(0, len(files), batch_size):
+        chunk = list(files[start:start + batch_size])
+        loc = localizer.localize([open_image(f) for f in chunk])
+        yield _records(bundle, chunk, loc), loc
+        if progress:
+            progress(start + len(chunk), len(files))
 
 
 def localize_files(bundle: MapBundle, files: Sequence[str | Path], *, topn: int = 100, k: int = 5,
                    use_classifier: bool = True, use_retriever: bool = True) -> tuple[list[dict[str, Any]], Localization]:
-    """One JSON-able record per image (best place first) and the raw :class:`Localization`."""
+    """One JSON-able record per image (best place first) and the raw :class:`Localization`, all at
+    once (for a few images; :func:`iter_localize` streams many)."""
+    from vprkit.pipeline.evaluate import concat_localizations
+
+    parts = list(iter_localize(bundle, files, topn=topn, k=k, use_classifier=use_classifier,
+                               use_retriever=use_retriever))
+    return [r for records, _ in parts for r in records], concat_localizations([loc for _, loc in parts])
+
+
+def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) -> list[dict[str, Any]]:
+    """One JSON-able record per image of one batch."""
     from vprkit.data.coords import utm_to_latlon
 
-    localizer = Localizer(bundle, topn=topn, k=k, use_classifier=use_classifier, use_retriever=use_retriever)
-    images = [open_image(f) for f in files]
-    loc = localizer.localize(images)
     zone = bundle.manifest.get("utm_zone")
     records = []
     for i, f in enumerate(files):
@@ -50,7 +76,7 @@ def localize_files(bundle: MapBundle, files: Sequence[str | Path], *, topn: int 
             "candidates": int(loc.candidates[i]),
             "places": places,
         })
-    return records, loc
+    return records
 
 
 def _num(x: float) -> float | None:
