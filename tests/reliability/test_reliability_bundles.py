@@ -159,6 +159,23 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(city, models, tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
+def test_a_read_only_cache_is_one_line(city, models, tmp_path):
+    mount = tmp_path / "readonly"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a read-only tmpfs")
+    try:
+        proc = vprkit(*run_args(city, models), cache=mount / "cache", check=False)
+        assert proc.returncode == 1 and "Read-only file system" in proc.stderr and "VPRKIT_CACHE_DIR" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        proc = vprkit("train", "classifier", "dnc", "--dataset", str(city), "--out", str(mount / "run"),
+                      cache=tmp_path / "cache", check=False)
+        assert proc.returncode == 1 and "cannot write in --out" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
 def test_changed_pixels_under_the_same_names_rebuild_the_bundle(city, models, tmp_path):
     cache = tmp_path / "cache"
     first = json.loads(vprkit(*run_args(city, models), cache=cache).stdout)[0]

@@ -217,10 +217,16 @@ def bundle_lock(target: str | Path, timeout: float = -1) -> Iterator[None]:
     _make_parent(target)
     lock = FileLock(str(target.parent / f".{target.name}.lock"))
     try:
-        with lock.acquire(timeout=timeout):
-            yield
+        lock.acquire(timeout=timeout)
     except Timeout:
         raise BundleError(f"another vprkit command is building {str(target)!r} (lock {lock.lock_file})") from None
+    except OSError as exc:  # a read-only folder: the lock file cannot even be created
+        raise DataError(f"cannot write in {str(target.parent)!r} ({exc.strerror or exc}); choose a writable folder "
+                        "(for the cache: set VPRKIT_CACHE_DIR)") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _make_parent(target: Path) -> None:

@@ -112,11 +112,13 @@ def _lock(out: Path):
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     lock = FileLock(str(path), timeout=0)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         lock.acquire()
+    except OSError as exc:  # a read-only or foreign folder
+        raise DataError(f"cannot write in --out {str(out)!r} ({exc.strerror or exc}); choose a writable folder") from exc
     except Timeout:
         raise ConfigError(f"another `vprkit train` is writing to {str(out)!r} (lock {str(path)!r}); wait for it to "
                           "finish or choose another --out") from None
