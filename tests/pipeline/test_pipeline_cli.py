@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
-from vprkit import create_classifier, create_partitioner, create_retriever
 from vprkit.cli import build_app
-from vprkit.data.standard import load_split
 from vprkit.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def model_dirs(synthcity_tiny, tmp_path_factory):
-    train = load_split(synthcity_tiny, "train")
-    partition = create_partitioner("dnc", min_images_per_class=1).fit(train.east, train.north)
-    torch.manual_seed(1)
-    out = tmp_path_factory.mktemp("models")
-    create_classifier("dnc", backbone="tinycnn").build(partition).save(out / "dnc")
-    create_retriever("cosplace", backbone="tinycnn").save(out / "cosplace")
-    return out
+@pytest.fixture
+def model_dirs(tiny_model_dirs):
+    return tiny_model_dirs
 
 
 def test_run_json_has_the_documented_keys(synthcity_tiny, model_dirs, tmp_path, monkeypatch):

@@ -22,23 +22,16 @@ import pytest
 import torch
 from PIL import Image
 
-from vprkit import create_classifier, create_partitioner, create_retriever
+from vprkit import create_classifier, create_partitioner
 from vprkit.data.standard import load_split
 from vprkit.errors import DataError
 from vprkit.pipeline.bundle import BundleError, MapBundle, build_bundle
 from vprkit.pipeline.models import load_model
 
 
-@pytest.fixture(scope="module")
-def models(synthcity_tiny, tmp_path_factory):
-    """Untrained tinycnn D&C + CosPlace folders for synthcity tiny (fast to run, real components)."""
-    train = load_split(synthcity_tiny, "train")
-    partition = create_partitioner("dnc", min_images_per_class=1).fit(train.east, train.north)
-    torch.manual_seed(1)
-    out = tmp_path_factory.mktemp("reliability_models")
-    create_classifier("dnc", backbone="tinycnn", test_transform={"resize": "none"}).build(partition).save(out / "dnc")
-    create_retriever("cosplace", backbone="tinycnn").save(out / "cosplace")
-    return out
+@pytest.fixture
+def models(tiny_model_dirs):
+    return tiny_model_dirs
 
 
 @pytest.fixture

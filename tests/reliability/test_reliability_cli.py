@@ -14,14 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from vprkit import (
     PartitionerSpec,
     create_classifier,
-    create_partitioner,
-    create_retriever,
     hookimpl,
 )
 from vprkit.data.standard import load_split
@@ -44,15 +41,9 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def models(synthcity_tiny, tmp_path_factory):
-    train = load_split(synthcity_tiny, "train")
-    partition = create_partitioner("dnc", min_images_per_class=1).fit(train.east, train.north)
-    torch.manual_seed(1)
-    out = tmp_path_factory.mktemp("cli_models")
-    create_classifier("dnc", backbone="tinycnn", test_transform={"resize": "none"}).build(partition).save(out / "dnc")
-    create_retriever("cosplace", backbone="tinycnn").save(out / "cosplace")
-    return out
+@pytest.fixture
+def models(tiny_model_dirs):
+    return tiny_model_dirs
 
 
 def test_names_and_files_are_refused_before_synthcity_is_generated(tmp_path):

@@ -19,10 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from vprkit.cli import build_app
@@ -41,44 +38,15 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a shared 2-core box two threads spin-wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
-
-
-def _write_split(folder: Path, points: np.ndarray, headings: np.ndarray, seed: int, size: int = 32) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for (e, n), h in zip(points, headings):
-        cell = (int(e // 20) * 7 + int(n // 20) * 13) % 97
-        base = np.array([cell * 37 % 255, cell * 91 % 255, cell * 53 % 255], dtype=np.float64)
-        img = np.clip(base + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
-        name = format_filename(ORIGIN_E + e, ORIGIN_N + n, 10, "S", 37.7, -122.4, heading=float(h), ext=".png")
-        Image.fromarray(img).save(folder / name)
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    """The standard layout of ``tests/training/conftest.py``'s ``tiny_vpr_dataset`` (train + val)."""
-    root = tmp_path_factory.mktemp("tiny_vpr_reliability")
-    rng = np.random.default_rng(0)
-    cells = np.stack(np.meshgrid(np.arange(4), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
-    train = (np.repeat(cells, 12, axis=0) + rng.uniform(0.05, 0.95, (len(cells) * 12, 2))) * 20.0
-    _write_split(root / "images" / "train", train, rng.uniform(0, 360, len(train)), 1)
-    db = (cells + 0.5) * 20.0
-    _write_split(root / "images" / "val" / "database", db, np.zeros(len(db)), 2)
-    _write_split(root / "images" / "val" / "queries", db + rng.uniform(-3, 3, db.shape), np.zeros(len(db)), 3)
-    return root
-
-
-@pytest.fixture(scope="module")
-def trained_dnc(tiny_dataset, tmp_path_factory) -> Path:
+def trained_dnc(tiny_vpr_dataset, tmp_path_factory) -> Path:
     """A finished one-epoch dnc run (model folder + ``training/``), trained once per module."""
     out = tmp_path_factory.mktemp("trained") / "dnc"
-    _ok(["train", "classifier", "dnc", "--dataset", str(tiny_dataset), "--out", str(out), *FAST])
+    _ok(["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out), *FAST])
     return out
 
 
@@ -122,41 +90,41 @@ def _add_training_image(dataset: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- item 4: resume
-def test_refused_resume_leaves_the_saved_config_byte_identical(tiny_dataset, trained_dnc, tmp_path):
+def test_refused_resume_leaves_the_saved_config_byte_identical(tiny_vpr_dataset, trained_dnc, tmp_path):
     out = _copy(trained_dnc, tmp_path / "dnc")
     saved = (out / "training" / "config.yaml").read_bytes()
-    message = _refused(_resume(tiny_dataset, out, "--set", "training.batch_size=4"))
+    message = _refused(_resume(tiny_vpr_dataset, out, "--set", "training.batch_size=4"))
     assert "training.batch_size (8 → 4)" in message and str(out) in message
     assert (out / "training" / "config.yaml").read_bytes() == saved
     # the refusal changed nothing, so the plain resume (extending the run) still works
-    _ok(_resume(tiny_dataset, out, "--set", "training.epochs=2"))
+    _ok(_resume(tiny_vpr_dataset, out, "--set", "training.epochs=2"))
     assert len(json.loads((out / "training" / "history.json").read_text())) == 2
     assert "epochs: 2" in (out / "training" / "config.yaml").read_text()
 
 
-def test_changed_partition_or_backbone_on_resume_is_refused_up_front(tiny_dataset, trained_dnc, tmp_path):
+def test_changed_partition_or_backbone_on_resume_is_refused_up_front(tiny_vpr_dataset, trained_dnc, tmp_path):
     out = _copy(trained_dnc, tmp_path / "dnc")
     before = _snapshot(out)
-    message = _refused(_resume(tiny_dataset, out, "--set", "partition.M=40", "--set", "backbone=resnet18"))
+    message = _refused(_resume(tiny_vpr_dataset, out, "--set", "partition.M=40", "--set", "backbone=resnet18"))
     assert "partition.M (20.0 → 40.0)" in message and "backbone ('tinycnn' → 'resnet18')" in message
     assert _snapshot(out) == before
 
 
 @pytest.mark.parametrize("option", ["training.head_lr=0.5", "training.backbone_lr=0.5"])
-def test_changed_learning_rate_on_resume_is_refused(tiny_dataset, trained_dnc, tmp_path, option):
+def test_changed_learning_rate_on_resume_is_refused(tiny_vpr_dataset, trained_dnc, tmp_path, option):
     out = _copy(trained_dnc, tmp_path / "dnc")
     before = _snapshot(out)
-    message = _refused(_resume(tiny_dataset, out, "--set", option))
+    message = _refused(_resume(tiny_vpr_dataset, out, "--set", option))
     assert option.split("=")[0] in message
     assert _snapshot(out) == before
 
 
-def test_resume_of_an_empty_folder_is_refused_before_anything_is_written(tiny_dataset, tmp_path):
-    message = _refused(_resume(tiny_dataset, tmp_path / "nothing", *FAST), DataError)
+def test_resume_of_an_empty_folder_is_refused_before_anything_is_written(tiny_vpr_dataset, tmp_path):
+    message = _refused(_resume(tiny_vpr_dataset, tmp_path / "nothing", *FAST), DataError)
     assert "last.pt" in message and not (tmp_path / "nothing").exists()
 
 
-def test_start_checkpoint_allows_schedule_changes_but_not_model_changes(tiny_dataset, trained_dnc, tmp_path):
+def test_start_checkpoint_allows_schedule_changes_but_not_model_changes(tiny_vpr_dataset, trained_dnc, tmp_path):
     """An imported release (``start`` checkpoint) may be fine-tuned with another schedule; its
     model options stay those of the import."""
     from vprkit.training.checkpoint import load_checkpoint, save_checkpoint
@@ -168,32 +136,32 @@ def test_start_checkpoint_allows_schedule_changes_but_not_model_changes(tiny_dat
     cfg = TrainingConfig.model_validate(last["config"])
     save_checkpoint(out / "training" / "last.pt",
                     start_checkpoint(cfg, last["net"], last["heads"], origin="a test release"))
-    message = _refused(_resume(tiny_dataset, out, "--set", "partition.M=40"))
+    message = _refused(_resume(tiny_vpr_dataset, out, "--set", "partition.M=40"))
     assert "partition.M" in message
-    _ok(_resume(tiny_dataset, out, "--set", "training.batch_size=4", "--set", "training.head_lr=0.5"))
+    _ok(_resume(tiny_vpr_dataset, out, "--set", "training.batch_size=4", "--set", "training.head_lr=0.5"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["card"]["source"]["initialised_from"] == "a test release"
 
 
 # ---------------------------------------------------------------------- item 5: non-empty --out
-def test_training_into_a_non_empty_out_is_refused(tiny_dataset, trained_dnc, tmp_path):
+def test_training_into_a_non_empty_out_is_refused(tiny_vpr_dataset, trained_dnc, tmp_path):
     out = _copy(trained_dnc, tmp_path / "dnc")
     before = _snapshot(out)
-    args = ["train", "classifier", "dnc", "--dataset", str(tiny_dataset), "--out", str(out), *FAST]
+    args = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out), *FAST]
     message = _refused(args)
     assert "not empty" in message and "--resume" in message and "--overwrite" in message
     assert _snapshot(out) == before  # last.pt of the earlier run is intact
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    assert "not empty" in _refused(["train", "classifier", "dnc", "--dataset", str(tiny_dataset), "--out", str(other),
+    assert "not empty" in _refused(["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(other),
                                     *FAST])
 
 
-def test_overwrite_replaces_the_run_only_after_validation(tiny_dataset, trained_dnc, tmp_path):
+def test_overwrite_replaces_the_run_only_after_validation(tiny_vpr_dataset, trained_dnc, tmp_path):
     out = _copy(trained_dnc, tmp_path / "dnc")
     before = _snapshot(out)
-    args = ["train", "classifier", "dnc", "--dataset", str(tiny_dataset), "--out", str(out), "--overwrite", *FAST]
+    args = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out), "--overwrite", *FAST]
     _refused([*args, "--set", "nope=1"])  # an invalid option: nothing cleared
     assert _snapshot(out) == before
     _refused([*args, "--resume"])  # contradictory flags
@@ -228,9 +196,9 @@ _HELD_TRAINING = textwrap.dedent("""
 """)
 
 
-def test_a_second_training_into_the_same_out_is_refused_by_the_lock(tiny_dataset, tmp_path):
+def test_a_second_training_into_the_same_out_is_refused_by_the_lock(tiny_vpr_dataset, tmp_path):
     out, go = tmp_path / "dnc", tmp_path / "go"
-    args = ["train", "classifier", "dnc", "--dataset", str(tiny_dataset), "--out", str(out), *FAST]
+    args = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out), *FAST]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([sys.executable, "-c", _HELD_TRAINING, str(go), *args], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -255,8 +223,8 @@ def test_a_second_training_into_the_same_out_is_refused_by_the_lock(tiny_dataset
 
 
 # ---------------------------------------------------------------- item 8: training set on resume
-def test_resume_on_another_training_set_is_refused_unless_allowed(tiny_dataset, tmp_path):
-    dataset = _copy(tiny_dataset, tmp_path / "data")
+def test_resume_on_another_training_set_is_refused_unless_allowed(tiny_vpr_dataset, tmp_path):
+    dataset = _copy(tiny_vpr_dataset, tmp_path / "data")
     out = tmp_path / "dnc"
     _ok(["train", "classifier", "dnc", "--dataset", str(dataset), "--out", str(out), *FAST])
     from vprkit.data.standard import load_split
@@ -274,10 +242,10 @@ def test_resume_on_another_training_set_is_refused_unless_allowed(tiny_dataset, 
     _ok(_resume(dataset, out, "--set", "training.epochs=3"))
 
 
-def test_triplet_resume_on_another_training_set_is_refused_unless_allowed(tiny_dataset, tmp_path):
+def test_triplet_resume_on_another_training_set_is_refused_unless_allowed(tiny_vpr_dataset, tmp_path):
     from vprkit.training.api import train_model
 
-    dataset = _copy(tiny_dataset, tmp_path / "data")
+    dataset = _copy(tiny_vpr_dataset, tmp_path / "data")
     out = tmp_path / "netvlad"
     train_model("retriever", "netvlad", dataset, out, overrides=NETVLAD_FAST)
     _add_training_image(dataset)
@@ -293,10 +261,10 @@ def test_triplet_resume_on_another_training_set_is_refused_unless_allowed(tiny_d
                                "partition.alpha=360", "partition.groups_num=2"]),
     ("classifier", "planet", ["partition.tau_min=5", "partition.tau_max=60"]),  # the joint trainer
 ])
-def test_every_group_trainer_records_its_training_set(tiny_dataset, tmp_path, kind, name, overrides):
+def test_every_group_trainer_records_its_training_set(tiny_vpr_dataset, tmp_path, kind, name, overrides):
     from vprkit.training.api import train_model
 
-    dataset = _copy(tiny_dataset, tmp_path / "data")
+    dataset = _copy(tiny_vpr_dataset, tmp_path / "data")
     out = tmp_path / name
     fast = ["backbone=tinycnn", "training.epochs=1", "training.iterations_per_epoch=2", "training.batch_size=8",
             "training.image_size=32", "training.num_workers=0", "training.device=cpu", "training.validate_every=0"]
@@ -308,7 +276,7 @@ def test_every_group_trainer_records_its_training_set(tiny_dataset, tmp_path, ki
     assert _snapshot(out) == before
 
 
-def test_allow_new_data_needs_resume(tiny_dataset, tmp_path):
-    args = ["train", "classifier", "dnc", "--dataset", str(tiny_dataset), "--out", str(tmp_path / "x"), *FAST]
+def test_allow_new_data_needs_resume(tiny_vpr_dataset, tmp_path):
+    args = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(tmp_path / "x"), *FAST]
     assert "--resume" in _refused([*args, "--allow-new-data"])
     assert not (tmp_path / "x").exists()

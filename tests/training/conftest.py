@@ -1,47 +1,10 @@
-"""A tiny standard-layout dataset for trainer tests: 16 cells of 20 m, each with its own colour
-pattern so a few iterations can learn something; headings for CosPlace."""
+"""Trainer tests run on one torch thread; their dataset is ``tiny_vpr_dataset`` (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
-
-from vprkit.data.filenames import format_filename
-
-ORIGIN_E, ORIGIN_N = 549_000.0, 4_178_000.0
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a shared 2-core box two threads spin-wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
-
-
-def _write_split(folder, points, headings, seed, size=32):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for (e, n), h in zip(points, headings):
-        cell = (int(e // 20) * 7 + int(n // 20) * 13) % 97
-        base = np.array([cell * 37 % 255, cell * 91 % 255, cell * 53 % 255], dtype=np.float64)
-        img = np.clip(base + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
-        name = format_filename(ORIGIN_E + e, ORIGIN_N + n, 10, "S", 37.7, -122.4, heading=float(h), ext=".png")
-        Image.fromarray(img).save(folder / name)
-
-
-@pytest.fixture(scope="session")
-def tiny_vpr_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_vpr")
-    rng = np.random.default_rng(0)
-    cells = np.stack(np.meshgrid(np.arange(4), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
-    train = (np.repeat(cells, 12, axis=0) + rng.uniform(0.05, 0.95, (len(cells) * 12, 2))) * 20.0
-    _write_split(root / "images" / "train", train, rng.uniform(0, 360, len(train)), 1)
-    db = (cells + 0.5) * 20.0
-    _write_split(root / "images" / "val" / "database", db, np.zeros(len(db)), 2)
-    q = db + rng.uniform(-3, 3, db.shape)
-    _write_split(root / "images" / "val" / "queries", q, np.zeros(len(q)), 3)
-    return root

@@ -117,11 +117,11 @@ def _lock(out: Path):
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-    except OSError as exc:  # a read-only or foreign folder
-        raise DataError(f"cannot write in --out {str(out)!r} ({exc.strerror or exc}); choose a writable folder") from exc
     except Timeout:
         raise ConfigError(f"another `vprkit train` is writing to {str(out)!r} (lock {str(path)!r}); wait for it to "
                           "finish or choose another --out") from None
+    except OSError as exc:  # a read-only or foreign folder
+        raise DataError(f"cannot write in --out {str(out)!r} ({exc.strerror or exc}); choose a writable folder") from exc
     return lock
 
 
