@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "file_checksum",
+    "read_json_object",
     "fingerprint",
     "fingerprint_strings",
 ]
@@ -112,6 +113,21 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json_object(path: str | Path, error: type[Exception], missing: str) -> dict[str, Any]:
+    """A JSON object from ``path`` (manifests, metadata); ``error(missing)`` when the file is not
+    there, ``error`` naming the file when it is not valid JSON or not an object."""
+    p = Path(path)
+    if not p.is_file():
+        raise error(missing)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{str(p)!r} is corrupted: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{str(p)!r} is corrupted: a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def fingerprint(*parts: Any) -> str:

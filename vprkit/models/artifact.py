@@ -19,7 +19,6 @@ order of the heads).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from pydantic import BaseModel
 
 from vprkit.config import build_config, save_config
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_write_json, fingerprint
+from vprkit.fileio import atomic_write_json, fingerprint, read_json_object
 
 __all__ = ["model_card", "model_fingerprint", "read_manifest", "read_model_dir", "tensors_fingerprint", "vprkit_version",
            "write_model_dir"]
@@ -86,16 +85,8 @@ def model_card(kind: str, method: str, config: BaseModel, partition: Any = None,
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The parsed ``manifest.json`` of a model folder; a clear error if missing or corrupt."""
     d = Path(directory)
-    path = d / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"{str(d)!r} is not a vprkit model folder (no manifest.json; an interrupted save?)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{str(path)!r} is corrupted: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise DataError(f"{str(path)!r} is corrupted: a JSON {type(manifest).__name__}, not an object")
-    return manifest
+    return read_json_object(d / "manifest.json", DataError,
+                            f"{str(d)!r} is not a vprkit model folder (no manifest.json; an interrupted save?)")
 
 
 def write_model_dir(

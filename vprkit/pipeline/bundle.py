@@ -21,7 +21,6 @@ count) against the parts they describe.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -35,7 +34,7 @@ import numpy as np
 
 from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path, atomic_write_json, fingerprint
+from vprkit.fileio import atomic_path, atomic_write_json, fingerprint, read_json_object
 
 __all__ = ["MANIFEST", "BundleError", "MapBundle", "build_bundle", "bundle_lock", "check_not_inside"]
 
@@ -118,14 +117,8 @@ class MapBundle:
 
 def _read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
-    if not path.is_file():
-        raise BundleError(f"{str(root)!r} is not a map bundle (no {MANIFEST}); build one with `vprkit index build`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{str(path)!r} is corrupted: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{str(path)!r} is corrupted: a JSON {type(manifest).__name__}, not an object")
+    manifest = read_json_object(path, BundleError,
+                                f"{str(root)!r} is not a map bundle (no {MANIFEST}); build one with `vprkit index build`")
     if manifest.get("format") != FORMAT_VERSION:
         raise BundleError(f"{str(path)!r}: bundle format {manifest.get('format')!r}, this vprkit reads {FORMAT_VERSION}")
     return manifest
