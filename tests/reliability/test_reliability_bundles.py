@@ -8,6 +8,7 @@ under the same names, `--bundle` with conflicting options, edited manifest field
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -135,38 +136,37 @@ def test_a_failed_rebuild_keeps_the_working_bundle(city, models, tmp_path):
     assert not list(tmp_path.glob(".bundle.build-*")) and not list(tmp_path.glob(".bundle.old-*"))
 
 
-def test_a_full_disk_is_one_line_and_leaves_nothing(city, models, tmp_path):
-    mount = tmp_path / "full"
+@contextlib.contextmanager
+def tmpfs(mount: Path, options: str):
+    """A real small (or read-only) file system at ``mount``; skips the test where none can be mounted."""
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)],
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
                                            capture_output=True).returncode != 0:
-        pytest.skip("needs root to mount a 1 MiB tmpfs as a full disk")
+        pytest.skip(f"needs root to mount a tmpfs ({options})")
     try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(city, models, tmp_path):
+    with tmpfs(tmp_path / "full", "size=1M") as mount:  # a 1 MiB disk: the store does not fit
         proc = vprkit("index", "build", "--out", str(mount / "bundle"), "--classifier", str(models / "dnc"),
                       "--retriever", str(models / "cosplace"), "--dataset", str(city), cache=tmp_path / "cache",
                       check=False)
         assert proc.returncode == 1 and "no space left on the device" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
         assert [p.name for p in mount.iterdir() if not p.name.endswith(".lock")] == []
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_read_only_cache_is_one_line(city, models, tmp_path):
-    mount = tmp_path / "readonly"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root to mount a read-only tmpfs")
-    try:
+    with tmpfs(tmp_path / "readonly", "ro,size=1M") as mount:
         proc = vprkit(*run_args(city, models), cache=mount / "cache", check=False)
         assert proc.returncode == 1 and "Read-only file system" in proc.stderr and "VPRKIT_CACHE_DIR" in proc.stderr
         assert "Traceback" not in proc.stderr
         proc = vprkit("train", "classifier", "dnc", "--dataset", str(city), "--out", str(mount / "run"),
                       cache=tmp_path / "cache", check=False)
         assert proc.returncode == 1 and "cannot write in --out" in proc.stderr and "Traceback" not in proc.stderr
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_changed_pixels_under_the_same_names_rebuild_the_bundle(city, models, tmp_path):
