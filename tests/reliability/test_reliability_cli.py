@@ -73,6 +73,23 @@ def test_an_unwritable_cache_is_one_line(synthcity_tiny, models, tmp_path):
     assert "VPRKIT_CACHE_DIR" in line
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU ticks of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _wait_until_idle(proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the process, having started up, spends no CPU: it is waiting (here: on a lock)."""
+    deadline, last = time.time() + timeout, -1
+    while time.time() < deadline and proc.poll() is None:
+        ticks = _cpu_ticks(proc.pid)
+        if ticks >= 30 and ticks - last <= 2:  # started (imports done) and idle for the last 0.5 s
+            return
+        last = ticks
+        time.sleep(0.5)
+
+
 def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
     from filelock import FileLock
 
@@ -82,7 +99,7 @@ def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "vprkit", "index", "build", "--out", str(out), "--classifier",
                                  str(models / "dnc"), "--retriever", "none", "--dataset", str(synthcity_tiny)],
                                 stderr=subprocess.PIPE, text=True, env=env)
-        time.sleep(3.0)  # started, models loaded, waiting
+        _wait_until_idle(proc)  # it has reached the lock (not still importing, however loaded the box)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
