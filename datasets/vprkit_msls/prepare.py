@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vprkit.data.coords import Zone, latlon_to_utm, zone_letters, zone_numbers
+from vprkit.geometry.utm import Zone, latlon_to_utm, zone_letters, zone_numbers
 from vprkit.data.filenames import format_filenames
 from vprkit.data.placing import write_split
 from vprkit.data.positives import positives_within

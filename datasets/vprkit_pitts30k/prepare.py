@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 
-from vprkit.data.coords import Zone, utm_to_latlon
+from vprkit.geometry.utm import Zone, utm_to_latlon
 from vprkit.data.filenames import format_filenames
 from vprkit.data.dbstruct import read_db_struct
 from vprkit.data.placing import write_split

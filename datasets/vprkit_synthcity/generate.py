@@ -178,7 +178,7 @@ class SynthCity:
 
     def file_names(self, split: str, rows: np.ndarray) -> np.ndarray:
         """Standard '@' file names of views ``rows`` of ``split`` (``(V,)`` str)."""
-        from vprkit.data.coords import utm_to_latlon
+        from vprkit.geometry.utm import utm_to_latlon
         from vprkit.data.filenames import format_filenames
 
         c, p = self.config, self.poses(split)

@@ -14,7 +14,7 @@ from vprkit.config import config_to_dict
 from vprkit.geometry.grid import count_grid_cells
 from vprkit.geometry.locate import GridLocator
 from vprkit.geometry.points import check_points, class_means
-from vprkit.geometry.utm_latlon import zone_text
+from vprkit.geometry.utm import zone_text
 from vprkit.partition import Partition
 from vprkit_dnc.config import DncPartitionConfig
 

@@ -17,7 +17,7 @@ from vprkit.geometry import s2
 from vprkit.geometry.adaptive_s2 import SFXL_DENSITY, adaptive_s2_cells, occupied_cell_density
 from vprkit.geometry.locate import S2Locator
 from vprkit.geometry.points import check_points, class_means, class_medoids
-from vprkit.geometry.utm_latlon import latlon_to_utm, utm_to_latlon, zone_text
+from vprkit.geometry.utm import latlon_to_utm, utm_to_latlon, zone_text
 from vprkit.partition import Partition
 from vprkit_s2.config import S2PartitionConfig
 
@@ -54,7 +54,8 @@ def class_coordinates(mode: str, labels, east, north, cell_ids: np.ndarray, zone
     if mode == "medoid":
         return class_medoids(labels, east, north, len(cell_ids))
     lat, lon = s2.cell_centers_latlon(cell_ids)
-    return np.stack(latlon_to_utm(lat, lon, zone), axis=1)
+    east, north, _ = latlon_to_utm(lat, lon, zone)
+    return np.stack([east, north], axis=1)
 
 
 def s2_partition(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import utm
 
-from vprkit.data.coords import latlon_to_utm, parse_zone, unify_zone, utm_to_latlon, zone_letters, zone_numbers
+from vprkit.geometry.utm import latlon_to_utm, parse_zone, unify_zone, utm_to_latlon, zone_letters, zone_numbers
 from vprkit.errors import DataError
 
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from vprkit.cli import build_app
 from vprkit.data import format_filenames
 from vprkit.errors import DataError
-from vprkit.geometry.utm_latlon import utm_to_latlon
+from vprkit.geometry.utm import utm_to_latlon
 from vprkit.partition import Partition, partition_dataset
 
 

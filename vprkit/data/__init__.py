@@ -4,7 +4,6 @@ Names are imported lazily so that plugins importing e.g. :mod:`vprkit.data.datas
 at registration time do not pull in NumPy.
 
 - :mod:`vprkit.data.filenames` — the standard '@' file name: format and parse (millions/s).
-- :mod:`vprkit.data.coords` — UTM ↔ lat/lon, one zone per dataset.
 - :mod:`vprkit.data.standard` — folders and the ``images/{train,val,test}/...`` layout.
 - :mod:`vprkit.data.npy_lists` — GSV-Cities-style ``.npy`` evaluation lists.
 - :mod:`vprkit.data.sequences` — Nordland-style sequences positioned by frame index.

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vprkit.data.geometry import cell_counts, hull_area_m2
+from vprkit.geometry.hull import cell_counts, hull_area_m2
 from vprkit.data.standard import (
     MIN_IMAGE_SIDE,
     PATHS_FILE_SUFFIX,

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vprkit.data.coords import Zone, unify_zone, utm_latlon_distance
+from vprkit.geometry.utm import Zone, unify_zone, utm_latlon_distance
 from vprkit.data.filenames import parse_filenames
 from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
@@ -211,11 +211,11 @@ def scan_paths(
     Every unusable row is in the returned problems; the list keeps the order of ``paths``.
     Mixed UTM zones raise unless ``target_zone`` is given or ``mixed_zones="keep"`` (then
     ``zone_number`` is 0 and ``extra["utm_zone"]`` names each row's zone; see
-    :func:`~vprkit.data.coords.unify_zone`).
+    :func:`~vprkit.geometry.utm.unify_zone`).
 
     With ``latlon_tolerance_m`` (``vprkit datasets check``: 5 m), names that give both UTM and
     lat/lon are also listed as problems when the lat/lon, projected into the name's own UTM
-    zone, lie farther than that from its east/north (:func:`~vprkit.data.coords.utm_latlon_distance`);
+    zone, lie farther than that from its east/north (:func:`~vprkit.geometry.utm.utm_latlon_distance`);
     those rows stay in the list (their UTM position is the one used).
     """
     root = Path(root)

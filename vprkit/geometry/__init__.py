@@ -1,1 +1,2 @@
-"""Geometry helpers: vectorised S2 cell math and UTM ↔ lat/lon conversion over NumPy arrays."""
+"""Geometry over NumPy arrays: UTM ↔ lat/lon (:mod:`~vprkit.geometry.utm`), vectorised S2 cell
+math, grid cells, convex hulls and class locators."""

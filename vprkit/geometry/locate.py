@@ -13,7 +13,7 @@ import numpy as np
 from vprkit.errors import DataError
 from vprkit.geometry import s2
 from vprkit.geometry.points import check_headings, check_points
-from vprkit.geometry.utm_latlon import parse_utm_zone, utm_to_latlon
+from vprkit.geometry.utm import parse_zone, utm_to_latlon
 
 __all__ = ["GridLocator", "S2Locator", "locator_from_arrays"]
 
@@ -94,7 +94,8 @@ class S2Locator:
     def __init__(self, cell_ids: np.ndarray, cell_to_class: np.ndarray, zone: str | tuple[int, str]):
         self.cell_ids = np.asarray(cell_ids, dtype=np.uint64)
         self.cell_to_class = np.asarray(cell_to_class, dtype=np.int64)
-        self.zone = parse_utm_zone(zone)
+        parsed = parse_zone(zone)
+        self.zone = (parsed.number, parsed.letter)
         if self.cell_ids.shape != self.cell_to_class.shape:
             raise DataError("S2 locator: cell_ids and cell_to_class differ in length")
         if len(self.cell_ids) > 1 and not (self.cell_ids[1:] >= self.cell_ids[:-1]).all():

@@ -16,7 +16,7 @@ import numpy as np
 from vprkit.fileio import atomic_path
 from vprkit.geometry import s2
 from vprkit.geometry.locate import GridLocator, S2Locator
-from vprkit.geometry.utm_latlon import latlon_to_utm
+from vprkit.geometry.utm import latlon_to_utm
 
 __all__ = ["plot_partition"]
 
@@ -46,7 +46,7 @@ def _polygons(partition) -> tuple[np.ndarray, np.ndarray]:
     assert isinstance(loc, S2Locator)
     keep = loc.cell_to_class >= 0
     corners = s2.cell_corners_latlon(loc.cell_ids[keep])
-    east, north = latlon_to_utm(corners[..., 0].ravel(), corners[..., 1].ravel(), loc.zone)
+    east, north, _ = latlon_to_utm(corners[..., 0].ravel(), corners[..., 1].ravel(), loc.zone)
     return np.stack([east, north], axis=1).reshape(-1, 4, 2), loc.cell_to_class[keep]
 
 

@@ -47,7 +47,7 @@ def localize_files(bundle: MapBundle, files: Sequence[str | Path], *, topn: int 
 
 def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) -> list[dict[str, Any]]:
     """One JSON-able record per image of one batch."""
-    from vprkit.data.coords import utm_to_latlon
+    from vprkit.geometry.utm import utm_to_latlon
 
     zone = bundle.manifest.get("utm_zone")
     records = []

@@ -25,6 +25,7 @@ __all__ = [
     "utm_to_latlon",
     "utm_latlon_distance",
     "unify_zone",
+    "zone_text",
 ]
 
 _BANDS = np.array(list("CDEFGHJKLMNPQRSTUVWXX"))  # 8° bands from 80°S; X spans 72–84°N
@@ -43,6 +44,11 @@ class Zone:
 
     def __str__(self) -> str:
         return f"{self.number}{self.letter}"
+
+
+def zone_text(zone: "str | Zone | tuple[int, str] | None") -> str | None:
+    """``(10, "S")``, ``"10s"`` or a :class:`Zone` → ``"10S"``; ``None`` stays ``None``."""
+    return None if zone is None else str(parse_zone(zone))
 
 
 def parse_zone(zone: "str | Zone | tuple[int, str]") -> Zone:
@@ -90,7 +96,7 @@ def zone_letters(lat: np.ndarray) -> np.ndarray:
     return np.where(inside, _BANDS[idx], "")
 
 
-def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: "str | Zone | None" = None) -> tuple[np.ndarray, np.ndarray, Zone]:
+def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: "str | Zone | tuple[int, str] | None" = None) -> tuple[np.ndarray, np.ndarray, Zone]:
     """Project degrees to UTM metres in one zone.
 
     Args:
@@ -123,7 +129,7 @@ def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: "str | Zone | None" = 
     return np.asarray(east, dtype=np.float64), np.asarray(northing, dtype=np.float64), zone
 
 
-def utm_to_latlon(east: np.ndarray, north: np.ndarray, zone: "str | Zone") -> tuple[np.ndarray, np.ndarray]:
+def utm_to_latlon(east: np.ndarray, north: np.ndarray, zone: "str | Zone | tuple[int, str]") -> tuple[np.ndarray, np.ndarray]:
     """UTM metres of one zone → ``(lat, lon)`` degrees, ``(n,)`` float64 each."""
     zone = parse_zone(zone)
     east = np.asarray(east, dtype=np.float64)
