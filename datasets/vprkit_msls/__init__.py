@@ -1,18 +1,11 @@
-"""vprkit plugin: Mapillary Street-Level Sequences (MSLS).
-
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
+"""vprkit plugin: Mapillary Street-Level Sequences (MSLS)."""
 
 from vprkit import DatasetSpec, EvalProtocol, hookimpl
-from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+from vprkit.data.dataset_protocol import LocalDatasetConfig, downloaded_dataset, standard_splits
 
 HOW_TO_GET = "download images_vol_*.zip and metadata.zip from https://www.mapillary.com/dataset/places and unzip them in one folder"
 
-
-def make(config: LocalDatasetConfig) -> LocalDataset:
-    """Factory: a reader of a prepared copy (MSLS is downloaded, not generated)."""
-    return LocalDataset("msls", config, HOW_TO_GET)
+make = downloaded_dataset("msls", HOW_TO_GET)
 
 
 @hookimpl
@@ -24,12 +17,7 @@ def vprkit_datasets():
             config=LocalDatasetConfig,
             description="Mapillary Street-Level Sequences: 30 cities, dashcam sequences; val = Copenhagen + San Francisco (mixed UTM zones)",
             prepare="vprkit_msls.prepare:prepare",
-            splits={
-                "train/database": "images/train/database",
-                "train/queries": "images/train/queries",
-                "val/database": "images/val/database",
-                "val/queries": "images/val/queries",
-            },
+            splits=standard_splits("train/database", "train/queries", "val/database", "val/queries"),
             expected_counts={"val/database": 18_871, "val/queries": 740},
             protocol=EvalProtocol(
                 radius_m=25.0, paper_query_sets=("val/queries",),

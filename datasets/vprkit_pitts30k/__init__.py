@@ -1,21 +1,14 @@
-"""vprkit plugin: Pittsburgh 30k.
-
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
+"""vprkit plugin: Pittsburgh 30k."""
 
 from vprkit import DatasetSpec, EvalProtocol, hookimpl
-from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+from vprkit.data.dataset_protocol import LocalDatasetConfig, downloaded_dataset, standard_splits
 
 HOW_TO_GET = (
     "request Pittsburgh 250k from the NetVLAD authors (https://www.di.ens.fr/willow/research/netvlad/); "
     "you need the image folders 000-006, queries_real/ and datasets/pitts30k_{train,val,test}.mat"
 )
 
-
-def make(config: LocalDatasetConfig) -> LocalDataset:
-    """Factory: a reader of a prepared copy (Pitts30k is downloaded, not generated)."""
-    return LocalDataset("pitts30k", config, HOW_TO_GET)
+make = downloaded_dataset("pitts30k", HOW_TO_GET)
 
 
 @hookimpl
@@ -27,14 +20,7 @@ def vprkit_datasets():
             config=LocalDatasetConfig,
             description="Pittsburgh 30k (NetVLAD): Google Street View tiles, UTM 17T; train/val/test of 10k database images each",
             prepare="vprkit_pitts30k.prepare:prepare",
-            splits={
-                "train/database": "images/train/database",
-                "train/queries": "images/train/queries",
-                "val/database": "images/val/database",
-                "val/queries": "images/val/queries",
-                "test/database": "images/test/database",
-                "test/queries": "images/test/queries",
-            },
+            splits=standard_splits("train/database", "train/queries", "val/database", "val/queries", "test/database", "test/queries"),
             expected_counts={
                 "train/database": 10_000,
                 "train/queries": 7_416,

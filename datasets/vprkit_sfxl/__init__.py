@@ -1,18 +1,11 @@
-"""vprkit plugin: San Francisco eXtra Large (SF-XL), the city-scale dataset of CosPlace and D&C.
-
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
+"""vprkit plugin: San Francisco eXtra Large (SF-XL), the city-scale dataset of CosPlace and D&C."""
 
 from vprkit import DatasetSpec, EvalProtocol, hookimpl
-from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+from vprkit.data.dataset_protocol import LocalDatasetConfig, downloaded_dataset, standard_splits
 
 HOW_TO_GET = "request SF-XL through the form linked from https://github.com/gmberton/CosPlace (sf_xl/small or sf_xl/processed)"
 
-
-def make(config: LocalDatasetConfig) -> LocalDataset:
-    """Factory: a reader of a prepared copy (SF-XL is downloaded, not generated)."""
-    return LocalDataset("sfxl", config, HOW_TO_GET)
+make = downloaded_dataset("sfxl", HOW_TO_GET)
 
 
 @hookimpl
@@ -24,16 +17,7 @@ def vprkit_datasets():
             config=LocalDatasetConfig,
             description="San Francisco eXtra Large: 41.2M training crops, 2.8M test database, 4 query sets; UTM 10S, standard names",
             prepare="vprkit_sfxl.prepare:prepare",
-            splits={
-                "train": "images/train",
-                "val/database": "images/val/database",
-                "val/queries": "images/val/queries",
-                "test/database": "images/test/database",
-                "test/queries_v1": "images/test/queries_v1",
-                "test/queries_v2": "images/test/queries_v2",
-                "test/queries_night": "images/test/queries_night",
-                "test/queries_occlusion": "images/test/queries_occlusion",
-            },
+            splits=standard_splits("train", "val/database", "val/queries", "test/database", "test/queries_v1", "test/queries_v2", "test/queries_night", "test/queries_occlusion"),
             expected_counts={
                 "test/queries_v1": 1_000,
                 "test/queries_v2": 598,

@@ -1,10 +1,7 @@
-"""vprkit plugin: synthcity: a procedural city rendered at street level, the embedded default dataset.
-
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
+"""vprkit plugin: synthcity: a procedural city rendered at street level, the embedded default dataset."""
 
 from vprkit import DatasetSpec, EvalProtocol, hookimpl
+from vprkit.data.dataset_protocol import standard_splits
 from vprkit_synthcity.config import SynthCityConfig
 
 
@@ -16,13 +13,7 @@ def vprkit_datasets():
             factory="vprkit_synthcity.generate:SynthCity",
             config=SynthCityConfig,
             description="procedural city rendered at street level (ray cast), deterministic from a seed; sizes tiny/small/city",
-            splits={
-                "train": "images/train",
-                "val/database": "images/val/database",
-                "val/queries": "images/val/queries",
-                "test/database": "images/test/database",
-                "test/queries": "images/test/queries",
-            },
+            splits=standard_splits("train", "val/database", "val/queries", "test/database", "test/queries"),
             protocol=EvalProtocol(
                 radius_m=25.0, paper_query_sets=("test/queries",),
                 notes="queries carry their condition (dusk, fog, occlusion...) in the name's note field; "

@@ -102,44 +102,25 @@ def query_shifts(n: int, rng: np.random.Generator, base_fov: float) -> QueryShif
     )
 
 
+#: The lighting fields each condition overrides on top of daylight (fog's visibility is drawn per query).
+CONDITION_LIGHT: dict[str, dict[str, float | list[float]]] = {
+    "dusk": dict(sun_az=265.0, ambient=0.28, diffuse=0.45, colour=[1.0, 0.68, 0.42], sky_top=[0.18, 0.16, 0.42],
+                 sky_horizon=[0.98, 0.52, 0.28], haze=[0.55, 0.38, 0.36], haze_m=300.0, windows_lit=0.15, lamps=0.15),
+    "night": dict(ambient=0.09, diffuse=0.0, colour=[0.65, 0.7, 1.0], sky_top=[0.01, 0.01, 0.04],
+                  sky_horizon=[0.07, 0.07, 0.13], haze=[0.04, 0.04, 0.07], haze_m=150.0, windows_lit=0.35, lamps=0.9),
+    "fog": dict(haze=[0.78, 0.79, 0.8], sky_top=[0.78, 0.79, 0.8], sky_horizon=[0.78, 0.79, 0.8]),
+}
+
+
 def query_light(shift: QueryShift, key: int) -> Light:
     """Lighting of the queries: daylight, except the dusk, night and fog conditions."""
     light = day_light(np.arange(len(shift.condition)), key)
-    c = shift.condition
-    dusk = c == CONDITIONS.index("dusk")
-    night = c == CONDITIONS.index("night")
-    fog = c == CONDITIONS.index("fog")
-    s = shift.strength.astype(np.float32)
-
-    def put(field, mask, value):
-        getattr(light, field)[mask] = value
-
-    put("sun_az", dusk, 265.0)
-    put("ambient", dusk, 0.28)
-    put("diffuse", dusk, 0.45)
-    put("colour", dusk, [1.0, 0.68, 0.42])
-    put("sky_top", dusk, [0.18, 0.16, 0.42])
-    put("sky_horizon", dusk, [0.98, 0.52, 0.28])
-    put("haze", dusk, [0.55, 0.38, 0.36])
-    put("haze_m", dusk, 300.0)
-    put("windows_lit", dusk, 0.15)
-    put("lamps", dusk, 0.15)
-
-    put("ambient", night, 0.09)
-    put("diffuse", night, 0.0)
-    put("colour", night, [0.65, 0.7, 1.0])
-    put("sky_top", night, [0.01, 0.01, 0.04])
-    put("sky_horizon", night, [0.07, 0.07, 0.13])
-    put("haze", night, [0.04, 0.04, 0.07])
-    put("haze_m", night, 150.0)
-    put("windows_lit", night, 0.35)
-    put("lamps", night, 0.9)
-
-    fog_rgb = np.array([0.78, 0.79, 0.8], np.float32)
-    put("haze", fog, fog_rgb)
-    put("sky_top", fog, fog_rgb)
-    put("sky_horizon", fog, fog_rgb)
-    light.haze_m[fog] = 20.0 + 40.0 * s[fog]  # 20-60 m visibility
+    for condition, fields in CONDITION_LIGHT.items():
+        mask = shift.condition == CONDITIONS.index(condition)
+        for field, value in fields.items():
+            getattr(light, field)[mask] = np.asarray(value, dtype=getattr(light, field).dtype)
+    fog = shift.condition == CONDITIONS.index("fog")
+    light.haze_m[fog] = 20.0 + 40.0 * shift.strength.astype(np.float32)[fog]  # 20-60 m visibility
     return light
 
 

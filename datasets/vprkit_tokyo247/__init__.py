@@ -1,21 +1,14 @@
-"""vprkit plugin: Tokyo 24/7.
-
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
+"""vprkit plugin: Tokyo 24/7."""
 
 from vprkit import DatasetSpec, EvalProtocol, hookimpl
-from vprkit.data.dataset_protocol import LocalDataset, LocalDatasetConfig
+from vprkit.data.dataset_protocol import LocalDatasetConfig, downloaded_dataset, standard_splits
 
 HOW_TO_GET = (
     "download the Tokyo 24/7 database tars (03814-03829), 247query_subset_v2.zip and datasets/tokyo247.mat "
     "from the authors (http://www.ok.ctrl.titech.ac.jp/~torii/project/247/ and the NetVLAD page)"
 )
 
-
-def make(config: LocalDatasetConfig) -> LocalDataset:
-    """Factory: a reader of a prepared copy (Tokyo 24/7 is downloaded, not generated)."""
-    return LocalDataset("tokyo247", config, HOW_TO_GET)
+make = downloaded_dataset("tokyo247", HOW_TO_GET)
 
 
 @hookimpl
@@ -27,7 +20,7 @@ def vprkit_datasets():
             config=LocalDatasetConfig,
             description="Tokyo 24/7: Street View database, phone queries by day, sunset and night; UTM 54S",
             prepare="vprkit_tokyo247.prepare:prepare",
-            splits={"test/database": "images/test/database", "test/queries": "images/test/queries"},
+            splits=standard_splits("test/database", "test/queries"),
             expected_counts={"test/database": 75_984, "test/queries": 315},
             protocol=EvalProtocol(
                 radius_m=25.0, paper_query_sets=("test/queries",),

@@ -40,6 +40,8 @@ __all__ = [
     "describe_datasets",
     "DATASET_MARKER",
     "dataset_spec_of",
+    "downloaded_dataset",
+    "standard_splits",
     "mark_dataset",
 ]
 
@@ -92,6 +94,22 @@ class LocalDataset:
         if self.config.root is None:
             raise DataError(f"dataset {self.name!r}: set its root (e.g. --set root=/data/{self.name})")
         return load_split(self.config.root, split, **kwargs)
+
+
+def downloaded_dataset(name: str, how_to_get: str) -> Callable[[LocalDatasetConfig], LocalDataset]:
+    """The factory of a dataset that is downloaded, not generated: ``factory(config)`` is a
+    :class:`LocalDataset` reading a prepared copy whose ``generate`` says ``how_to_get`` it."""
+
+    def make(config: LocalDatasetConfig) -> LocalDataset:
+        return LocalDataset(name, config, how_to_get)
+
+    make.__doc__ = f"Factory of dataset {name!r}: a reader of a prepared copy ({name} is downloaded, not generated)."
+    return make
+
+
+def standard_splits(*names: str) -> dict[str, str]:
+    """``DatasetSpec.splits`` of the standard layout: ``"test/database"`` → ``"images/test/database"``."""
+    return {n: f"images/{n}" for n in names}
 
 
 def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int | None = None,
