@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from functools import partial
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
+from machine import load_1min, machine_block
 
 from vprkit import create_classifier, create_partitioner
 
@@ -59,11 +58,6 @@ def timed_all(fn, reps: int) -> list[float]:
         fn()
         times.append(time.perf_counter() - start)
     return times
-
-
-def load() -> float:
-    """1-minute load average of the shared machine."""
-    return round(os.getloadavg()[0], 2)
 
 
 def trained_like_prototypes(partition, dim: int, cell: float = 20.0, seed: int = 0) -> list[torch.Tensor]:
@@ -101,7 +95,7 @@ def trained_like_queries(prototypes: list[torch.Tensor], n: int, seed: int = 1) 
     return torch.nn.functional.normalize(cos * anchor + (1 - cos**2).sqrt() * noise, dim=1)
 
 
-def machine(dim: int, classes: int) -> dict:
+def rates(dim: int, classes: int) -> dict:
     """Memory bandwidth and float32 GEMV/GEMM rates on the shapes of the classification step."""
     big = np.ones(64_000_000, dtype=np.float32)
     t_sum = timed(big.sum, 5)
@@ -111,8 +105,9 @@ def machine(dim: int, classes: int) -> dict:
     t_gemm = timed(lambda: many @ weight.T, 3)
     return {
         "numpy_sum_GBps": round(big.nbytes / t_sum / 1e9, 2),
-        "torch_gemv_ms": round(t_gemv * 1e3, 2), "torch_gemv_GBps": round(weight.numel() * 4 / t_gemv / 1e9, 2),
-        "torch_gemm256_GFLOPs": round(2 * 256 * classes * dim / t_gemm / 1e9, 1), "loadavg": load(),
+        "torch_gemv_ms": round(t_gemv * 1e3, 2),
+        "torch_gemv_GBps": round(weight.numel() * 4 / t_gemv / 1e9, 2),
+        "torch_gemm256_GFLOPs": round(2 * 256 * classes * dim / t_gemm / 1e9, 1),
     }
 
 
@@ -120,9 +115,11 @@ def agreement(reference, fast, classes: np.ndarray | None = None, top: int = 100
     """Ranking agreement of ``fast`` with ``reference`` (two ``ScoredTop``)."""
     ref, got = reference.columns[:, :top].numpy(), fast.columns[:, :top].numpy()
     recall = np.mean([len(np.intersect1d(a, b)) / len(a) for a, b in zip(ref, got)])
-    return {"top1_agreement": round(float((ref[:, 0] == got[:, 0]).mean()), 4),
-            "group_top1_agreement": round(float((reference.group_best == fast.group_best).float().mean()), 4),
-            f"top{top}_recall": round(float(recall), 4)}
+    return {
+        "top1_agreement": round(float((ref[:, 0] == got[:, 0]).mean()), 4),
+        "group_top1_agreement": round(float((reference.group_best == fast.group_best).float().mean()), 4),
+        f"top{top}_recall": round(float(recall), 4),
+    }
 
 
 def main() -> None:
@@ -140,26 +137,31 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
 
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                          "faiss": faiss.__version__, "threads": args.threads}}
-    result["machine"].update(machine(args.dim, args.classes))
+    result = {"machine": machine_block(threads=args.threads, **rates(args.dim, args.classes))}
     print("machine:", result["machine"], flush=True)
     partition = city_partition(args.classes)
     prototypes = trained_like_prototypes(partition, args.dim)
-    queries = {"trained_like": trained_like_queries(prototypes, args.accuracy_queries),
-               "random": torch.nn.functional.normalize(torch.randn(args.accuracy_queries, args.dim,
-                                                                   generator=torch.Generator().manual_seed(2)), dim=1)}
+    queries = {
+        "trained_like": trained_like_queries(prototypes, args.accuracy_queries),
+        "random": torch.nn.functional.normalize(
+            torch.randn(args.accuracy_queries, args.dim, generator=torch.Generator().manual_seed(2)), dim=1
+        ),
+    }
     one = queries["trained_like"][:1]
     many = queries["trained_like"][: args.batch].repeat(1 + args.batch // len(queries["trained_like"]), 1)[: args.batch]
     rows, sweep = {}, {}
     for mode in ("raw", "cosine"):
         reference = None
-        runs = ([("float32", None)] + [("pq4", int(r)) for r in args.shortlists.split(",")]
-                + [("bf16", None), ("auto", None)])
+        runs = (
+            [("float32", None)]
+            + [("pq4", int(r)) for r in args.shortlists.split(",")]
+            + [("bf16", None), ("auto", None)]
+        )
         for precision, shortlist in runs:
             extra = {} if shortlist is None else {"score_shortlist": shortlist}
-            clf = create_classifier("dnc", backbone="tinycnn", descriptor_dim=args.dim, score_mode=mode,
-                                    score_precision=precision, **extra).build(partition)
+            clf = create_classifier(
+                "dnc", backbone="tinycnn", descriptor_dim=args.dim, score_mode=mode, score_precision=precision, **extra
+            ).build(partition)
             with torch.no_grad():
                 for head, weight in zip(clf.heads, prototypes):
                     head.weight.copy_(weight)
@@ -167,13 +169,18 @@ def main() -> None:
             clf.classify_descriptors(one, args.k)  # packs (and for pq4 encodes) the prototypes once
             prepare_s = time.perf_counter() - start
             t1 = timed(partial(clf.classify_descriptors, one, args.k), reps=50)
-            load1 = load()
+            load1 = load_1min()
             batched = timed_all(partial(clf.classify_descriptors, many, args.k), reps=7)
             tb = float(np.median(batched))
-            row = {"batch1_ms": round(t1 * 1e3, 3), "batch1_loadavg": load1,
-                   "batched_qps": round(args.batch / tb, 1), "batched_loadavg": load(),
-                   "batched_qps_each_rep": [round(args.batch / t, 1) for t in batched],
-                   "prepare_s": round(prepare_s, 2), "scorer_bytes": clf.scorer.nbytes()}
+            row = {
+                "batch1_ms": round(t1 * 1e3, 3),
+                "batch1_loadavg": load1,
+                "batched_qps": round(args.batch / tb, 1),
+                "batched_loadavg": load_1min(),
+                "batched_qps_each_rep": [round(args.batch / t, 1) for t in batched],
+                "prepare_s": round(prepare_s, 2),
+                "scorer_bytes": clf.scorer.nbytes(),
+            }
             if precision == "pq4":
                 row["shortlist_per_group"] = clf.scorer.shortlist
             row["scan_batch1"] = clf.scorer.top(one, args.k).scan
@@ -187,21 +194,34 @@ def main() -> None:
                     for name in queries:
                         row["vs_float32"][name]["rescored_in_float32"] = tops[name].rescored
             if mode == "raw" and shortlist in (None, 256):
-                sweep[precision] = {b: round(timed(partial(clf.classify_descriptors, many[:b], args.k),
-                                                   reps=max(3, 64 // b)) / b * 1e3, 3)
-                                    for b in map(int, args.sweep.split(","))}
-                sweep[precision]["loadavg"] = load()
+                sweep[precision] = {
+                    b: round(
+                        timed(partial(clf.classify_descriptors, many[:b], args.k), reps=max(3, 64 // b)) / b * 1e3, 3
+                    )
+                    for b in map(int, args.sweep.split(","))
+                }
+                sweep[precision]["loadavg"] = load_1min()
             name = f"{mode}/{precision}" + ("" if shortlist is None else f"/shortlist{shortlist}")
             rows[name] = row
-            print(f"{name:26s} batch 1: {t1 * 1e3:7.2f} ms/query (load {load1})   batch {args.batch}: "
-                  f"{args.batch / tb:8.1f} queries/s (load {row['batched_loadavg']})  {row.get('vs_float32', '')}",
-                  flush=True)
-    result.update({
-        "classes": partition.num_classes, "groups": partition.num_groups, "dim": args.dim, "k": args.k,
-        "batch": args.batch, "modes": rows, "batch_sweep_ms_per_query": sweep, "prototype_bytes": partition.num_classes * args.dim * 4,
-        "targets": {"batch1_ms": 5.0, "batched_qps": 2000.0},
-        "command": "python benchmarks/bench_classify.py",
-    })
+            print(
+                f"{name:26s} batch 1: {t1 * 1e3:7.2f} ms/query (load {load1})   batch {args.batch}: "
+                f"{args.batch / tb:8.1f} queries/s (load {row['batched_loadavg']})  {row.get('vs_float32', '')}",
+                flush=True,
+            )
+    result.update(
+        {
+            "classes": partition.num_classes,
+            "groups": partition.num_groups,
+            "dim": args.dim,
+            "k": args.k,
+            "batch": args.batch,
+            "modes": rows,
+            "batch_sweep_ms_per_query": sweep,
+            "prototype_bytes": partition.num_classes * args.dim * 4,
+            "targets": {"batch1_ms": 5.0, "batched_qps": 2000.0},
+            "command": "python benchmarks/bench_classify.py",
+        }
+    )
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 

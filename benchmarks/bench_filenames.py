@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_block
 
 from vprkit.data.filenames import format_filenames, parse_filenames
 from vprkit.fileio import atomic_write_json
@@ -34,8 +33,19 @@ def main() -> None:
     heading = rng.choice(np.arange(0, 360, 30.0), n)
 
     t0 = time.perf_counter()
-    names = format_filenames(east, north, 10, "S", lat, lon, pano_id="panoXYZ0123456789ab", tile_num=0,
-                             heading=heading, timestamp="2017-01", note="db")
+    names = format_filenames(
+        east,
+        north,
+        10,
+        "S",
+        lat,
+        lon,
+        pano_id="panoXYZ0123456789ab",
+        tile_num=0,
+        heading=heading,
+        timestamp="2017-01",
+        note="db",
+    )
     t_format = time.perf_counter() - t0
     paths = [f"images/test/database/{s}" for s in names.tolist()]
     del names
@@ -54,11 +64,7 @@ def main() -> None:
         "parse_cpu_seconds": round(cpu_parse, 3),  # less sensitive than wall time to a busy machine
         "parse_names_per_second": round(n / t_parse),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # the dev box is shared
+        "machine": machine_block(),
     }
     atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))

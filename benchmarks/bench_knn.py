@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 import faiss
 import numpy as np
+from bench_restricted_search import knn_options, latency, make_database
+from machine import load_1min, machine_block
 
-from bench_restricted_search import latency, make_database
 from vprkit import create_index
 from vprkit.fileio import atomic_write_json
 from vprkit.index import CellSortedDescriptors
@@ -40,8 +39,9 @@ from vprkit.index import CellSortedDescriptors
 TOPNS = (1, 10, 100, 1000)
 
 
-def make_queries(x: np.ndarray, cells: np.ndarray, n_cells: int, count: int, topn: int, noise: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def make_queries(
+    x: np.ndarray, cells: np.ndarray, n_cells: int, count: int, topn: int, noise: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` unit queries near random database rows, and their top-``topn`` cells (the row's own
     cell first, then distinct random others).
 
@@ -98,20 +98,30 @@ class SizeRun:
         self.out = {"rows": n, "dim": args.dim, "cells": n_cells, "queries": args.queries, "k": args.k, "methods": {}}
 
     def record(self, label: str, search, build_s: float, memory: int, n_latency: int | None = None, **extra) -> None:
-        result = {**measure(search, self.nq, self.exact, n_latency or self.nq, self.args.batch),
-                  "build_s": build_s, "memory_bytes": int(memory), **extra}
+        result = {
+            **measure(search, self.nq, self.exact, n_latency or self.nq, self.args.batch),
+            "build_s": build_s,
+            "memory_bytes": int(memory),
+            **extra,
+        }
         self.out["methods"][label] = result
-        print(f"n={self.n:>9,} {label:22s} p50 {result['p50_ms']:9.3f} ms  {result['batched_qps']:9.1f} q/s  "
-              f"R@1 {result['recall_at_1']:.3f}  R@k {result['recall_at_k']:.3f}  "
-              f"build {build_s:7.1f} s  mem {result['memory_bytes'] / 2**20:8.1f} MiB", flush=True)
+        print(
+            f"n={self.n:>9,} {label:22s} p50 {result['p50_ms']:9.3f} ms  {result['batched_qps']:9.1f} q/s  "
+            f"R@1 {result['recall_at_1']:.3f}  R@k {result['recall_at_k']:.3f}  "
+            f"build {build_s:7.1f} s  mem {result['memory_bytes'] / 2**20:8.1f} MiB",
+            flush=True,
+        )
 
     def flat(self) -> None:
         """Exact search over all rows: also the reference of every recall."""
         args, x, queries = self.args, self.x, self.queries
         if self.n <= args.max_flat_copy:
             index, build_s = built("flat", x)
-            search, memory, impl = (lambda a, b: index.search(queries[a:b], args.k)), index.memory_bytes(), \
-                "vprkit flat (faiss.IndexFlatIP)"
+            search, memory, impl = (
+                (lambda a, b: index.search(queries[a:b], args.k)),
+                index.memory_bytes(),
+                "vprkit flat (the cell-sorted store, faiss.knn)",
+            )
         else:
             build_s, memory, impl = 0.0, x.nbytes, "faiss.knn over the array (IndexFlatIP's kernel, no copy)"
             search = lambda a, b: faiss.knn(queries[a:b], x, args.k, metric=faiss.METRIC_INNER_PRODUCT)  # noqa: E731
@@ -122,8 +132,14 @@ class SizeRun:
         index, build_s = built("ivfpq", self.x)
         for preset in ("recall", "speed"):
             index.config.preset = preset
-            self.record(f"ivfpq/{preset}", lambda a, b: index.search(self.queries[a:b], self.args.k), build_s,
-                        index.memory_bytes(), nlist=index.nlist_effective, nprobe=index.nprobe)
+            self.record(
+                f"ivfpq/{preset}",
+                lambda a, b: index.search(self.queries[a:b], self.args.k),
+                build_s,
+                index.memory_bytes(),
+                nlist=index.nlist_effective,
+                nprobe=index.nprobe,
+            )
 
     def hnsw(self) -> None:
         args = self.args
@@ -136,8 +152,13 @@ class SizeRun:
             for ef in args.hnsw_ef:  # one graph, several search-time candidate lists
                 index.config.ef_search = ef
                 name = label if ef == args.hnsw_ef[0] else f"{label},ef={ef}"
-                self.record(name, lambda a, b: index.search(self.queries[a:b], args.k), build_s,
-                            index.memory_bytes(), ef_search=max(ef, args.k))
+                self.record(
+                    name,
+                    lambda a, b, index=index: index.search(self.queries[a:b], args.k),
+                    build_s,
+                    index.memory_bytes(),
+                    ef_search=max(ef, args.k),
+                )
             del index
             gc.collect()
 
@@ -148,9 +169,14 @@ class SizeRun:
         for topn in TOPNS:
             cells = np.ascontiguousarray(self.top[:, :topn])
             positions = store.candidate_positions(cells)[1]
-            self.record(f"restricted/top-{topn}",
-                        lambda a, b, c=cells: store.search_cells(self.queries[a:b], c[a:b], self.args.k),
-                        build_s, store.memory_bytes(), topn=topn, candidates_mean=float(np.diff(positions).mean()))
+            self.record(
+                f"restricted/top-{topn}",
+                lambda a, b, c=cells: store.search_cells(self.queries[a:b], c[a:b], self.args.k),
+                build_s,
+                store.memory_bytes(),
+                topn=topn,
+                candidates_mean=float(np.diff(positions).mean()),
+            )
 
 
 METHODS = ("ivfpq", "hnsw", "restricted")  # flat always runs: it is the reference
@@ -167,37 +193,47 @@ def bench_size(n: int, args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="10000,100000,1000000,3000000")
-    ap.add_argument("--dim", type=int, default=512)
-    ap.add_argument("--rows-per-cell", type=int, default=10)
-    ap.add_argument("--k", type=int, default=20)
+    threads = "faiss OpenMP threads (hnswlib uses all cores)"
+    ap = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[knn_options("10000,100000,1000000,3000000", threads)],
+    )
     ap.add_argument("--noise", type=float, default=0.7, help="query perturbation norm (relative to 1)")
     ap.add_argument("--queries", type=int, default=200, help="queries per size (latency, recall, throughput)")
     ap.add_argument("--flat-queries", type=int, default=20, help="batch-1 latency queries of the exhaustive search")
     ap.add_argument("--batch", type=int, default=100, help="batch of the throughput figure")
-    ap.add_argument("--threads", type=int, default=2, help="faiss OpenMP threads (hnswlib uses all cores)")
-    ap.add_argument("--max-flat-copy", type=int, default=1_500_000)
-    ap.add_argument("--hnsw-M", type=int, default=32)
     ap.add_argument("--hnsw-max-rows", type=int, default=3_000_000)
     ap.add_argument("--hnsw-paper-max-rows", type=int, default=100_000, help="M = 512 (paper) up to this size")
-    ap.add_argument("--hnsw-ef", type=lambda v: [int(e) for e in v.split(",")], default=[16],
-                    help="search ef values (raised to k); the first is the plain 'hnsw/M=..' row (16: faiss default)")
-    ap.add_argument("--methods", type=lambda v: v.split(","), default=list(METHODS),
-                    help=f"comma list of {', '.join(METHODS)} (flat always runs)")
+    ap.add_argument(
+        "--hnsw-ef",
+        type=lambda v: [int(e) for e in v.split(",")],
+        default=[16],
+        help="search ef values (raised to k); the first is the plain 'hnsw/M=..' row (16: faiss default)",
+    )
+    ap.add_argument(
+        "--methods",
+        type=lambda v: v.split(","),
+        default=list(METHODS),
+        help=f"comma list of {', '.join(METHODS)} (flat always runs)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "knn.json")
     args = ap.parse_args()
     faiss.omp_set_num_threads(args.threads)
-    result = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                          "numpy": np.__version__, "faiss": faiss.__version__},
-              "date": time.strftime("%Y-%m-%d"), "command": "python benchmarks/bench_knn.py",
-              "loadavg_start": round(os.getloadavg()[0], 2), "sizes": []}
+    result = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine_block(),
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python benchmarks/bench_knn.py",
+        "loadavg_start": load_1min(),
+        "sizes": [],
+    }
     for n in (int(s) for s in args.sizes.split(",")):
         result["sizes"].append(bench_size(n, args))
-        result["sizes"][-1]["loadavg_after"] = round(os.getloadavg()[0], 2)
+        result["sizes"][-1]["loadavg_after"] = load_1min()
         atomic_write_json(args.out, result)  # a partial file survives an interrupted 3M run
         gc.collect()
+    result["machine"] = machine_block()  # the load at the end
     result["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_block
 from PIL import Image
 
 from vprkit.fileio import atomic_write_json
@@ -43,23 +42,53 @@ def main() -> None:
         Image.fromarray(rng.integers(0, 255, (args.size, args.size, 3), dtype=np.uint8)).save(path, quality=90)
         images.append(str(path))
     bundle = work / "bundle"
-    subprocess.run([sys.executable, "-m", "vprkit", "index", "build", "--out", str(bundle), "--json"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "vprkit", "index", "build", "--out", str(bundle), "--json"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     runs = []
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        script = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                  "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-                  "print(p.returncode, time.perf_counter() - t, "
-                  "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        cmd = [sys.executable, "-c", script, sys.executable, "-m", "vprkit", "localize", *images, "--bundle",
-               str(bundle), "--batch-size", str(batch), "--json"]
+        script = (
+            "import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(p.returncode, time.perf_counter() - t, "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        cmd = [
+            sys.executable,
+            "-c",
+            script,
+            sys.executable,
+            "-m",
+            "vprkit",
+            "localize",
+            *images,
+            "--bundle",
+            str(bundle),
+            "--batch-size",
+            str(batch),
+            "--json",
+        ]
         rc, seconds, rss_kib = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
-        runs.append({"batch_size": batch, "returncode": int(rc), "seconds": round(float(seconds), 1),
-                     "peak_rss_mib": round(int(rss_kib) / 1024), "images_per_s": round(args.n / float(seconds), 1)})
+        runs.append(
+            {
+                "batch_size": batch,
+                "returncode": int(rc),
+                "seconds": round(float(seconds), 1),
+                "peak_rss_mib": round(int(rss_kib) / 1024),
+                "images_per_s": round(args.n / float(seconds), 1),
+            }
+        )
         print(runs[-1], flush=True)
-    result = {"images": args.n, "image_size": args.size, "bundle": "synthcity small, shipped dnc + cosplace (tinycnn)",
-              "runs": runs, "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-              "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "images": args.n,
+        "image_size": args.size,
+        "bundle": "synthcity small, shipped dnc + cosplace (tinycnn)",
+        "runs": runs,
+        "machine": machine_block(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     atomic_write_json(args.out, result)
     print(json.dumps(result))
 

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from docs_tables import table_head, write_between_markers
+from machine import load_1min, machine_block
 
-from docs_tables import write_between_markers
-from vprkit.config import config_to_dict
-from vprkit.pipeline.run import run_pipeline
+from vprkit.config import config_to_dict, load_yaml
+from vprkit.pipeline.run import RunConfig, run_pipeline
 from vprkit.training.api import resolve_training_config, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +57,9 @@ METHODS = [
     Method("netvlad", "retriever", "netvlad", "NetVLAD", "synthcity_small_netvlad.yaml", budget=False),
     Method("gem", "retriever", "gem", "GeM", "synthcity_small_gem.yaml", budget=False),
     # D&C ablations (paper Table 3 and supplementary): head, groups per axis, cell side
-    Method("dnc_ce", "classifier", "dnc", "D&C, linear head + cross-entropy", "synthcity_small_dnc.yaml", ("head=linear",)),
+    Method(
+        "dnc_ce", "classifier", "dnc", "D&C, linear head + cross-entropy", "synthcity_small_dnc.yaml", ("head=linear",)
+    ),
     Method("dnc_n1", "classifier", "dnc", "D&C, N = 1 (1 group)", "synthcity_small_dnc.yaml", ("partition.N=1",)),
     Method("dnc_n3", "classifier", "dnc", "D&C, N = 3 (9 groups)", "synthcity_small_dnc.yaml", ("partition.N=3",)),
     Method("dnc_m50", "classifier", "dnc", "D&C, M = 50 m", "synthcity_small_dnc.yaml", ("partition.M=50",)),
@@ -82,22 +82,39 @@ def ensure_trained(method: Method, run_dir: Path, epochs: int, dataset: str) -> 
     wanted = config_to_dict(resolve_training_config(method.kind, method.name, config_file, overrides))
     saved = run_dir / "training" / "config.yaml"
     if saved.is_file():
-        have = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        have = load_yaml(saved)
         if have != wanted:
             changed = sorted(k for k in set(have) | set(wanted) if have.get(k) != wanted.get(k))
-            raise SystemExit(f"{run_dir} was trained with another config (differs in {changed}); "
-                             f"delete it or pass another --runs folder")
+            raise SystemExit(
+                f"{run_dir} was trained with another config (differs in {changed}); "
+                f"delete it or pass another --runs folder"
+            )
     timing = run_dir / "bench_train.json"
     if (run_dir / "manifest.json").is_file() and timing.is_file():
         return json.loads(timing.read_text(encoding="utf-8"))
     resume = (run_dir / "training" / "last.pt").is_file()
-    print(f"{'resuming' if resume else 'training'} {method.key}: {method.kind} {method.name} "
-          f"{' '.join(overrides)}", flush=True)
+    print(
+        f"{'resuming' if resume else 'training'} {method.key}: {method.kind} {method.name} {' '.join(overrides)}",
+        flush=True,
+    )
     start = time.perf_counter()
-    train_model(method.kind, method.name, dataset, run_dir, config_file=None if resume else config_file,
-                overrides=overrides, resume=resume, overwrite=not resume and run_dir.exists())
-    done = {"train_s": round(time.perf_counter() - start, 1), "resumed": resume, "overrides": overrides,
-            "config": method.config, "loadavg_after": round(os.getloadavg()[0], 2)}
+    train_model(
+        method.kind,
+        method.name,
+        dataset,
+        run_dir,
+        config_file=None if resume else config_file,
+        overrides=overrides,
+        resume=resume,
+        overwrite=not resume and run_dir.exists(),
+    )
+    done = {
+        "train_s": round(time.perf_counter() - start, 1),
+        "resumed": resume,
+        "overrides": overrides,
+        "config": method.config,
+        "loadavg_after": load_1min(),
+    }
     timing.write_text(json.dumps(done, indent=2) + "\n", encoding="utf-8")
     return done
 
@@ -108,7 +125,7 @@ def training_seconds(run_dir: Path) -> float:
     epoch's rate is timed on the wall clock and one that spanned a pause of the machine reads slow;
     validation is not included."""
     history = json.loads((run_dir / "training" / "history.json").read_text(encoding="utf-8"))
-    config = yaml.safe_load((run_dir / "training" / "config.yaml").read_text(encoding="utf-8"))["training"]
+    config = load_yaml(run_dir / "training" / "config.yaml")["training"]
     if all("seconds" in e for e in history):
         per_epoch = [e["seconds"] for e in history]
     else:
@@ -117,9 +134,15 @@ def training_seconds(run_dir: Path) -> float:
 
 
 def evaluate(classifier: Path | None, retriever: Path | None, dataset: str, topn: int = TOPN) -> dict:
-    report = run_pipeline(str(classifier) if classifier else "none", str(retriever) if retriever else "none",
-                          topn, "flat", {}, dataset, "test")[0]  # one query set
-    return report
+    config = RunConfig(
+        classifier=str(classifier) if classifier else "none",
+        retriever=str(retriever) if retriever else "none",
+        topn=topn,
+        index="flat",
+        dataset=dataset,
+        split="test",
+    )
+    return run_pipeline(config)[0].to_dict()  # one query set
 
 
 def main() -> None:
@@ -151,13 +174,18 @@ def main() -> None:
     def row(name: str, classifier: str | None, retriever: str | None, topn: int = TOPN) -> None:
         if any(k is not None and k not in trained for k in (classifier, retriever)):
             return
-        report = evaluate(runs / classifier if classifier else None, runs / retriever if retriever else None,
-                          args.dataset, topn)
-        report["train"] = {k: {**trained[k], "compute_s": round(training_seconds(runs / k), 1)}
-                           for k in (classifier, retriever) if k}
+        report = evaluate(
+            runs / classifier if classifier else None, runs / retriever if retriever else None, args.dataset, topn
+        )
+        report["train"] = {
+            k: {**trained[k], "compute_s": round(training_seconds(runs / k), 1)} for k in (classifier, retriever) if k
+        }
         rows[name] = report
-        print(f"{name:34s} LR@1 {report['lr']['1']:5.1f}  LR@5 {report['lr']['5']:5.1f}  "
-              f"total {report['latency_ms']['total']:7.2f} ms", flush=True)
+        print(
+            f"{name:34s} LR@1 {report['lr']['1']:5.1f}  LR@5 {report['lr']['5']:5.1f}  "
+            f"total {report['latency_ms']['total']:7.2f} ms",
+            flush=True,
+        )
 
     for key in dict.fromkeys(CLASSIFIERS + ABLATION):
         row(f"{key}", key, None)
@@ -169,11 +197,14 @@ def main() -> None:
                 row(f"{classifier}+{retriever}@{topn}", classifier, retriever, topn)
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_end": round(os.getloadavg()[0], 2)},
-        "date": time.strftime("%Y-%m-%d"), "epochs": args.epochs, "topns": TOPNS, "dataset": args.dataset,
+        "machine": machine_block(),
+        "date": time.strftime("%Y-%m-%d"),
+        "epochs": args.epochs,
+        "topns": TOPNS,
+        "dataset": args.dataset,
         "command": "python benchmarks/bench_methods.py" + (f" --epochs {args.epochs}" if args.epochs != 14 else ""),
-        "labels": {m.key: m.label for m in METHODS}, "rows": rows,
+        "labels": {m.key: m.label for m in METHODS},
+        "rows": rows,
     }
     Path(args.out).write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     write_docs_tables(Path(args.docs), result)
@@ -193,46 +224,70 @@ def write_docs_tables(page: Path, result: dict) -> None:
     """Rewrite the three tables between their markers in ``page``."""
     rows, labels = result["rows"], result["labels"]
     lat = lambda r, k: f"{r['latency_ms'][k]:.2f}"  # noqa: E731
-    alone = ["| method | kind | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | kNN ms | total ms | train compute min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    alone = table_head(
+        "| method | kind | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | kNN ms | total ms | train compute min |"
+    )
     for key in CLASSIFIERS + RETRIEVERS:
         if key in rows:
             r = rows[key]
             kind = "classifier" if key in CLASSIFIERS else "retriever (flat, all rows)"
-            alone.append(f"| {labels[key]} | {kind} | {_lr(r)} | {lat(r, 'extract')} | {lat(r, 'classify')} | "
-                         f"{lat(r, 'knn')} | {lat(r, 'total')} | {_minutes(r)} |")
+            alone.append(
+                f"| {labels[key]} | {kind} | {_lr(r)} | {lat(r, 'extract')} | {lat(r, 'classify')} | "
+                f"{lat(r, 'knn')} | {lat(r, 'total')} | {_minutes(r)} |"
+            )
     present = [c for c in CLASSIFIERS if any(k.startswith(f"{c}+") for k in rows)]
-    mixed = ["| retriever | top-N | " + " | ".join(f"{labels[c]} LR@1" for c in present)
-             + " | candidates (D&C) | gather + kNN ms (D&C) |", "|---" * (len(present) + 4) + "|"]
+    mixed = table_head(
+        "| retriever | top-N | "
+        + " | ".join(f"{labels[c]} LR@1" for c in present)
+        + " | candidates (D&C) | gather + kNN ms (D&C) |"
+    )
     for ret in RETRIEVERS:
         if ret not in rows:
             continue
         everything = rows[ret]  # retrieval over all rows: the "All" row of every classifier column
-        mixed.append(f"| {labels[ret]} | all | " + " | ".join(f"{everything['lr']['1']:.1f}" for _ in present)
-                     + f" | {everything['database_size']:,} | {everything['latency_ms']['knn']:.3f} |")
+        mixed.append(
+            f"| {labels[ret]} | all | "
+            + " | ".join(f"{everything['lr']['1']:.1f}" for _ in present)
+            + f" | {everything['database_size']:,} | {everything['latency_ms']['knn']:.3f} |"
+        )
         for topn in result["topns"]:
             cells = [rows.get(f"{c}+{ret}@{topn}") for c in present]
             d = rows.get(f"dnc+{ret}@{topn}")
-            cost = (f"{d['candidates']:,.0f} | {d['latency_ms']['gather'] + d['latency_ms']['knn']:.3f}" if d else "– | –")
-            mixed.append(f"| {labels[ret]} | {topn} | " + " | ".join(f"{r['lr']['1']:.1f}" if r else "–" for r in cells)
-                         + f" | {cost} |")
-    ablation = ["| D&C variant | LR@1 | LR@5 | LR@10 | LR@20 | confidence std (m), median: correct / wrong top-1 | train compute min |",
-                "|---|---|---|---|---|---|---|"]
+            cost = (
+                f"{d['candidates']:,.0f} | {d['latency_ms']['gather'] + d['latency_ms']['knn']:.3f}" if d else "– | –"
+            )
+            mixed.append(
+                f"| {labels[ret]} | {topn} | "
+                + " | ".join(f"{r['lr']['1']:.1f}" if r else "–" for r in cells)
+                + f" | {cost} |"
+            )
+    ablation = table_head(
+        "| D&C variant | LR@1 | LR@5 | LR@10 | LR@20 | confidence std (m), median: correct / wrong top-1 | train compute min |"
+    )
     for key in ABLATION:
         if key in rows:
             r = rows[key]
             conf = r.get("confidence", {})
-            std = " / ".join(f"{conf[k]:.0f}" if conf.get(k) is not None else "–"
-                             for k in ("median_std_correct_m", "median_std_wrong_m"))
+            std = " / ".join(
+                f"{conf[k]:.0f}" if conf.get(k) is not None else "–"
+                for k in ("median_std_correct_m", "median_std_wrong_m")
+            )
             if conf.get("median_std_m") == 0:  # one group: one expert, nothing to disagree
                 std = "– (one expert)"
             ablation.append(f"| {labels[key]} | {_lr(r)} | {std} | {_minutes(r)} |")
     m = result["machine"]
-    footer = (f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
-              f"{m['loadavg_end']:.1f}; batch size 1 for latency; budget {result['epochs']} epochs × 300 "
-              f"iterations × 64 images for the group-loop methods. Regenerate: `{result['command']}`.")
-    write_between_markers(page, {f"methods-{name}": lines + ["", footer]
-                                 for name, lines in (("alone", alone), ("mixed", mixed), ("ablation", ablation))})
+    footer = (
+        f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
+        f"{m['loadavg'][0]:.1f}; batch size 1 for latency; budget {result['epochs']} epochs × 300 "
+        f"iterations × 64 images for the group-loop methods. Regenerate: `{result['command']}`."
+    )
+    write_between_markers(
+        page,
+        {
+            f"methods-{name}": [*lines, "", footer]
+            for name, lines in (("alone", alone), ("mixed", mixed), ("ablation", ablation))
+        },
+    )
 
 
 if __name__ == "__main__":

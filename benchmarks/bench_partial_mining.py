@@ -1,4 +1,4 @@
-"""Cost of partial mining's bookkeeping (METHODS.md §3) at city scale, descriptors excluded.
+"""Cost of partial mining's bookkeeping (docs/methods/netvlad.md) at city scale, descriptors excluded.
 
     python benchmarks/bench_partial_mining.py [--images 1000000] [--dim 4096] [--threads 2]
 
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_block
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,13 +66,19 @@ def main() -> None:
     triplets = miner.mine(queries, describe, rng)
     t_mine = time.perf_counter() - t0
     result = {
-        "images": int(len(utm)), "dim": args.dim, "threads": args.threads,
-        "positives_pairs": int(len(positives.indices)), "positives_mean_per_image": float(positives.counts.mean()),
-        "positives_s": round(t_pos, 3), "positives_cpu_s": round(c_pos, 3),
+        "images": len(utm),
+        "dim": args.dim,
+        "threads": args.threads,
+        "positives_pairs": len(positives.indices),
+        "positives_mean_per_image": float(positives.counts.mean()),
+        "positives_s": round(t_pos, 3),
+        "positives_cpu_s": round(c_pos, 3),
         "positives_MiB": round((positives.indices.nbytes + positives.distances.nbytes) / 2**20, 1),
-        "refresh_queries": 1000, "refresh_images_described": described[0], "refresh_triplets": len(triplets),
+        "refresh_queries": 1000,
+        "refresh_images_described": described[0],
+        "refresh_triplets": len(triplets),
         "refresh_s_excluding_descriptors": round(t_mine, 3),
-        "machine": platform.node(), "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+        "machine": machine_block(),
     }
     out = ROOT / "benchmarks" / "results" / "partial_mining.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

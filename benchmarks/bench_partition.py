@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_block
 
 from vprkit import create_partitioner
 
@@ -36,8 +36,11 @@ def street_city(n: int, extent: float = 7000.0, block: float = 100.0, seed: int 
     if crops > 1:
         east, north, heading = street_city(n // crops, extent, block, seed)
         offsets = np.arange(crops) * (360.0 / crops)
-        return (np.repeat(east, crops), np.repeat(north, crops),
-                np.mod(np.repeat(heading, crops) + np.tile(offsets, len(heading)), 360.0))
+        return (
+            np.repeat(east, crops),
+            np.repeat(north, crops),
+            np.mod(np.repeat(heading, crops) + np.tile(offsets, len(heading)), 360.0),
+        )
     along = rng.uniform(0, extent, n)
     street = rng.integers(0, int(extent / block) + 1, n) * block + rng.normal(0, 3, n)
     vertical = rng.random(n) < 0.5
@@ -66,8 +69,14 @@ def bench(points: int, cplanet_points: int) -> dict:
     ]
     for name, cfg, do_assign, (east, north, heading) in cases:
         part, fit_s = timed(lambda: create_partitioner(name, **cfg).fit(east, north, heading))
-        row = {"points": points, "fit_s": round(fit_s, 3), "classes": part.num_classes, "groups": part.num_groups,
-               "dropped": part.dropped, "data": "2 km grid, 12 crops per panorama" if name == "cosplace" else "7 km grid"}
+        row = {
+            "points": points,
+            "fit_s": round(fit_s, 3),
+            "classes": part.num_classes,
+            "groups": part.num_groups,
+            "dropped": part.dropped,
+            "data": "2 km grid, 12 crops per panorama" if name == "cosplace" else "7 km grid",
+        }
         if part.children:
             row["children_classes"] = {k: c.num_classes for k, c in part.children.items()}
         if do_assign:
@@ -78,12 +87,19 @@ def bench(points: int, cplanet_points: int) -> dict:
         print(name, row, flush=True)
 
     e, n, _ = street_city(cplanet_points, extent=7000.0 * np.sqrt(cplanet_points / points), seed=1)
-    feats = np.random.default_rng(2).normal(size=(cplanet_points, 64)).astype(np.float32) + (e[:, None] // 200 % 7) * 0.2
+    feats = (
+        np.random.default_rng(2).normal(size=(cplanet_points, 64)).astype(np.float32) + (e[:, None] // 200 % 7) * 0.2
+    )
     for label, features in (("cplanet_geo_only", None), ("cplanet_features64", feats)):
         part, fit_s = timed(lambda: create_partitioner("cplanet", utm_zone=ZONE).fit(e, n, features=features))
         (labels, _), assign_s = timed(lambda: part.assign(e, n))
-        runs[label] = {"points": cplanet_points, "fit_s": round(fit_s, 3), "assign_s": round(assign_s, 3),
-                       "regions": part.num_classes, **{k: v for k, v in part.info.items() if k != "visual"}}
+        runs[label] = {
+            "points": cplanet_points,
+            "fit_s": round(fit_s, 3),
+            "assign_s": round(assign_s, 3),
+            "regions": part.num_classes,
+            **{k: v for k, v in part.info.items() if k != "visual"},
+        }
         print(label, runs[label], flush=True)
     return runs
 
@@ -105,11 +121,21 @@ def pictures(folder: Path) -> None:
         part = create_partitioner(name, **cfg).fit(east, north, heading)
         plot_partition(part, east, north, folder / f"{name}.png")
         if name == "cplanet":
-            plot_partition(part.children["set2"], east, north, folder / "cplanet_set2.png",
-                           title=f"cplanet geoclass set 2 (geo-only edges): {part.children['set2'].num_classes} geoclasses")
+            plot_partition(
+                part.children["set2"],
+                east,
+                north,
+                folder / "cplanet_set2.png",
+                title=f"cplanet geoclass set 2 (geo-only edges): {part.children['set2'].num_classes} geoclasses",
+            )
         if name == "hge":
-            plot_partition(part.children["coarse"], east, north, folder / "hge_coarse.png",
-                           title=f"hge coarse level: {part.children['coarse'].num_classes} cells")
+            plot_partition(
+                part.children["coarse"],
+                east,
+                north,
+                folder / "hge_coarse.png",
+                title=f"hge coarse level: {part.children['coarse'].num_classes} cells",
+            )
         print("drew", name, part)
 
 
@@ -126,9 +152,7 @@ def main() -> None:
     runs = bench(args.points, args.cplanet_points)
     result = {
         "benchmark": "partition",
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                    "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
-                    "load_average_1_5_15min_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": machine_block(threads=os.environ.get("OMP_NUM_THREADS", "unset")),
         "data": "synthetic street grid, 7 km x 7 km (cosplace: 2 km, panoramas of 12 crops), streets every 100 m, UTM 10S",
         "runs": runs,
     }

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
-from docs_tables import write_between_markers
-from vprkit.pipeline.run import run_pipeline
+from docs_tables import table_head, write_between_markers
+from machine import machine_block
+
+from vprkit.pipeline.run import RunConfig, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 COMBOS = [
@@ -54,16 +54,23 @@ def main() -> None:
     rows = []
     for label, use_cls, use_ret, topn, index, index_cfg in COMBOS:
         start = time.perf_counter()
-        report = run_pipeline(args.classifier if use_cls else "none", args.retriever if use_ret else "none",
-                              topn, index, index_cfg, args.dataset, args.split)[0]  # one query set
+        config = RunConfig(
+            classifier=args.classifier if use_cls else "none",
+            retriever=args.retriever if use_ret else "none",
+            topn=topn,
+            index=index,
+            index_config=index_cfg,
+            dataset=args.dataset,
+            split=args.split,
+        )
+        report = run_pipeline(config)[0].to_dict()  # one query set
         report["label"] = label
         report["wall_s"] = round(time.perf_counter() - start, 1)
         rows.append(report)
         print(f"{label:36s} LR@1 {report['lr']['1']:5.1f}  total {report['latency_ms']['total']:8.3f} ms", flush=True)
     positives_everywhere(rows)
     result = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg": os.getloadavg()},
+        "machine": machine_block(),
         "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/bench_pipelines.py",
         "rows": rows,
@@ -73,9 +80,10 @@ def main() -> None:
 
 
 def write_docs_table(page: Path, result: dict) -> None:
-    lines = ["| pipeline | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | gather ms | kNN ms | total ms | "
-             "candidates | queries with a positive among them |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = table_head(
+        "| pipeline | LR@1 | LR@5 | LR@10 | LR@20 | extract ms | classify ms | gather ms | kNN ms | total ms | "
+        "candidates | queries with a positive among them |"
+    )
     for r in result["rows"]:
         lat, lr = r["latency_ms"], r["lr"]
         searched = f"{r['candidates']:.0f} / {r['database_size']}" if r["database_size"] else "– (class coordinates)"
@@ -83,13 +91,17 @@ def write_docs_table(page: Path, result: dict) -> None:
             kept = f"{r['positives']['positives_in_candidates_pct']:.1f} %"
         else:
             kept = f"{r['positives_all_pct']:.1f} %" if "positives_all_pct" in r else "–"
-        lines.append(f"| {r['label']} | {lr['1']:.1f} | {lr['5']:.1f} | {lr['10']:.1f} | {lr['20']:.1f} | "
-                     f"{lat['extract']:.2f} | {lat['classify']:.2f} | {lat['gather']:.3f} | {lat['knn']:.3f} | "
-                     f"{lat['total']:.2f} | {searched} | {kept} |")
+        lines.append(
+            f"| {r['label']} | {lr['1']:.1f} | {lr['5']:.1f} | {lr['10']:.1f} | {lr['20']:.1f} | "
+            f"{lat['extract']:.2f} | {lat['classify']:.2f} | {lat['gather']:.3f} | {lat['knn']:.3f} | "
+            f"{lat['total']:.2f} | {searched} | {kept} |"
+        )
     m = result["machine"]
     lines.append("")
-    lines.append(f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
-                 f"{m['loadavg'][0]:.1f}; batch size 1 for latency. Regenerate: `{result['command']}`.")
+    lines.append(
+        f"Measured {result['date']} on {m['cpus']} CPU cores ({m['platform']}), load average at the end "
+        f"{m['loadavg'][0]:.1f}; batch size 1 for latency. Regenerate: `{result['command']}`."
+    )
     write_between_markers(page, {"pipelines-table": lines})
 
 

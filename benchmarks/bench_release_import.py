@@ -12,14 +12,13 @@ Usage: ``python3 benchmarks/bench_release_import.py [--n 41000000]``
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_block
 
 from vprkit.data.filenames import format_filenames
 from vprkit.fileio import atomic_write_json
@@ -36,8 +35,16 @@ def synthetic_names(n: int, seed: int = 0) -> list[str]:
     heading = np.tile(np.arange(0, 360, 30.0), positions)[:n]
     names: list[str] = []
     for start in range(0, n, 2_000_000):
-        block = format_filenames(east[start:start + 2_000_000], north[start:start + 2_000_000], 10, "S", None, None,
-                                 pano_id="panoXYZ0123456789ab", heading=heading[start:start + 2_000_000]).tolist()
+        block = format_filenames(
+            east[start : start + 2_000_000],
+            north[start : start + 2_000_000],
+            10,
+            "S",
+            None,
+            None,
+            pano_id="panoXYZ0123456789ab",
+            heading=heading[start : start + 2_000_000],
+        ).tolist()
         names += [f"{(start + i) % 10:02d}/{s}" for i, s in enumerate(block)]
     rng.shuffle(names)
     return names
@@ -77,12 +84,14 @@ def main() -> None:
     _copy_rows(heads, placement, model.heads, lambda head: dict(head.named_parameters()))
     timings["place_head_rows_s"] = time.perf_counter() - t0
     result = {
-        "n_names": args.n, "classes": int(partition.num_classes), "group_sizes": [len(g) for g in table],
-        "make_names_s": round(t_make, 1), **{k: round(v, 2) for k, v in timings.items()},
+        "n_names": args.n,
+        "classes": int(partition.num_classes),
+        "group_sizes": [len(g) for g in table],
+        "make_names_s": round(t_make, 1),
+        **{k: round(v, 2) for k, v in timings.items()},
         "total_s": round(sum(timings.values()), 1),
         "max_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-        "python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "machine": machine_block(),
     }
     atomic_write_json(args.out, result)
     print(result)

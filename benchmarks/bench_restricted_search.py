@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 import faiss
 import numpy as np
+from machine import load_average, machine_block
 
 from vprkit.fileio import atomic_write_json
 from vprkit.index import CellSortedDescriptors
@@ -98,8 +98,9 @@ def exactness(store, x, queries, top, k, flat, checks):
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             ref_s, ref_r = flat.search(queries[i : i + 1], k, params=params)
         else:
-            ref_s, pos = faiss.knn(queries[i : i + 1], np.ascontiguousarray(x[allowed]), k,
-                                   metric=faiss.METRIC_INNER_PRODUCT)
+            ref_s, pos = faiss.knn(
+                queries[i : i + 1], np.ascontiguousarray(x[allowed]), k, metric=faiss.METRIC_INNER_PRODUCT
+            )
             ref_r = allowed[pos]
         same += int((rows == ref_r).all())
         max_diff = max(max_diff, float(np.abs(scores - ref_s).max()))
@@ -113,19 +114,27 @@ def bench_size(n, args, rng):
     n_cells = len(offsets) - 1
     stores = {kern: CellSortedDescriptors.from_sorted(x, offsets, kernel=kern) for kern in ("faiss", "numpy")}
     store = stores["faiss"]
-    out = {"rows": n, "dim": args.dim, "cells": n_cells, "mean_rows_per_cell": n / n_cells,
-           "generate_s": round(gen_s, 2), "store_memory_bytes": store.memory_bytes()}
+    out = {
+        "rows": n,
+        "dim": args.dim,
+        "cells": n_cells,
+        "mean_rows_per_cell": n / n_cells,
+        "generate_s": round(gen_s, 2),
+        "store_memory_bytes": store.memory_bytes(),
+    }
 
     flat = None
     t0 = time.perf_counter()
     if n <= args.max_flat_copy:
         flat = faiss.IndexFlatIP(args.dim)
         flat.add(x)
+
         def flat_search(q, flat=flat):
             return flat.search(q, args.k)
 
         out["flat_impl"] = "faiss.IndexFlatIP"
     else:
+
         def flat_search(q, x=x):
             return faiss.knn(q, x, args.k, metric=faiss.METRIC_INNER_PRODUCT)
 
@@ -140,19 +149,25 @@ def bench_size(n, args, rng):
         per_threads[threads] = latency(lambda i: flat_search(fq[i : i + 1]), args.flat_queries, warmup=2)
     faiss.omp_set_num_threads(args.threads)
     best = min(per_threads, key=lambda t: per_threads[t]["mean_ms"])
-    out["flat_all_rows"] = {**per_threads[best], "threads": best,
-                            "by_threads": {str(t): v for t, v in per_threads.items()}}
+    out["flat_all_rows"] = {
+        **per_threads[best],
+        "threads": best,
+        "by_threads": {str(t): v for t, v in per_threads.items()},
+    }
 
     for mode in ("random", "window"):
         queries, top = make_queries(x, cells, n_cells, args.queries, args.topn, mode, rng)
         cand = np.diff(store.candidate_positions(top)[1])
-        res = {"topn": top.shape[1], "candidates_mean": float(cand.mean()),
-               "candidate_fraction": float(cand.mean() / n)}
-        res["gather_positions"] = latency(lambda i, top=top: store.candidate_positions(top[i : i + 1]),
-                                          args.queries)
+        res = {
+            "topn": top.shape[1],
+            "candidates_mean": float(cand.mean()),
+            "candidate_fraction": float(cand.mean() / n),
+        }
+        res["gather_positions"] = latency(lambda i, top=top: store.candidate_positions(top[i : i + 1]), args.queries)
         for kern, st in stores.items():
             res[f"restricted_{kern}"] = latency(
-                lambda i, st=st, q=queries, top=top: st.search_cells(q[i], top[i], args.k), args.queries)
+                lambda i, st=st, q=queries, top=top: st.search_cells(q[i], top[i], args.k), args.queries
+            )
         t0 = time.perf_counter()
         for s in range(0, args.queries, args.batch):
             store.search_cells(queries[s : s + args.batch], top[s : s + args.batch], args.k)
@@ -160,10 +175,13 @@ def bench_size(n, args, rng):
         res["speedup_vs_flat"] = out["flat_all_rows"]["mean_ms"] / res["restricted_faiss"]["mean_ms"]
         res["exactness_vs_flat"] = exactness(store, x, queries, top, args.k, flat, args.checks)
         out[mode] = res
-        print(f"n={n:>9,} {mode:6s} candidates {cand.mean():7.0f}  restricted "
-              f"{res['restricted_faiss']['mean_ms']:.3f} ms (numpy {res['restricted_numpy']['mean_ms']:.3f})  "
-              f"flat {out['flat_all_rows']['mean_ms']:.2f} ms  speed-up {res['speedup_vs_flat']:.0f}x  "
-              f"exact {res['exactness_vs_flat']['identical_rows']}/{args.checks}", flush=True)
+        print(
+            f"n={n:>9,} {mode:6s} candidates {cand.mean():7.0f}  restricted "
+            f"{res['restricted_faiss']['mean_ms']:.3f} ms (numpy {res['restricted_numpy']['mean_ms']:.3f})  "
+            f"flat {out['flat_all_rows']['mean_ms']:.2f} ms  speed-up {res['speedup_vs_flat']:.0f}x  "
+            f"exact {res['exactness_vs_flat']['identical_rows']}/{args.checks}",
+            flush=True,
+        )
     return out
 
 
@@ -178,8 +196,12 @@ def bench_hnsw_restricted(args, rng):
     store = CellSortedDescriptors.from_sorted(x, offsets)
     allowed = [store.row_ids[store.candidate_positions(top[i : i + 1])[0]] for i in range(len(queries))]
     ref = [store.search_cells(queries[i], top[i], args.k)[1][0] for i in range(len(queries))]
-    out = {"rows": n, "M": args.hnsw_M, "topn": top.shape[1],
-           "candidates_mean": float(np.mean([len(a) for a in allowed]))}
+    out = {
+        "rows": n,
+        "M": args.hnsw_M,
+        "topn": top.shape[1],
+        "candidates_mean": float(np.mean([len(a) for a in allowed])),
+    }
     t0 = time.perf_counter()
     index = create_index("hnsw", M=args.hnsw_M).build(x)
     out["build_s"] = round(time.perf_counter() - t0, 2)
@@ -190,8 +212,11 @@ def bench_hnsw_restricted(args, rng):
         rows = [index.search_rows(queries[i], allowed[i], args.k)[1][0] for i in range(len(queries))]
         res["recall_vs_exact"] = float(np.mean([len(set(r) & set(e)) / args.k for r, e in zip(rows, ref)]))
         out[mode] = res
-        print(f"hnsw n={n:,} M={args.hnsw_M} restricted={mode}: {res['mean_ms']:.3f} ms, "
-              f"recall {res['recall_vs_exact']:.3f}", flush=True)
+        print(
+            f"hnsw n={n:,} M={args.hnsw_M} restricted={mode}: {res['mean_ms']:.3f} ms, "
+            f"recall {res['recall_vs_exact']:.3f}",
+            flush=True,
+        )
     return out
 
 
@@ -211,13 +236,26 @@ def contention(before, after):
     if before is None or after is None or after[2] == before[2]:
         return None
     total = after[2] - before[2]
-    return {"busy_share": round((after[0] - before[0]) / total, 3), "steal_share": round((after[1] - before[1]) / total, 3)}
+    return {
+        "busy_share": round((after[0] - before[0]) / total, 3),
+        "steal_share": round((after[1] - before[1]) / total, 3),
+    }
 
 
 def thread_info():
-    info = {"faiss_omp_max_threads": faiss.omp_get_max_threads(),
-            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                   "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_NUM_THREADS")}}
+    info = {
+        "faiss_omp_max_threads": faiss.omp_get_max_threads(),
+        "env": {
+            k: os.environ.get(k)
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE",
+                "MKL_NUM_THREADS",
+            )
+        },
+    }
     try:
         from threadpoolctl import threadpool_info
 
@@ -227,45 +265,64 @@ def thread_info():
     return info
 
 
+def knn_options(sizes: str, threads_help: str) -> argparse.ArgumentParser:
+    """The options of both kNN benchmarks: the synthetic databases (``--sizes``, ``--dim``,
+    ``--rows-per-cell``, :func:`make_database`), ``--k``, faiss's threads, the largest database the
+    exhaustive search copies, and the HNSW graph's M."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--sizes", default=sizes)
+    options.add_argument("--dim", type=int, default=512)
+    options.add_argument("--rows-per-cell", type=int, default=10)
+    options.add_argument("--k", type=int, default=20)
+    options.add_argument("--threads", type=int, default=2, help=threads_help)
+    options.add_argument("--max-flat-copy", type=int, default=1_500_000)
+    options.add_argument("--hnsw-M", type=int, default=32)
+    return options
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--dim", type=int, default=512)
-    ap.add_argument("--rows-per-cell", type=int, default=10)
+    ap = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[knn_options("10000,100000,1000000", "faiss OpenMP threads")],
+    )
     ap.add_argument("--topn", type=int, default=100)
-    ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--queries", type=int, default=500, help="batch-1 queries per size and mode")
-    ap.add_argument("--batch", type=int, default=256,
-                    help="batch size for the throughput figure (faiss parallelises batches over 100 queries)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=256,
+        help="batch size for the throughput figure (faiss parallelises batches over 100 queries)",
+    )
     ap.add_argument("--flat-queries", type=int, default=20)
     ap.add_argument("--checks", type=int, default=20, help="queries compared with IndexFlatIP restricted")
-    ap.add_argument("--threads", type=int, default=2, help="faiss OpenMP threads")
-    ap.add_argument("--max-flat-copy", type=int, default=1_500_000)
     ap.add_argument("--hnsw-rows", type=int, default=20_000, help="0 skips the hnsw section")
-    ap.add_argument("--hnsw-M", type=int, default=32)
     ap.add_argument("--hnsw-topn", type=int, default=10)
     ap.add_argument("--hnsw-queries", type=int, default=50)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "restricted_search.json")
     args = ap.parse_args()
     faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    result = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "load_average_at_start": os.getloadavg(),
-              "threads": thread_info(), "sizes": []}
+    result = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "load_average_at_start": load_average(),
+        "threads": thread_info(),
+        "sizes": [],
+    }
     for n in (int(s) for s in args.sizes.split(",")):
         before = cpu_times()
         result["sizes"].append(bench_size(n, args, rng))
         result["sizes"][-1]["machine_cpu_during"] = contention(before, cpu_times())
-        result["sizes"][-1]["load_average_after"] = os.getloadavg()
+        result["sizes"][-1]["load_average_after"] = load_average()
         gc.collect()  # free this size's arrays before generating the next
     if args.hnsw_rows:
         result["hnsw_restricted"] = bench_hnsw_restricted(args, rng)
-    result.update({
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "numpy": np.__version__, "faiss": faiss.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "cpu_count": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
-    })
+    result.update(
+        {
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "machine": machine_block(),
+        }
+    )
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import platform
 import resource
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
-from vprkit.fileio import atomic_write_json
+from machine import load_1min, machine_block
 from vprkit_synthcity.baseline import thumbnail_baseline
 from vprkit_synthcity.config import SynthCityConfig
 from vprkit_synthcity.generate import SynthCity
+
+from vprkit.fileio import atomic_write_json
 
 
 def _cpu() -> float:
@@ -40,16 +38,25 @@ def bench_generate(out_dir: Path, workers: int, seed: int) -> dict:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     city = SynthCity(SynthCityConfig(size="small", seed=seed, workers=workers))
-    load0 = os.getloadavg()[0]
+    load0 = load_1min()
     c0, t0 = _cpu(), time.perf_counter()
     counts = city.generate(out_dir)
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     n = sum(counts.values())
     size_mb = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file()) / 1e6
-    return {"counts": counts, "views": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "views_per_s": round(n / wall, 1), "workers": workers, "disk_mb": round(size_mb, 1),
-            "loadavg_before": round(load0, 2), "loadavg_after": round(os.getloadavg()[0], 2),
-            "street_km": city.summary()["street_km"], "area_km2": city.summary()["area_km2"]}
+    return {
+        "counts": counts,
+        "views": n,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "views_per_s": round(n / wall, 1),
+        "workers": workers,
+        "disk_mb": round(size_mb, 1),
+        "loadavg_before": load0,
+        "loadavg_after": load_1min(),
+        "street_km": city.summary()["street_km"],
+        "area_km2": city.summary()["area_km2"],
+    }
 
 
 def bench_stream(n_views: int, seed: int) -> dict:
@@ -69,10 +76,17 @@ def bench_stream(n_views: int, seed: int) -> dict:
             Image.fromarray(img).save(io.BytesIO(), format="PNG", compress_level=1)
         encode += time.perf_counter() - t1
     wall = time.perf_counter() - t0
-    return {"city_views": total, "city_train_views": city.counts()["train"], "setup_s": round(setup, 2),
-            "views": done, "render_views_per_s": round(done / (wall - encode), 1),
-            "render_and_encode_views_per_s": round(done / wall, 1), "one_process": True,
-            "area_km2": city.summary()["area_km2"], "street_km": city.summary()["street_km"]}
+    return {
+        "city_views": total,
+        "city_train_views": city.counts()["train"],
+        "setup_s": round(setup, 2),
+        "views": done,
+        "render_views_per_s": round(done / (wall - encode), 1),
+        "render_and_encode_views_per_s": round(done / wall, 1),
+        "one_process": True,
+        "area_km2": city.summary()["area_km2"],
+        "street_km": city.summary()["street_km"],
+    }
 
 
 def main() -> None:
@@ -84,8 +98,7 @@ def main() -> None:
     ap.add_argument("--skip-generate", action="store_true", help="reuse --out-dir as generated before")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthcity.json")
     args = ap.parse_args()
-    result: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                "platform": platform.platform()}}
+    result: dict = {}
     if not args.skip_generate:
         result["generate_small"] = bench_generate(args.out_dir, args.workers, args.seed)
         print("generate small:", result["generate_small"])
@@ -95,10 +108,14 @@ def main() -> None:
     for size, grey in ((16, False), (16, True), (8, False)):
         r = thumbnail_baseline(args.out_dir, size=size, grey=grey)
         key = f"{size}px_{'grey' if grey else 'colour'}"
-        baselines[key] = {"lr1": round(r["lr1"], 4), "n_queries": r["n_queries"],
-                          "by_condition": {c: round(v[0], 4) for c, v in r["by_condition"].items()}}
+        baselines[key] = {
+            "lr1": round(r["lr1"], 4),
+            "n_queries": r["n_queries"],
+            "by_condition": {c: round(v[0], 4) for c, v in r["by_condition"].items()},
+        }
         print("thumbnails", key, baselines[key])
     result["thumbnail_baseline_small"] = baselines
+    result["machine"] = machine_block()
     atomic_write_json(args.out, result)
     print("wrote", args.out)
 

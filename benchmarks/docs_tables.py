@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def table_head(header: str) -> list[str]:
+    """The first two lines of a Markdown table: ``header`` (``"| a | b |"``) and the rule under it."""
+    return [header, "|---" * (header.count(" | ") + 1) + "|"]
+
+
 def write_between_markers(page: Path, blocks: dict[str, list[str]]) -> None:
     """Replace what stands between each ``NAME``'s markers in ``page`` with its lines."""
     text = page.read_text(encoding="utf-8")

@@ -21,7 +21,8 @@ import torch
 
 from vprkit.data.standard import load_split
 from vprkit.evaluation import localization_recall
-from vprkit.training.validation import extract_descriptors, retrieval_lr
+from vprkit.models.extract import extract_descriptors
+from vprkit.training.validation import retrieval_lr
 
 NS = (1, 5, 10, 20)
 
@@ -33,9 +34,12 @@ def classifier_lr(model, queries) -> dict:
     lr = localization_recall(pred.coords, queries.utm, NS)
     conf = pred.confidence
     hit1 = ((pred.coords[:, 0] - queries.utm) ** 2).sum(1) <= 25.0**2
-    return {**{f"LR@{n}": round(v, 2) for n, v in lr.items()}, "seconds": round(time.perf_counter() - t0, 2),
-            "median_confidence_m_correct": float(np.median(conf[hit1])) if hit1.any() else None,
-            "median_confidence_m_wrong": float(np.median(conf[~hit1])) if (~hit1).any() else None}
+    return {
+        **{f"LR@{n}": round(v, 2) for n, v in lr.items()},
+        "seconds": round(time.perf_counter() - t0, 2),
+        "median_confidence_m_correct": float(np.median(conf[hit1])) if hit1.any() else None,
+        "median_confidence_m_wrong": float(np.median(conf[~hit1])) if (~hit1).any() else None,
+    }
 
 
 def classifier_chance(partition, queries, seed: int = 0, trials: int = 20) -> dict:
@@ -74,7 +78,8 @@ def main() -> None:
         torch.manual_seed(0)
         untrained = DncClassifier(trained.config).build(trained.partition)
         result["dnc"] = {
-            "coord_mode": trained.partition.coord_mode, "classes": trained.partition.num_classes,
+            "coord_mode": trained.partition.coord_mode,
+            "classes": trained.partition.num_classes,
             "trained": classifier_lr(trained, queries),
             "trained_cosine_scores": classifier_lr(_with_scores(trained, "cosine"), queries),
             "untrained": classifier_lr(untrained, queries),
@@ -87,8 +92,10 @@ def main() -> None:
 
         trained = CosPlaceRetriever.load(args.cosplace)
         untrained = CosPlaceRetriever(trained.config)
-        result["cosplace"] = {"trained": retriever_lr(trained, database, queries),
-                              "untrained": retriever_lr(untrained, database, queries)}
+        result["cosplace"] = {
+            "trained": retriever_lr(trained, database, queries),
+            "untrained": retriever_lr(untrained, database, queries),
+        }
         print(json.dumps(result["cosplace"], indent=1), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -96,7 +103,12 @@ def main() -> None:
 
 def _with_scores(model, mode: str):
     clone = type(model)(model.config.model_copy(update={"score_mode": mode}))
-    clone.partition, clone.net, clone.heads, clone.group_classes = model.partition, model.net, model.heads, model.group_classes
+    clone.partition, clone.net, clone.heads, clone.group_classes = (
+        model.partition,
+        model.net,
+        model.heads,
+        model.group_classes,
+    )
     return clone
 
 

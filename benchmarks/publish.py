@@ -25,16 +25,21 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from docs_tables import table_head, write_between_markers
 
-from docs_tables import write_between_markers  # noqa: E402
-from vprkit.fileio import atomic_path  # noqa: E402
+from vprkit.fileio import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ASSETS = ROOT / "docs" / "assets" / "benchmarks"
-STYLE = {"flat": ("black", "o", "-"), "ivfpq/recall": ("tab:blue", "s", "-"), "ivfpq/speed": ("tab:blue", "s", "--"),
-         "hnsw": ("tab:green", "^", "-"), "restricted": ("tab:red", "D", "-")}
+STYLE = {
+    "flat": ("black", "o", "-"),
+    "ivfpq/recall": ("tab:blue", "s", "-"),
+    "ivfpq/speed": ("tab:blue", "s", "--"),
+    "hnsw": ("tab:green", "^", "-"),
+    "restricted": ("tab:red", "D", "-"),
+}
 # shade of each restricted top-N line: more cells, darker
 TOPN_RANK = {"restricted/top-1": 0, "restricted/top-10": 1, "restricted/top-100": 2, "restricted/top-1000": 3}
 
@@ -65,8 +70,11 @@ def plot_knn(result: dict) -> None:
     labels = list(dict.fromkeys(lab for s in sizes for lab, r in s["methods"].items() if "skipped" not in r))
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for label in labels:
-        pts = [(s["rows"], s["methods"][label]["p50_ms"]) for s in sizes
-               if label in s["methods"] and "skipped" not in s["methods"][label]]
+        pts = [
+            (s["rows"], s["methods"][label]["p50_ms"])
+            for s in sizes
+            if label in s["methods"] and "skipped" not in s["methods"][label]
+        ]
         colour, marker, line = style(label)
         alpha = 0.35 + 0.65 * (TOPN_RANK.get(label, 3) / 3) if label.startswith("restricted") else 1.0
         ax.plot(*zip(*pts), marker=marker, linestyle=line, color=colour, alpha=alpha, label=label)
@@ -88,15 +96,19 @@ def plot_knn(result: dict) -> None:
             colour, marker, _ = style(label)
             ax.scatter(r["p50_ms"], r[key], color=colour, marker=marker, s=50)
             short = label.replace("restricted/", "")  # the colour says restricted
-            ax.annotate(short, (r["p50_ms"], r[key]), fontsize=7, xytext=(4, 6 if i % 2 else -10),
-                        textcoords="offset points")
+            ax.annotate(
+                short, (r["p50_ms"], r[key]), fontsize=7, xytext=(4, 6 if i % 2 else -10), textcoords="offset points"
+            )
         ax.set_xscale("log")
         ax.set_xlabel("latency per query, batch 1, p50 (ms)")
         ax.set_ylabel(f"{name} vs exact search over all rows")
         ax.set_ylim(-0.05, 1.08)
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle(f"{largest['rows']:,} rows: accuracy of the kNN stage vs its cost "
-                 "(red: D&C-restricted top-N, blue: IVFPQ, green: HNSW)", fontsize=10)
+    fig.suptitle(
+        f"{largest['rows']:,} rows: accuracy of the kNN stage vs its cost "
+        "(red: D&C-restricted top-N, blue: IVFPQ, green: HNSW)",
+        fontsize=10,
+    )
     fig.tight_layout()
     save(fig, "knn_recall.png")
 
@@ -125,8 +137,14 @@ def plot_pipelines(pipelines: dict | None, methods: dict | None) -> None:
             points.append((r["label"], r["latency_ms"]["total"], r["lr"]["1"], "shipped checkpoints (40 epochs)"))
     if methods:
         for key, r in methods["rows"].items():
-            points.append((method_row_label(key, methods["labels"]), r["latency_ms"]["total"], r["lr"]["1"],
-                           f"method comparison ({methods['epochs']} epochs)"))
+            points.append(
+                (
+                    method_row_label(key, methods["labels"]),
+                    r["latency_ms"]["total"],
+                    r["lr"]["1"],
+                    f"method comparison ({methods['epochs']} epochs)",
+                )
+            )
     if not points:
         return
     front = pareto([(p[1], p[2]) for p in points])
@@ -157,7 +175,7 @@ def knn_tables(result: dict) -> dict[str, list[str]]:
     sizes = result["sizes"]
     labels = list(dict.fromkeys(lab for s in sizes for lab in s["methods"]))
     head = "| method | " + " | ".join(f"{s['rows']:,} rows" for s in sizes) + " |"
-    latency = [head, "|---" * (len(sizes) + 1) + "|"]
+    latency = table_head(head)
     for label in labels:
         cells = []
         for s in sizes:
@@ -166,52 +184,73 @@ def knn_tables(result: dict) -> dict[str, list[str]]:
         latency.append(f"| {label} | " + " | ".join(cells) + " |")
     detail = []
     for s in sizes[-2:]:
-        detail += [f"**{s['rows']:,} rows** ({s['cells']:,} cells):", "",
-                   "| method | p50 ms | p95 ms | batched q/s | recall@1 | recall@20 | candidates | build s | memory MiB |",
-                   "|---|---|---|---|---|---|---|---|---|"]
+        detail += [
+            f"**{s['rows']:,} rows** ({s['cells']:,} cells):",
+            "",
+            *table_head(
+                "| method | p50 ms | p95 ms | batched q/s | recall@1 | recall@20 | candidates | build s | memory MiB |"
+            ),
+        ]
         for label, r in s["methods"].items():
             if "skipped" in r:
                 detail.append(f"| {label} | skipped: {r['skipped']} | | | | | | | |")
                 continue
-            cand = f"{r['candidates_mean']:,.0f}" if "candidates_mean" in r else f"{s['rows']:,}" if label == "flat" else "–"
-            detail.append(f"| {label} | {r['p50_ms']:.3g} | {r['p95_ms']:.3g} | {r['batched_qps']:,.0f} | "
-                          f"{r['recall_at_1']:.3f} | {r['recall_at_k']:.3f} | {cand} | {r['build_s']:,.1f} | "
-                          f"{mib(r['memory_bytes'])} |")
+            cand = (
+                f"{r['candidates_mean']:,.0f}"
+                if "candidates_mean" in r
+                else f"{s['rows']:,}"
+                if label == "flat"
+                else "–"
+            )
+            detail.append(
+                f"| {label} | {r['p50_ms']:.3g} | {r['p95_ms']:.3g} | {r['batched_qps']:,.0f} | "
+                f"{r['recall_at_1']:.3f} | {r['recall_at_k']:.3f} | {cand} | {r['build_s']:,.1f} | "
+                f"{mib(r['memory_bytes'])} |"
+            )
         detail.append("")
     return {"knn-latency": latency, "knn-detail": detail[:-1]}
 
 
 def hnsw_ef_table(result: dict) -> list[str]:
-    lines = ["| rows | graph | ef | p50 ms | batched q/s | recall@1 | recall@20 | build s |", "|---|---|---|---|---|---|---|---|"]
+    lines = table_head("| rows | graph | ef | p50 ms | batched q/s | recall@1 | recall@20 | build s |")
     for s in result["sizes"]:
         for label, r in s["methods"].items():
             if label.startswith("hnsw") and "skipped" not in r:
                 graph = label.split(",")[0].removeprefix("hnsw/")
-                lines.append(f"| {s['rows']:,} | {graph} | {r['ef_search']} | {r['p50_ms']:.3g} | {r['batched_qps']:,.0f} | "
-                             f"{r['recall_at_1']:.3f} | {r['recall_at_k']:.3f} | {r['build_s']:,.0f} |")
+                lines.append(
+                    f"| {s['rows']:,} | {graph} | {r['ef_search']} | {r['p50_ms']:.3g} | {r['batched_qps']:,.0f} | "
+                    f"{r['recall_at_1']:.3f} | {r['recall_at_k']:.3f} | {r['build_s']:,.0f} |"
+                )
     return lines
 
 
 def restricted_table(result: dict) -> list[str]:
-    lines = ["| rows | cells | candidates | restricted p50 / mean ms (random cells) | p50 / mean ms (window) | "
-             "exhaustive mean ms | speed-up on means (random / window) | identical to `IndexFlatIP` restricted |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = table_head(
+        "| rows | cells | candidates | restricted p50 / mean ms (random cells) | p50 / mean ms (window) | "
+        "exhaustive mean ms | speed-up on means (random / window) | identical to `IndexFlatIP` restricted |"
+    )
     for s in result["sizes"]:
         rnd, win = s["random"], s["window"]
-        same = ", ".join(f"{x['exactness_vs_flat']['identical_rows']}/{x['exactness_vs_flat']['queries_checked']}"
-                         for x in (rnd, win))
-        lines.append(f"| {s['rows']:,} | {s['cells']:,} | {rnd['candidates_mean']:,.0f} | "
-                     f"{rnd['restricted_faiss']['p50_ms']:.3f} / {rnd['restricted_faiss']['mean_ms']:.3f} | "
-                     f"{win['restricted_faiss']['p50_ms']:.3f} / {win['restricted_faiss']['mean_ms']:.3f} | "
-                     f"{s['flat_all_rows']['mean_ms']:,.1f} | {rnd['speedup_vs_flat']:,.0f}× / {win['speedup_vs_flat']:,.0f}× | {same} |")
+        same = ", ".join(
+            f"{x['exactness_vs_flat']['identical_rows']}/{x['exactness_vs_flat']['queries_checked']}"
+            for x in (rnd, win)
+        )
+        lines.append(
+            f"| {s['rows']:,} | {s['cells']:,} | {rnd['candidates_mean']:,.0f} | "
+            f"{rnd['restricted_faiss']['p50_ms']:.3f} / {rnd['restricted_faiss']['mean_ms']:.3f} | "
+            f"{win['restricted_faiss']['p50_ms']:.3f} / {win['restricted_faiss']['mean_ms']:.3f} | "
+            f"{s['flat_all_rows']['mean_ms']:,.1f} | {rnd['speedup_vs_flat']:,.0f}× / {win['speedup_vs_flat']:,.0f}× | {same} |"
+        )
     return lines
 
 
 def data_table(filenames: dict | None, partition: dict | None) -> list[str]:
-    lines = ["| step | points | seconds | notes |", "|---|---|---|---|"]
+    lines = table_head("| step | points | seconds | notes |")
     if filenames:
-        lines.append(f"| parse standard '@' file names | {filenames['n_names']:,} | {filenames['parse_seconds']:.1f} | "
-                     f"{filenames['parse_names_per_second']:,.0f} names/s, peak RSS {filenames['max_rss_mb']:,} MB |")
+        lines.append(
+            f"| parse standard '@' file names | {filenames['n_names']:,} | {filenames['parse_seconds']:.1f} | "
+            f"{filenames['parse_names_per_second']:,.0f} names/s, peak RSS {filenames['max_rss_mb']:,} MB |"
+        )
     if partition:
         for name, r in partition["runs"].items():
             if "classes" in r:
@@ -226,13 +265,17 @@ def data_table(filenames: dict | None, partition: dict | None) -> list[str]:
 
 
 def training_table(result: dict) -> list[str]:
-    lines = ["| what | backbone | image | batch | threads / workers | device | images / s |", "|---|---|---|---|---|---|---|"]
+    lines = table_head("| what | backbone | image | batch | threads / workers | device | images / s |")
     for r in result["runs"]:
-        lines.append(f"| training (D&C recipe) | {r['backbone']} | {r['image_size']} | {r['batch']} | "
-                     f"{r['threads']} / {r['workers']} | {r['device']}{' AMP' if r['amp'] else ''} | {r['images_per_s_wall']:,.0f} |")
+        lines.append(
+            f"| training (D&C recipe) | {r['backbone']} | {r['image_size']} | {r['batch']} | "
+            f"{r['threads']} / {r['workers']} | {r['device']}{' AMP' if r['amp'] else ''} | {r['images_per_s_wall']:,.0f} |"
+        )
     for r in result.get("extraction", []):
-        lines.append(f"| extraction ({r['aggregation']}) | {r['backbone']} | {r['image_size']} | {r['batch']} | "
-                     f"{r['threads']} / – | {r['device']}{' AMP' if r['amp'] else ''} | {r['images_per_s']:,.0f} |")
+        lines.append(
+            f"| extraction ({r['aggregation']}) | {r['backbone']} | {r['image_size']} | {r['batch']} | "
+            f"{r['threads']} / – | {r['device']}{' AMP' if r['amp'] else ''} | {r['images_per_s']:,.0f} |"
+        )
     return lines
 
 
@@ -242,11 +285,24 @@ def plot_classify(result: dict) -> None:
     colors = {"float32": "black", "pq4": "tab:blue", "bf16": "tab:orange", "auto": "tab:red"}
     for precision, costs in sweep.items():
         batches = sorted(int(b) for b in costs if b != "loadavg")
-        ax.plot(batches, [costs[str(b)] for b in batches], marker="o", color=colors.get(precision, "gray"),
-                label=precision, linewidth=2.5 if precision == "auto" else 1.2)
+        ax.plot(
+            batches,
+            [costs[str(b)] for b in batches],
+            marker="o",
+            color=colors.get(precision, "gray"),
+            label=precision,
+            linewidth=2.5 if precision == "auto" else 1.2,
+        )
     ax.axhline(1e3 / result["targets"]["batched_qps"], color="gray", linestyle=":", label="2,000 queries/s")
-    ax.plot([1], [result["targets"]["batch1_ms"]], marker="*", markersize=12, color="gray", linestyle="none",
-            label="5 ms at batch 1")
+    ax.plot(
+        [1],
+        [result["targets"]["batch1_ms"]],
+        marker="*",
+        markersize=12,
+        color="gray",
+        linestyle="none",
+        label="5 ms at batch 1",
+    )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ticks = sorted(int(b) for b in next(iter(sweep.values())) if b != "loadavg")
@@ -254,8 +310,11 @@ def plot_classify(result: dict) -> None:
     ax.minorticks_off()
     ax.set_xlabel("queries per call (batch)")
     ax.set_ylabel("ms per query")
-    ax.set_title(f"D&C classification, {result['classes']:,} classes x {result['dim']}-D, raw scores, "
-                 f"{result['machine']['threads']} threads", fontsize=9)
+    ax.set_title(
+        f"D&C classification, {result['classes']:,} classes x {result['dim']}-D, raw scores, "
+        f"{result['machine']['threads']} threads",
+        fontsize=9,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -263,20 +322,27 @@ def plot_classify(result: dict) -> None:
 
 
 def classify_table(result: dict) -> list[str]:
-    lines = [("| scores | precision | batch 1 (ms / query) | batch 256 (queries / s, median; min–max of 7) | "
-              "top-1 = float32 | top-100 recall | re-scored in float32 |"), "|---|---|---|---|---|---|---|"]
+    lines = table_head(
+        "| scores | precision | batch 1 (ms / query) | batch 256 (queries / s, median; min–max of 7) | "
+        "top-1 = float32 | top-100 recall | re-scored in float32 |"
+    )
     for name, row in result["modes"].items():
         mode, precision = name.split("/", 1)
         reps = row["batched_qps_each_rep"]
         agree = row.get("vs_float32", {}).get("trained_like", {})
         random_agree = row.get("vs_float32", {}).get("random", {})
-        recall = (f"{agree['top100_recall']:.1%} / {random_agree['top100_recall']:.1%}" if agree else "–")
-        rescored = (f"{agree['rescored_in_float32']} / {random_agree['rescored_in_float32']}"
-                    if "rescored_in_float32" in agree else "–")
+        recall = f"{agree['top100_recall']:.1%} / {random_agree['top100_recall']:.1%}" if agree else "–"
+        rescored = (
+            f"{agree['rescored_in_float32']} / {random_agree['rescored_in_float32']}"
+            if "rescored_in_float32" in agree
+            else "–"
+        )
         scan = f" ({row['scan_batch1']} / {row['scan_batched']})" if precision == "auto" else ""
         top1 = f"{agree['top1_agreement']:.0%}" if agree else "–"
-        lines.append(f"| {mode} | {precision.replace('/shortlist', ', shortlist ')}{scan} | {row['batch1_ms']:.2f} | "
-                     f"{row['batched_qps']:,.0f} ({min(reps):,.0f}–{max(reps):,.0f}) | {top1} | {recall} | {rescored} |")
+        lines.append(
+            f"| {mode} | {precision.replace('/shortlist', ', shortlist ')}{scan} | {row['batch1_ms']:.2f} | "
+            f"{row['batched_qps']:,.0f} ({min(reps):,.0f}–{max(reps):,.0f}) | {top1} | {recall} | {rescored} |"
+        )
     return lines
 
 

@@ -21,6 +21,14 @@ def fresh_plugins():
     reset_plugins()
 
 
+@pytest.fixture
+def install_plugin(fresh_plugins):
+    """``install_plugin(plugin, name)``: register a plugin object for one test (as an entry point would)."""
+    from vprkit.plugins import get_plugin_manager
+
+    return lambda plugin, name: get_plugin_manager().register(plugin, name=name)
+
+
 @pytest.fixture(scope="session")
 def synthcity_tiny(tmp_path_factory):
     """Root of a generated ``tiny`` synthcity (seed 0, standard layout), built once per session."""
@@ -83,3 +91,18 @@ def tiny_model_dirs(synthcity_tiny, tmp_path_factory):
     create_classifier("dnc", backbone="tinycnn", test_transform={"resize": "none"}).build(partition).save(out / "dnc")
     create_retriever("cosplace", backbone="tinycnn").save(out / "cosplace")
     return out
+
+
+@pytest.fixture
+def build_tiny_bundle(tiny_model_dirs):
+    """``build(out, dataset)``: the map bundle of the ``tiny_model_dirs`` D&C and CosPlace models over
+    ``dataset``'s test database (:func:`vprkit.pipeline.bundle.build_bundle`)."""
+    from vprkit.data.standard import load_split
+    from vprkit.pipeline.bundle import build_bundle
+    from vprkit.pipeline.models import load_model
+
+    def build(out, dataset):
+        classifier, retriever = load_model(tiny_model_dirs / "dnc"), load_model(tiny_model_dirs / "cosplace")
+        return build_bundle(out, load_split(dataset, "test/database"), classifier=classifier, retriever=retriever)
+
+    return build

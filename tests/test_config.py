@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from vprkit.config import VprkitConfig, build_config, load_config, parse_overrides, save_config
 from vprkit.errors import ConfigError
@@ -62,7 +62,7 @@ def test_missing_file_and_non_mapping(tmp_path):
 
 def test_assignment_is_validated():
     cfg = Demo()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="N"):
         cfg.N = "many"
 
 

@@ -11,10 +11,9 @@ from vprkit.fileio import atomic_path, atomic_write_json, fingerprint, fingerpri
 def test_atomic_path_replaces_only_on_success(tmp_path):
     target = tmp_path / "a.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
     with atomic_path(target, suffix=".npy") as tmp:
@@ -43,10 +42,13 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
 
     import torch
 
-    from vprkit.training.engine import save_weights
+    from vprkit.models.artifact import save_weights
 
     mask = os.umask(0)
     os.umask(mask)
     # a plain writer, and one (safetensors) that replaces the temporary file with its own 0600 file
-    for path in (atomic_write_json(tmp_path / "m.json", {}), save_weights(tmp_path / "w.safetensors", {"w": torch.ones(2)})):
+    for path in (
+        atomic_write_json(tmp_path / "m.json", {}),
+        save_weights(tmp_path / "w.safetensors", {"w": torch.ones(2)}),
+    ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path

@@ -1,4 +1,4 @@
-"""Structural promises of DESIGN.md, checked on the source tree."""
+"""Structural promises of the package layout, checked on the source tree."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from vprkit import hookspecs
 
@@ -38,8 +39,13 @@ def test_core_never_imports_a_plugin_package():
 
 def test_every_plugin_folder_has_its_entry_point_and_no_extra():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    declared = set(pyproject["project"]["entry-points"]["vprkit"].values())
-    folders = {p.name for base in ("plugins", "datasets") for p in (ROOT / base).iterdir() if p.is_dir() and p.name.startswith("vprkit_")}
+    declared = {value.partition(":")[0] for value in pyproject["project"]["entry-points"]["vprkit"].values()}
+    folders = {
+        p.name
+        for base in ("plugins", "datasets")
+        for p in (ROOT / base).iterdir()
+        if p.is_dir() and p.name.startswith("vprkit_")
+    }
     assert folders == declared
     assert not (ROOT / "plugins" / "__init__.py").exists() and not (ROOT / "datasets" / "__init__.py").exists()
 
@@ -54,7 +60,7 @@ def _heavy_modules_after(argv: list[str]) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("HEAVY=")][-1]
-    return [m for m in line[len("HEAVY="):].split(",") if m]
+    return [m for m in line[len("HEAVY=") :].split(",") if m]
 
 
 def test_help_and_plugin_listing_import_no_heavy_library():
@@ -65,7 +71,14 @@ def test_help_and_plugin_listing_import_no_heavy_library():
 def test_hook_reference_page_matches_hookspecs():
     specs = sorted(n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("vprkit_"))
     assert specs == sorted(
-        ["vprkit_partitioners", "vprkit_classifiers", "vprkit_retrievers", "vprkit_indexes", "vprkit_datasets", "vprkit_commands"]
+        [
+            "vprkit_partitioners",
+            "vprkit_classifiers",
+            "vprkit_retrievers",
+            "vprkit_indexes",
+            "vprkit_datasets",
+            "vprkit_commands",
+        ]
     )
     page = (ROOT / "docs" / "reference" / "hooks.md").read_text(encoding="utf-8")
     documented = dict(re.findall(r"^## `(vprkit_\w+)\(([^)]*)\)", page, flags=re.M))
@@ -86,7 +99,43 @@ def test_version_flag_matches_the_distribution():
 
 
 def test_plugins_list_json_is_pure_json_on_stdout():
-    proc = subprocess.run([sys.executable, "-m", "vprkit", "plugins", "list", "--json"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vprkit", "plugins", "list", "--json"], capture_output=True, text=True, timeout=60
+    )
     data = json.loads(proc.stdout)
     assert set(data["methods"]) == {"partitioner", "classifier", "retriever", "index", "dataset"}
     assert {p["name"] for p in data["plugins"]} >= {"dnc", "cosplace", "faiss", "synthcity"}
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Sub-package of vprkit → the other sub-packages its modules import (lazy imports included)."""
+    packages = {p.name for p in (ROOT / "vprkit").iterdir() if (p / "__init__.py").is_file()}
+    edges: dict[str, set[str]] = {p: set() for p in packages}
+    for package in packages:
+        for path in (ROOT / "vprkit" / package).rglob("*.py"):
+            for module in _imported_modules(path):
+                parts = module.split(".")
+                if parts[0] == "vprkit" and len(parts) > 1 and parts[1] in packages and parts[1] != package:
+                    edges[package].add(parts[1])
+    return edges
+
+
+def test_no_import_cycle_between_packages():
+    edges = _package_imports()
+
+    def reachable(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in edges[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    cycles = sorted((a, b) for a in edges for b in reachable(a) if a < b and a in reachable(b))
+    assert cycles == [], f"packages importing each other: {cycles}"
+    # the layering the architecture page draws: models know nothing of training, the index
+    # nothing of models, and only the CLI knows the CLI
+    assert "training" not in edges["models"]
+    assert not edges["index"] & {"models", "training", "pipeline"}
+    assert all("cli" not in targets for package, targets in edges.items() if package != "cli")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,8 +104,33 @@ def test_hook_returning_wrong_spec_type_names_the_plugin(fresh_plugins):
             return [IndexSpec(name="oops", factory="x:y", config=VprkitConfig, description="wrong kind")]
 
     get_plugin_manager().register(WrongKind(), name="wrongkind")
-    with pytest.raises(PluginError, match="wrongkind.*IndexSpec.*PartitionerSpec"):
+    with pytest.raises(PluginError, match=r"wrongkind.*IndexSpec.*PartitionerSpec"):
         list_partitioners()
+
+
+def test_spec_plugin_returns_each_kind_of_its_specs_from_that_kinds_hook(fresh_plugins):
+    from vprkit import IndexSpec, PartitionerSpec, SpecPlugin
+    from vprkit.config import VprkitConfig
+    from vprkit.plugins import get_plugin_manager
+
+    specs = [
+        PartitionerSpec(name="sp_part", factory="x:y", config=VprkitConfig, description="a partitioner"),
+        IndexSpec(name="sp_index", factory="x:y", config=VprkitConfig, description="an index"),
+    ]
+    plugin = SpecPlugin(*specs)
+    assert plugin.vprkit_partitioners() == specs[:1] and plugin.vprkit_classifiers() == []
+    assert repr(plugin) == "SpecPlugin(partitioner 'sp_part', index 'sp_index')"
+    get_plugin_manager().register(plugin, name="specs")
+    assert registered_specs("partitioner")["sp_part"].plugin.name == "specs"
+    assert registered_specs("index")["sp_index"].spec is specs[1]
+    assert "sp_part" not in registered_specs("index")
+
+
+def test_spec_plugin_refuses_what_is_not_a_spec():
+    from vprkit import SpecPlugin
+
+    with pytest.raises(PluginError, match=r"SpecPlugin takes spec objects .*PartitionerSpec.*, not dict"):
+        SpecPlugin({"name": "foo"})
 
 
 def _run_cli(args: list[str], extra_path: list[Path], env_extra: dict[str, str] | None = None):
@@ -133,13 +159,33 @@ def test_cli_reports_broken_plugin_without_traceback():
 
 
 def test_pip_installed_plugin_shows_up_and_builds(tmp_path):
-    """The real thing: `pip install` a plugin package, then vprkit finds and builds it."""
-    src = Path(__file__).parent / "fake_src" / "bar_src"
+    """The real thing: `pip install` a plugin package, then vprkit finds and builds it. The package
+    is copied to tmp_path first: pip builds in the source folder (build/, *.egg-info), and the
+    checkout must stay untouched (it may be read-only)."""
+    src = shutil.copytree(
+        Path(__file__).parent / "fake_src" / "bar_src",
+        tmp_path / "bar_src",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
     target = tmp_path / "site"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(src)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     if proc.returncode != 0:
         pytest.fail(f"pip could not install the fake plugin: {proc.stderr[-2000:]}")

@@ -1,7 +1,7 @@
 """vprkit: city-wide visual place recognition assembled from plugins.
 
 The top-level namespace is import-light (no torch, faiss or timm): it holds the plugin contract
-(:data:`hookimpl` and the spec classes), the registry (``list_*`` / ``create_*``) and the
+(:data:`hookimpl`, :class:`SpecPlugin` and the spec classes), the registry (``list_*`` / ``create_*``) and the
 configuration helpers. Methods import their heavy dependencies when they are created.
 """
 
@@ -9,17 +9,11 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
+from vprkit import errors as _errors
 from vprkit.config import VprkitConfig, load_config
-from vprkit.errors import (
-    ConfigError,
-    DataError,
-    PluginConflictError,
-    PluginError,
-    PluginLoadError,
-    UnknownNameError,
-    VprkitError,
-)
+from vprkit.errors import *  # noqa: F403 (the exceptions: errors.__all__)
 from vprkit.hookspecs import hookimpl
+from vprkit.plugins import SpecPlugin
 from vprkit.registry import (
     create_classifier,
     create_dataset,
@@ -37,7 +31,16 @@ from vprkit.registry import (
     list_partitioners,
     list_retrievers,
 )
-from vprkit.specs import ClassifierSpec, DatasetSpec, EvalProtocol, IndexSpec, PartitionerSpec, Release, RetrieverSpec
+from vprkit.specs import (
+    ClassifierSpec,
+    DatasetSpec,
+    EvalProtocol,
+    IndexSpec,
+    JointClassifierSpec,
+    PartitionerSpec,
+    Release,
+    RetrieverSpec,
+)
 
 try:
     __version__ = _metadata.version("vprkit")
@@ -47,8 +50,10 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 __all__ = [
     "__version__",
     "hookimpl",
+    "SpecPlugin",
     "PartitionerSpec",
     "ClassifierSpec",
+    "JointClassifierSpec",
     "RetrieverSpec",
     "IndexSpec",
     "DatasetSpec",
@@ -56,13 +61,7 @@ __all__ = [
     "Release",
     "VprkitConfig",
     "load_config",
-    "VprkitError",
-    "PluginError",
-    "PluginLoadError",
-    "PluginConflictError",
-    "UnknownNameError",
-    "ConfigError",
-    "DataError",
+    *_errors.__all__,
     "list_partitioners",
     "list_classifiers",
     "list_retrievers",

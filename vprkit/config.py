@@ -8,8 +8,10 @@ parsed as YAML scalars, so ``M=20``, ``easy_margin=false``, ``scales=[1,2]`` wor
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -19,14 +21,14 @@ from vprkit.fileio import atomic_write_text
 
 __all__ = [
     "VprkitConfig",
-    "parse_overrides",
-    "load_yaml",
+    "apply_inference_settings",
     "build_config",
-    "load_config",
-    "save_config",
     "config_to_dict",
     "inference_settings",
-    "apply_inference_settings",
+    "load_config",
+    "load_yaml",
+    "parse_overrides",
+    "save_config",
 ]
 
 C = TypeVar("C", bound=BaseModel)
@@ -52,10 +54,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = raw
         if isinstance(value, str):
             # YAML 1.1 reads "1e-4" as a string; users mean a number.
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -67,19 +67,20 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return result
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a non-mapping is a :class:`ConfigError`."""
+def load_yaml(path: str | Path, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """Read a YAML mapping (an empty file is ``{}``); a missing or unreadable file, invalid YAML or
+    a non-mapping is an ``error`` (:class:`ConfigError`; a model folder's reader passes ``DataError``)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist")
+        raise error(f"config file {str(p)!r} does not exist")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise error(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(p)!r} must contain a mapping, not {type(data).__name__}")
+        raise error(f"config file {str(p)!r} must contain a mapping, not {type(data).__name__}")
     return data
 
 
@@ -96,7 +97,7 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 def _model_at(cls: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
     """The nested config class that holds the field at ``path`` (``("training", "epoch")`` →
     the ``training`` section's class), or ``None``."""
-    model: Any = cls
+    model: type[BaseModel] = cls
     for part in path:
         field = getattr(model, "model_fields", {}).get(str(part))
         annotation = getattr(field, "annotation", None)
@@ -133,10 +134,7 @@ def build_config(
     owner: str = "",
 ) -> C:
     """Validate ``config`` (a model or mapping) updated by ``overrides`` into ``cls``."""
-    if isinstance(config, BaseModel):
-        data = config.model_dump()
-    else:
-        data = dict(config or {})
+    data = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
     data = _merge(data, overrides or {})
     try:
         return cls.model_validate(data)
@@ -173,19 +171,24 @@ def inference_settings(config: BaseModel) -> list[str]:
     return [name for name, field in type(config).model_fields.items() if field.exclude]
 
 
-def apply_inference_settings(config: BaseModel, overrides: Mapping[str, Any], *, flag: str = "--classifier-set") -> None:
+def apply_inference_settings(
+    config: BaseModel, overrides: Mapping[str, Any], *, field: str = "inference_settings"
+) -> None:
     """Set inference-only fields of a loaded model's ``config`` in place (validated).
 
     Anything else would make the model differ from the one its bundle was built with, so it is
-    refused with the list of the fields that can be set.
+    refused with the list of the fields that can be set (a :class:`ConfigError` about ``field``).
     """
     allowed = inference_settings(config)
     for key, value in overrides.items():
         if key not in allowed:
-            raise ConfigError(f"{flag} {key}: not an inference setting of {type(config).__name__} "
-                              f"(those are: {', '.join(allowed) or 'none'}); training settings change the "
-                              f"model and belong in `vprkit train --set`")
+            raise ConfigError(
+                f"{field} {key}: not an inference setting of {type(config).__name__} "
+                f"(those are: {', '.join(allowed) or 'none'}); training settings change the "
+                f"model and belong in `vprkit train --set`",
+                field=field,
+            )
         try:
             setattr(config, key, value)
         except ValidationError as exc:
-            raise ConfigError(f"{flag} {key}={value!r}: {exc.errors()[0]['msg']}") from None
+            raise ConfigError(f"{field} {key}={value!r}: {exc.errors()[0]['msg']}", field=field) from None

@@ -7,13 +7,13 @@ usage, as Typer does).
 from __future__ import annotations
 
 __all__ = [
-    "VprkitError",
-    "PluginError",
-    "PluginLoadError",
-    "PluginConflictError",
-    "UnknownNameError",
     "ConfigError",
     "DataError",
+    "PluginConflictError",
+    "PluginError",
+    "PluginLoadError",
+    "UnknownNameError",
+    "VprkitError",
 ]
 
 
@@ -51,7 +51,16 @@ class UnknownNameError(VprkitError, KeyError):
 
 
 class ConfigError(VprkitError, ValueError):
-    """A configuration file or override is invalid."""
+    """A configuration file or override is invalid.
+
+    ``field``: the setting the message is about, named as the library calls it (the message starts
+    with it, e.g. ``classifier_settings``); the CLI replaces it with the flag that sets it
+    (:data:`vprkit.cli.options.FIELD_FLAGS`).
+    """
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class DataError(VprkitError, ValueError):

@@ -15,19 +15,34 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
-    "atomic_write_text",
     "atomic_write_json",
+    "atomic_write_text",
     "file_checksum",
-    "read_json_object",
     "fingerprint",
     "fingerprint_strings",
+    "make_folder",
+    "read_json_object",
 ]
+
+
+def make_folder(folder: str | Path, advice: str) -> Path:
+    """``folder`` and its parents, made if missing; a folder that cannot be made (read-only, a file in
+    the way) is a one-line :class:`~vprkit.errors.DataError`: ``cannot create 'FOLDER' (why)ADVICE``."""
+    from vprkit.errors import DataError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {str(folder)!r} ({exc.strerror or exc}){advice}") from exc
+    return folder
 
 
 @contextlib.contextmanager
@@ -54,7 +69,8 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     except Exception as exc:
         # torch.save ("unexpected pos"), safetensors and numpy report a full disk in words of their own
         if _is_disk_full(exc) or _nearly_full(target.parent):
-            raise _write_error(target, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from exc
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise (_write_error(target, full) or full) from exc
         friendly = _write_error(target, exc) if isinstance(exc, OSError) else None
         if friendly is not None:
             raise friendly from exc
@@ -85,11 +101,14 @@ def _write_error(target: Path, exc: OSError) -> Exception | None:
     from vprkit.errors import DataError
 
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DataError(f"no space left on the device writing {str(target)!r}: free some space and run the command "
-                         "again (what was there before is unchanged)")
+        return DataError(
+            f"no space left on the device writing {str(target)!r}: free some space and run the command "
+            "again (what was there before is unchanged)"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return DataError(f"cannot write {str(target)!r}: {exc.strerror} (for the cache, set VPRKIT_CACHE_DIR to a "
-                         "writable folder)")
+        return DataError(
+            f"cannot write {str(target)!r}: {exc.strerror} (for the cache, set VPRKIT_CACHE_DIR to a writable folder)"
+        )
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return DataError(f"cannot write {str(target)!r}: a file stands where a folder is needed ({exc.strerror})")
     return None

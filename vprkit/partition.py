@@ -3,7 +3,8 @@
 A partitioner plugin (``create_partitioner(name, **config)``) returns an object whose
 ``fit(east, north, heading=None, features=None, *, utm_zone=None)`` builds a Partition from
 training points (UTM metres, headings in degrees clockwise from north, optional per-image feature
-rows). The Partition then
+rows): a :class:`vprkit.contracts.Partitioner`, most shortly a :class:`PartitionerBase` that states
+its ``name``, ``config_cls`` and ``partition(points)``. The Partition then
 
 - numbers its classes deterministically (sorted by the class's natural key, never set order);
 - gives each class a group (D&C/CosPlace train one head per group; S2 methods have one group);
@@ -20,26 +21,63 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from vprkit.contracts import Partitioner
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path, fingerprint as _fingerprint
+from vprkit.fileio import atomic_path
+from vprkit.fileio import fingerprint as _fingerprint
 from vprkit.geometry.locate import GridLocator, S2Locator, locator_from_arrays
+from vprkit.geometry.points import check_points
 
-__all__ = ["Partition", "Partitioner", "COORD_MODES", "FORMAT_VERSION", "partition_dataset"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from vprkit.data.image_list import ImageList
+
+__all__ = [
+    "COORD_MODES",
+    "FORMAT_VERSION",
+    "Partition",
+    "Partitioner",
+    "PartitionerBase",
+    "TrainingPoints",
+    "partition_dataset",
+]
 
 #: How a class coordinate (Class2UTM) was computed.
 COORD_MODES = ("center", "mean", "medoid")
 FORMAT_VERSION = 1
 
 
-class Partitioner(Protocol):
-    """What a partitioner factory returns: ``config`` plus ``fit`` (see module docstring)."""
+ConfigT = TypeVar("ConfigT", bound="BaseModel")
+
+
+@dataclass(frozen=True)
+class TrainingPoints:
+    """What :meth:`PartitionerBase.fit` hands :meth:`~PartitionerBase.partition`: ``east`` and
+    ``north`` checked (float64 ``(n,)`` UTM metres, finite, one length), ``heading`` (degrees) and
+    ``features`` (``(n, d)``) as given, and the ``utm_zone`` given to ``fit``."""
+
+    east: np.ndarray
+    north: np.ndarray
+    heading: np.ndarray | None
+    features: np.ndarray | None
+    utm_zone: str | tuple[int, str] | None
+
+
+class PartitionerBase(Generic[ConfigT]):
+    """The short way to a :class:`~vprkit.contracts.Partitioner`: a subclass states its registry
+    ``name``, its ``config_cls`` (the spec's config class) and :meth:`partition`; the base makes the
+    default config and checks the training points before partitioning them."""
 
     name: str
-    config: Any
+    config_cls: type[ConfigT]
+
+    def __init__(self, config: ConfigT | None = None) -> None:
+        self.config: ConfigT = config if config is not None else self.config_cls()
 
     def fit(
         self,
@@ -49,7 +87,16 @@ class Partitioner(Protocol):
         features: np.ndarray | None = None,
         *,
         utm_zone: str | tuple[int, str] | None = None,
-    ) -> "Partition": ...
+        **options: Any,
+    ) -> Partition:
+        """Partition ``(n,)`` training points (see the module docstring); ``options`` are those of
+        the method's own :meth:`partition` (CosPlace's ``walk_order``)."""
+        east, north = check_points(east, north, f"{self.name} training points")
+        return self.partition(TrainingPoints(east, north, heading, features, utm_zone), **options)
+
+    def partition(self, points: TrainingPoints) -> Partition:
+        """The method: checked training points → their :class:`Partition`."""
+        raise NotImplementedError
 
 
 @dataclass(eq=False)
@@ -89,7 +136,7 @@ class Partition:
     train_labels: np.ndarray
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     utm_zone: str | None = None
-    children: dict[str, "Partition"] = field(default_factory=dict)
+    children: dict[str, Partition] = field(default_factory=dict)
     hierarchy: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
@@ -104,7 +151,9 @@ class Partition:
         if self.coord_mode not in COORD_MODES:
             raise DataError(f"partition: coord_mode {self.coord_mode!r} not in {COORD_MODES}")
         if self.hierarchy is not None and self.hierarchy.shape != (c, len(self.children)):
-            raise DataError(f"partition: hierarchy has shape {self.hierarchy.shape}, expected ({c}, {len(self.children)})")
+            raise DataError(
+                f"partition: hierarchy has shape {self.hierarchy.shape}, expected ({c}, {len(self.children)})"
+            )
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -121,7 +170,7 @@ class Partition:
         """Class indices of each group, ``groups[k]`` sorted ascending."""
         order = np.argsort(self.group_of_class, kind="stable")
         bounds = np.searchsorted(self.group_of_class[order], np.arange(self.num_groups + 1))
-        return [order[bounds[k]:bounds[k + 1]] for k in range(self.num_groups)]
+        return [order[bounds[k] : bounds[k + 1]] for k in range(self.num_groups)]
 
     @property
     def classes_per_group(self) -> np.ndarray:
@@ -157,7 +206,7 @@ class Partition:
             "num_classes": self.num_classes,
             "num_groups": self.num_groups,
             "classes_per_group": self.classes_per_group.tolist(),
-            "images": int(len(self.train_labels)),
+            "images": len(self.train_labels),
             "kept_images": int(counts.sum()),
             "dropped_images": self.dropped,
             "dropped_by_reason": dict(self.dropped_by_reason),
@@ -209,12 +258,12 @@ class Partition:
         return flat, meta
 
     @classmethod
-    def _unflatten(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], prefix: str = "") -> "Partition":
+    def _unflatten(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], prefix: str = "") -> Partition:
         def get(name: str) -> np.ndarray:
             return arrays[prefix + name]
 
         loc_meta = meta["locator"]
-        loc_names = [k[len(prefix) + 8:] for k in arrays if k.startswith(prefix + "locator.")]
+        loc_names = [k[len(prefix) + 8 :] for k in arrays if k.startswith(prefix + "locator.")]
         locator = locator_from_arrays({n: get("locator." + n) for n in loc_names}, loc_meta)
         children = {
             name: cls._unflatten(arrays, meta["child_meta"][name], f"{prefix}children.{name}.")
@@ -245,13 +294,13 @@ class Partition:
         meta = {"format": "vprkit-partition", "version": FORMAT_VERSION, "fingerprint": self.fingerprint(), **meta}
         arrays["__meta__"] = np.array(json.dumps(meta, sort_keys=True))
         path = Path(path)
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            # allow_pickle: numpy's default, named so that the stub does not match **arrays to it
+            np.savez(fh, allow_pickle=True, **arrays)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Partition":
+    def load(cls, path: str | Path) -> Partition:
         """Read a partition written by :meth:`save`; a damaged or foreign file is a :class:`DataError`."""
         path = Path(path)
         if not path.is_file():
@@ -281,8 +330,10 @@ class Partition:
         return _fingerprint(*parts)
 
     def __repr__(self) -> str:
-        return (f"Partition(method={self.method!r}, classes={self.num_classes}, groups={self.num_groups}, "
-                f"images={len(self.train_labels)}, dropped={self.dropped}, coord_mode={self.coord_mode!r})")
+        return (
+            f"Partition(method={self.method!r}, classes={self.num_classes}, groups={self.num_groups}, "
+            f"images={len(self.train_labels)}, dropped={self.dropped}, coord_mode={self.coord_mode!r})"
+        )
 
 
 def partition_dataset(
@@ -293,7 +344,7 @@ def partition_dataset(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     features: np.ndarray | None = None,
-):
+) -> tuple[Partition, ImageList]:
     """Fit partitioner ``partitioner`` on one split of a dataset in the standard layout.
 
     Reads the split with :func:`vprkit.data.load_split`, resolves the config (defaults ← YAML

@@ -1,4 +1,5 @@
-"""vprkit's own entry-point loop and plugin manager.
+"""vprkit's own entry-point loop and plugin manager, and :class:`SpecPlugin`, the plugin object
+most plugins are.
 
 vprkit, not pluggy, walks the ``vprkit`` entry-point group so that every failure names its
 culprit: a plugin module that fails to import raises :class:`~vprkit.errors.PluginLoadError`
@@ -14,27 +15,34 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from vprkit import hookspecs
 from vprkit.errors import PluginConflictError, PluginError, PluginLoadError
+from vprkit.hookspecs import hookimpl
 from vprkit.specs import SPEC_TYPES, MethodSpec
 
+if TYPE_CHECKING:
+    import typer
+    from typer.models import CommandInfo, TyperInfo
+
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "DISABLE_ENV",
+    "ENTRY_POINT_GROUP",
     "PluginInfo",
     "Registered",
-    "get_plugin_manager",
-    "plugin_infos",
-    "registered_specs",
+    "SpecPlugin",
     "add_plugin_commands",
     "disabled_plugins",
+    "get_plugin_manager",
+    "hook_name",
+    "plugin_infos",
+    "registered_specs",
     "reset_plugins",
 ]
 
@@ -44,7 +52,7 @@ DISABLE_ENV = "VPRKIT_DISABLE_PLUGINS"
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """One loaded plugin: entry-point name, module, and the distribution that declared it."""
+    """One loaded plugin: entry-point name, module (``pkg`` of ``pkg:plugin``), and the distribution that declared it."""
 
     name: str
     module: str
@@ -58,6 +66,47 @@ class Registered:
 
     spec: MethodSpec
     plugin: PluginInfo
+
+
+def hook_name(kind: str) -> str:
+    """The hook that returns the specs of ``kind``: ``"partitioner"`` → ``"vprkit_partitioners"``."""
+    return "vprkit_indexes" if kind == "index" else f"vprkit_{kind}s"
+
+
+def _spec_hook(kind: str) -> Callable[[SpecPlugin], list[MethodSpec]]:
+    def hook(self: SpecPlugin) -> list[MethodSpec]:
+        return [spec for spec in self.specs if spec.kind == kind]
+
+    hook.__name__ = hook.__qualname__ = hook_name(kind)
+    hook.__doc__ = f"The {kind} specs given to this plugin."
+    return hookimpl(hook)
+
+
+class SpecPlugin:
+    """A plugin that registers specs and nothing else: what most plugins are.
+
+    ``plugin = SpecPlugin(PartitionerSpec(...), ClassifierSpec(...))`` in a package's import-light
+    ``__init__.py``, named by the entry point as an object (``foo = "foo_pkg:plugin"``), implements
+    each ``vprkit_<kind>s`` hook by returning the given specs of that kind, in the order given. A
+    plugin that also adds commands (``vprkit_commands``) is a module of ``@hookimpl`` functions, or
+    a subclass of this class with a ``@hookimpl`` method.
+    """
+
+    vprkit_partitioners = _spec_hook("partitioner")
+    vprkit_classifiers = _spec_hook("classifier")
+    vprkit_retrievers = _spec_hook("retriever")
+    vprkit_indexes = _spec_hook("index")
+    vprkit_datasets = _spec_hook("dataset")
+
+    def __init__(self, *specs: MethodSpec) -> None:
+        for spec in specs:
+            if not isinstance(spec, tuple(SPEC_TYPES.values())):
+                kinds = ", ".join(t.__name__ for t in SPEC_TYPES.values())
+                raise PluginError(f"SpecPlugin takes spec objects ({kinds}), not {type(spec).__name__}")
+        self.specs = specs
+
+    def __repr__(self) -> str:
+        return f"SpecPlugin({', '.join(f'{spec.kind} {spec.name!r}' for spec in self.specs)})"
 
 
 _lock = threading.RLock()
@@ -94,24 +143,22 @@ def _load(pm: pluggy.PluginManager) -> dict[str, PluginInfo]:
             continue
         if ep.name in infos:
             first = infos[ep.name]
-            if first.module == ep.value and first.distribution == dist_name:
+            if first.module == ep.module and first.distribution == dist_name:
                 continue  # the same distribution seen twice on sys.path
             raise PluginConflictError(
                 f"two distributions declare the vprkit plugin {ep.name!r}: "
-                f"{first.distribution!r} ({first.module}) and {dist_name!r} ({ep.value}). "
+                f"{first.distribution!r} ({first.module}) and {dist_name!r} ({ep.module}). "
                 f"Uninstall one, or skip both with {DISABLE_ENV}={ep.name}"
             )
         try:
-            module: ModuleType = ep.load()
+            plugin: object = ep.load()  # a module ("pkg") or an object in one ("pkg:plugin")
         except Exception as exc:
             raise PluginLoadError(ep.name, dist_name, exc) from exc
         try:
-            pm.register(module, name=ep.name)
+            pm.register(plugin, name=ep.name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginError(
-                f"vprkit plugin {ep.name!r} (from distribution {dist_name!r}) is invalid: {exc}"
-            ) from exc
-        infos[ep.name] = PluginInfo(ep.name, ep.value, dist_name, dist_version)
+            raise PluginError(f"vprkit plugin {ep.name!r} (from distribution {dist_name!r}) is invalid: {exc}") from exc
+        infos[ep.name] = PluginInfo(ep.name, ep.module, dist_name, dist_version)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -151,10 +198,12 @@ def plugin_infos() -> list[PluginInfo]:
 def _collect(kind: str) -> dict[str, Registered]:
     pm = get_plugin_manager()
     spec_type = SPEC_TYPES[kind]
-    hook = getattr(pm.hook, f"vprkit_{kind}s" if kind != "index" else "vprkit_indexes")
+    hook = getattr(pm.hook, hook_name(kind))
     found: dict[str, Registered] = {}
     for impl in hook.get_hookimpls():
-        info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, repr(impl.plugin), "<registered at runtime>", "")
+        info = _infos.get(impl.plugin_name) or PluginInfo(
+            impl.plugin_name, repr(impl.plugin), "<registered at runtime>", ""
+        )
         try:
             result: Any = impl.function()
             specs = list(result or [])
@@ -180,31 +229,37 @@ def _collect(kind: str) -> dict[str, Registered]:
     return dict(sorted(found.items()))
 
 
-def _command_names(commands: list[Any], groups: list[Any]) -> set[str]:
+def _command_names(commands: list[CommandInfo], groups: list[TyperInfo]) -> set[str]:
     """Names a Typer app would give its commands (explicit, or from the function) and groups."""
     names = {c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in commands}
     return names | {g.name or "" for g in groups}
 
 
-def add_plugin_commands(app: Any) -> None:
+def add_plugin_commands(app: typer.Typer) -> None:
     """Call every plugin's ``vprkit_commands(app)``, one at a time, so that a hook that raises, or
     a command that would replace one already there (a built-in ``run``), names its plugin."""
     pm = get_plugin_manager()
     for impl in pm.hook.vprkit_commands.get_hookimpls():
-        info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, repr(impl.plugin), "<registered at runtime>", "")
+        info = _infos.get(impl.plugin_name) or PluginInfo(
+            impl.plugin_name, repr(impl.plugin), "<registered at runtime>", ""
+        )
         n_commands, n_groups = len(app.registered_commands), len(app.registered_groups)
         before = _command_names(app.registered_commands, app.registered_groups)
         try:
             impl.function(app=app)
         except Exception as exc:
-            raise PluginError(f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) failed in "
-                              f"vprkit_commands(): {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) failed in "
+                f"vprkit_commands(): {type(exc).__name__}: {exc}"
+            ) from exc
         added = _command_names(app.registered_commands[n_commands:], app.registered_groups[n_groups:])
         clash = sorted(before & added)
         if clash:
-            raise PluginConflictError(f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) adds the "
-                                      f"command(s) {clash}, which vprkit or another plugin already has; rename them, or "
-                                      f"skip the plugin with {DISABLE_ENV}={info.name}")
+            raise PluginConflictError(
+                f"vprkit plugin {info.name!r} (from distribution {info.distribution!r}) adds the "
+                f"command(s) {clash}, which vprkit or another plugin already has; rename them, or "
+                f"skip the plugin with {DISABLE_ENV}={info.name}"
+            )
 
 
 def registered_specs(kind: str) -> dict[str, Registered]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel
 
 from vprkit.config import build_config
 from vprkit.errors import PluginError, UnknownNameError
-from vprkit.plugins import Registered, registered_specs
+from vprkit.plugins import DISABLE_ENV, Registered, disabled_plugins, registered_specs
 from vprkit.specs import (
     SPEC_TYPES,
     ClassifierSpec,
@@ -31,25 +32,26 @@ from vprkit.specs import (
 
 __all__ = [
     "KINDS",
-    "list_methods",
-    "get_spec",
-    "get_registered",
     "create",
-    "list_partitioners",
-    "list_classifiers",
-    "list_retrievers",
-    "list_indexes",
-    "list_datasets",
-    "get_partitioner_spec",
-    "get_classifier_spec",
-    "get_retriever_spec",
-    "get_index_spec",
-    "get_dataset_spec",
-    "create_partitioner",
     "create_classifier",
-    "create_retriever",
-    "create_index",
     "create_dataset",
+    "create_index",
+    "create_partitioner",
+    "create_retriever",
+    "get_classifier_spec",
+    "get_dataset_spec",
+    "get_index_spec",
+    "get_partitioner_spec",
+    "get_registered",
+    "get_retriever_spec",
+    "get_spec",
+    "list_classifiers",
+    "list_datasets",
+    "list_indexes",
+    "list_methods",
+    "list_partitioners",
+    "list_retrievers",
+    "missing_partitioner",
 ]
 
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)
@@ -87,19 +89,38 @@ _REQUIRED = {
 }
 
 
+def missing_partitioner(spec: MethodSpec) -> str | None:
+    """The partitioner a classifier spec names when no installed plugin provides it, else None."""
+    if (
+        isinstance(spec, ClassifierSpec)
+        and spec.partitioner
+        and spec.partitioner not in registered_specs("partitioner")
+    ):
+        return spec.partitioner
+    return None
+
+
 def create(kind: str, name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
     """Build a method: validate ``config`` + ``overrides`` against the spec's config class and call
-    the factory with the result. The factory's module is imported here, not before; an object
-    that lacks what its kind needs is refused, naming the plugin."""
+    the factory with the result. The factory's module is imported here, not before; a classifier
+    whose partitioner is not installed, or an object that lacks what its kind needs, is refused,
+    naming the plugin."""
     registered = get_registered(kind, name)
     spec = registered.spec
+    needed = missing_partitioner(spec)
+    if needed is not None:
+        off = sorted(disabled_plugins())
+        hint = f" ({DISABLE_ENV} disables {', '.join(off)})" if off else "; install the plugin that provides it"
+        raise PluginError(f"{kind} {name!r} needs partitioner {needed!r}, which is not installed{hint}")
     cfg = build_config(spec.config, config, overrides, owner=f"{kind} {name!r}")
     made = spec.load_factory()(cfg)
     missing = [attr for attr in _REQUIRED.get(kind, ()) if not callable(getattr(made, attr, None))]
     if missing:
         plugin = registered.plugin
-        raise PluginError(f"vprkit plugin {plugin.name!r} (from distribution {plugin.distribution!r}): {kind} {name!r} "
-                          f"factory {spec.factory} returned {type(made).__name__}, which has no {', '.join(missing)}")
+        raise PluginError(
+            f"vprkit plugin {plugin.name!r} (from distribution {plugin.distribution!r}): {kind} {name!r} "
+            f"factory {spec.factory} returned {type(made).__name__}, which has no {', '.join(missing)}"
+        )
     return made
 
 

@@ -14,24 +14,27 @@ The factory is called as ``factory(config)`` with a validated instance of ``conf
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from vprkit.errors import PluginError
+from vprkit.errors import ConfigError, PluginError
 
 __all__ = [
+    "JOINT_TRAINER",
+    "SPEC_TYPES",
+    "ClassifierSpec",
+    "DatasetSpec",
+    "EvalProtocol",
+    "IndexSpec",
+    "JointClassifierSpec",
     "MethodSpec",
     "ModelSpec",
-    "EvalProtocol",
     "PartitionerSpec",
     "Release",
-    "ClassifierSpec",
     "RetrieverSpec",
-    "IndexSpec",
-    "DatasetSpec",
-    "SPEC_TYPES",
     "resolve_callable",
 ]
 
@@ -123,13 +126,38 @@ class Release:
 class ModelSpec(MethodSpec):
     """Fields shared by the trained kinds (classifiers, retrievers).
 
-    ``importer`` is an optional ``"module:callable"`` that turns a weights file in the authors'
-    release format into a vprkit model (``vprkit models import``); ``releases`` names the files
-    the authors published, so a user can import one by name.
+    ``factory`` names the model class itself: ``factory(config)`` builds an untrained model and
+    ``factory.load(folder)`` reads a saved one (the pipeline loads model folders and bundles
+    through it); deriving from :class:`~vprkit.models.interfaces.TrainedClassifier` /
+    :class:`~vprkit.models.interfaces.TrainedRetriever` gives both.
+
+    ``trainer`` is an optional ``"module:callable"``, ``trainer(model, request) -> model`` with a
+    :class:`vprkit.contracts.TrainRequest`, that trains a fresh model and saves it to
+    ``request.out_dir`` (``vprkit train``; the shared steps are in :mod:`vprkit.training.recipe`);
+    a method without one is not trainable by vprkit. ``importer`` is an optional
+    ``"module:callable"`` that turns a weights file in the authors' release format into a vprkit
+    model (``vprkit models import``); ``releases`` names the files the authors published, so a user
+    can import one by name.
     """
 
+    trainer: str | None = None
     importer: str | None = None
     releases: tuple[Release, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for what in ("trainer", "importer"):
+            target = getattr(self, what)
+            if target is not None and ":" not in target:
+                raise PluginError(f"{self.kind} {self.name!r}: {what} {target!r} must be 'module:callable'")
+
+    def load_trainer(self) -> Callable[..., Any]:
+        """Import and return the trainer (a :class:`~vprkit.errors.ConfigError` if there is none)."""
+        if not self.trainer:
+            raise ConfigError(
+                f"{self.kind} {self.name!r} cannot be trained by vprkit: its spec names no trainer (ModelSpec.trainer)"
+            )
+        return resolve_callable(self.trainer, owner=f"{self.kind} {self.name!r}")
 
     def load_importer(self) -> Callable[..., Any]:
         if not self.importer:
@@ -144,11 +172,27 @@ class ModelSpec(MethodSpec):
 class ClassifierSpec(ModelSpec):
     """A classifier: backbone + heads over a partition; predicts ranked classes.
 
-    ``partitioner`` names the partitioner plugin whose partition the classifier trains on.
+    ``partitioner`` names the partitioner whose partition the classifier trains on: its trainer
+    fits that one (:func:`vprkit.training.recipe.spec_partitioner`), and creating the classifier
+    fails clearly when no installed plugin provides it.
     """
 
     kind: ClassVar[str] = "classifier"
     partitioner: str = ""
+
+
+#: The trainer vprkit provides for classifiers that derive from
+#: :class:`~vprkit.models.joint_classifier.JointHeadClassifier` (every head on every step).
+JOINT_TRAINER = "vprkit.training.joint_recipe:train_joint"
+
+
+@dataclass(frozen=True)
+class JointClassifierSpec(ClassifierSpec):
+    """A :class:`ClassifierSpec` of a :class:`~vprkit.models.joint_classifier.JointHeadClassifier`
+    (PlaNet, HGE, CPlaNet, MvMF): its ``trainer`` is vprkit's joint-head recipe
+    (:data:`JOINT_TRAINER`, :func:`vprkit.training.joint_recipe.train_joint`) unless it names another."""
+
+    trainer: str | None = JOINT_TRAINER
 
 
 @dataclass(frozen=True)
@@ -169,7 +213,8 @@ class IndexSpec(MethodSpec):
 class EvalProtocol:
     """How a benchmark is scored, as its papers do it.
 
-    ``radius_m``: a prediction is right within this distance (UTM metres) of the query;
+    ``radius_m``: a prediction is right within this distance (UTM metres) of the query (default
+    25 m, the criterion of the VPR papers and of every built-in benchmark);
     ``paper_query_sets``: the query sets (``"test/queries_v1"``...) of the papers' tables;
     ``notes``: anything else a reproduction must know (test resize, query counts...).
     """
@@ -185,7 +230,7 @@ class DatasetSpec(MethodSpec):
 
     ``factory`` builds a dataset object from ``config`` (e.g. a generator for synthcity, a reader
     for an existing folder); ``prepare`` is an optional ``"module:callable"`` that converts the
-    files as distributed by the authors into the standard layout (METHODS.md §10).
+    files as distributed by the authors into the standard layout (docs/datasets/index.md).
     ``splits`` maps a split name (``"train"``, ``"test/database"``, ``"test/queries_v1"``...) to
     its folder relative to the dataset root; the ``<split>/queries*`` entries are the split's
     query sets (:meth:`query_sets`). ``expected_counts`` maps split name to the published count;
@@ -203,7 +248,9 @@ class DatasetSpec(MethodSpec):
     def query_sets(self, split: str) -> list[str]:
         """Names of the query sets of ``split`` (``"test"`` → ``["queries_v1", ...]``)."""
         prefix = f"{split.strip('/')}/"
-        return [s[len(prefix):] for s in self.splits if s.startswith(prefix) and s[len(prefix):].startswith("queries")]
+        return [
+            s[len(prefix) :] for s in self.splits if s.startswith(prefix) and s[len(prefix) :].startswith("queries")
+        ]
 
     def load_prepare(self) -> Callable[..., Any]:
         if not self.prepare:

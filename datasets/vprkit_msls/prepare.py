@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vprkit.geometry.utm import Zone, latlon_to_utm, zone_letters, zone_numbers
 from vprkit.data.filenames import format_filenames
 from vprkit.data.placing import write_split
 from vprkit.data.positives import positives_within
 from vprkit.errors import DataError
+from vprkit.geometry.utm import Zone, latlon_to_utm, zone_letters, zone_numbers
 
 VAL_CITIES = ("cph", "sf")
 VAL_POSITIVE_RADIUS_M = 25.0
@@ -119,8 +119,18 @@ def _one_folder(folder: Path, city: str) -> _Folder:
     for number in np.unique(numbers):  # a city may straddle a zone border: project each zone apart
         rows = numbers == number
         east[rows], north[rows], _ = latlon_to_utm(lat[rows], lon[rows], Zone(int(number), str(letters[rows][0])))
-    names = format_filenames(east, north, numbers, letters, lat, lon, pano_id=np.array(keys), heading=heading,
-                             timestamp=np.array([_clean(raw[k]["captured_at"]) for k in keys]), note=np.array(notes))
+    names = format_filenames(
+        east,
+        north,
+        numbers,
+        letters,
+        lat,
+        lon,
+        pano_id=np.array(keys),
+        heading=heading,
+        timestamp=np.array([_clean(raw[k]["captured_at"]) for k in keys]),
+        note=np.array(notes),
+    )
     sources = [folder / "images" / f"{k}.jpg" for k in keys]
     # Zone number folded into x keeps images of different zones far apart for the positive search.
     xy = np.stack([east + numbers * 1e7, north], axis=1)
@@ -133,7 +143,9 @@ def prepare(src: Path, out: Path, *, link: str = "symlink") -> dict[str, int]:
     base = src / "train_val" if (src / "train_val").is_dir() else src
     cities = sorted(p.name for p in base.iterdir() if p.is_dir() and (p / "database").is_dir()) if base.is_dir() else []
     if not cities:
-        raise DataError(f"{src}: no train_val/<city>/database folders found (unzip MSLS's metadata.zip and images there)")
+        raise DataError(
+            f"{src}: no train_val/<city>/database folders found (unzip MSLS's metadata.zip and images there)"
+        )
     plan: dict[str, tuple[list[Path], list[str]]] = {}
     skipped = {"skipped/panoramas": 0, "skipped/val_not_in_subtask_all": 0, "skipped/val_queries_without_positive": 0}
     for city in cities:
@@ -150,7 +162,11 @@ def prepare(src: Path, out: Path, *, link: str = "symlink") -> dict[str, int]:
                 skipped["skipped/val_not_in_subtask_all"] += int((~f.in_subtask_all).sum())
             db, q = parts["database"], parts["query"]
             keep_db = db.in_subtask_all
-            has_pos = positives_within(q.xy, db.xy[keep_db], VAL_POSITIVE_RADIUS_M).counts > 0 if keep_db.any() else np.zeros(len(q.names), bool)
+            has_pos = (
+                positives_within(q.xy, db.xy[keep_db], VAL_POSITIVE_RADIUS_M).counts > 0
+                if keep_db.any()
+                else np.zeros(len(q.names), bool)
+            )
             keep_q = q.in_subtask_all & has_pos
             skipped["skipped/val_queries_without_positive"] += int((q.in_subtask_all & ~has_pos).sum())
             keep = {"database": keep_db, "query": keep_q}

@@ -16,13 +16,14 @@ stays empty).
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 
-from vprkit.geometry.utm import Zone, utm_to_latlon
-from vprkit.data.filenames import format_filenames
 from vprkit.data.dbstruct import read_db_struct
+from vprkit.data.filenames import format_filenames
 from vprkit.data.placing import write_split
 from vprkit.errors import DataError
+from vprkit.geometry.utm import Zone, utm_to_latlon
 
 ZONE = Zone(17, "T")
 SETS = ("train", "val", "test")
@@ -34,8 +35,9 @@ def standard_names(rel_paths: list[str], utm_xy: np.ndarray, zone: Zone, ext: st
     pano = np.array([s.split("_", 1)[0] for s in stems])
     note = np.array([s.split("_", 1)[1] if "_" in s else "" for s in stems])
     lat, lon = utm_to_latlon(utm_xy[:, 0], utm_xy[:, 1], zone)
-    return format_filenames(utm_xy[:, 0], utm_xy[:, 1], zone.number, zone.letter, lat, lon,
-                            pano_id=pano, note=note, ext=ext)
+    return format_filenames(
+        utm_xy[:, 0], utm_xy[:, 1], zone.number, zone.letter, lat, lon, pano_id=pano, note=note, ext=ext
+    )
 
 
 def _mat_file(src: Path, which: str) -> Path:
@@ -55,7 +57,13 @@ def prepare(src: Path, out: Path, *, link: str = "symlink") -> dict[str, int]:
         plans.append((which, db, db_utm, q, q_utm))
     for which, db, db_utm, q, q_utm in plans:
         counts[f"{which}/database"] = write_split(
-            out, f"{which}/database", [src / p for p in db], standard_names(db, db_utm, ZONE).tolist(), link)
+            out, f"{which}/database", [src / p for p in db], standard_names(db, db_utm, ZONE).tolist(), link
+        )
         counts[f"{which}/queries"] = write_split(
-            out, f"{which}/queries", [src / "queries_real" / p for p in q], standard_names(q, q_utm, ZONE).tolist(), link)
+            out,
+            f"{which}/queries",
+            [src / "queries_real" / p for p in q],
+            standard_names(q, q_utm, ZONE).tolist(),
+            link,
+        )
     return counts

@@ -18,17 +18,8 @@ from vprkit.data.filenames import parse_filenames
 from vprkit.data.placing import place_file
 from vprkit.data.standard import IMAGE_EXTENSIONS, PATHS_FILE_SUFFIX
 from vprkit.errors import DataError
+from vprkit_sfxl import SPLITS
 
-SPLITS = (
-    "train",
-    "val/database",
-    "val/queries",
-    "test/database",
-    "test/queries_v1",
-    "test/queries_v2",
-    "test/queries_night",
-    "test/queries_occlusion",
-)
 VERIFY_FIRST = 1_000
 
 
@@ -42,8 +33,8 @@ def _base(src: Path) -> Path:
 
 
 def _first_images(folder: Path, n: int) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    found: list[str] = []
+    for _dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         found.extend(f for f in sorted(filenames) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
         if len(found) >= n:
@@ -56,8 +47,7 @@ def _count(folder: Path) -> int:
     if listing.is_file():
         return sum(1 for line in listing.read_text(encoding="utf-8").splitlines() if line.strip())
     return sum(
-        sum(1 for f in files if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
-        for _, _, files in os.walk(folder)
+        sum(1 for f in files if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS) for _, _, files in os.walk(folder)
     )
 
 

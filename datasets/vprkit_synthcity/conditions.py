@@ -21,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from vprkit_synthcity.render import Light, _hash01
 
-__all__ = ["CONDITIONS", "QueryShift", "day_light", "query_shifts", "query_light", "apply_post"]
+__all__ = ["CONDITIONS", "QueryShift", "apply_post", "day_light", "query_light", "query_shifts"]
 
 CONDITIONS = ("clean", "dusk", "night", "cast", "fog", "blur", "noise", "occlusion", "fov")
 
@@ -32,7 +33,7 @@ _DAY_SKY_TOP = np.array([0.30, 0.50, 0.85], np.float32)
 _DAY_HORIZON = np.array([0.75, 0.84, 0.95], np.float32)
 
 
-def _full(n: int, value) -> np.ndarray:
+def _full(n: int, value: ArrayLike) -> np.ndarray:
     value = np.asarray(value, np.float32)
     return np.broadcast_to(value, (n, *value.shape)).copy()
 
@@ -44,10 +45,16 @@ def day_light(rows: np.ndarray, key: int) -> Light:
     n = len(rows)
     gain = (0.92 + 0.16 * _hash01(rows, key, 1))[:, None].astype(np.float32)
     return Light(
-        sun_az=(120 + 40 * _hash01(rows, key, 2)).astype(np.float32), ambient=_full(n, 0.55), diffuse=_full(n, 0.5),
-        colour=np.broadcast_to(gain, (n, 3)).copy(), sky_top=_full(n, _DAY_SKY_TOP),
-        sky_horizon=_full(n, _DAY_HORIZON), haze=_full(n, _DAY_HORIZON), haze_m=_full(n, 600.0),
-        windows_lit=_full(n, 0.0), lamps=_full(n, 0.0),
+        sun_az=(120 + 40 * _hash01(rows, key, 2)).astype(np.float32),
+        ambient=_full(n, 0.55),
+        diffuse=_full(n, 0.5),
+        colour=np.broadcast_to(gain, (n, 3)).copy(),
+        sky_top=_full(n, _DAY_SKY_TOP),
+        sky_horizon=_full(n, _DAY_HORIZON),
+        haze=_full(n, _DAY_HORIZON),
+        haze_m=_full(n, 600.0),
+        windows_lit=_full(n, 0.0),
+        lamps=_full(n, 0.0),
     )
 
 
@@ -104,10 +111,29 @@ def query_shifts(n: int, rng: np.random.Generator, base_fov: float) -> QueryShif
 
 #: The lighting fields each condition overrides on top of daylight (fog's visibility is drawn per query).
 CONDITION_LIGHT: dict[str, dict[str, float | list[float]]] = {
-    "dusk": dict(sun_az=265.0, ambient=0.28, diffuse=0.45, colour=[1.0, 0.68, 0.42], sky_top=[0.18, 0.16, 0.42],
-                 sky_horizon=[0.98, 0.52, 0.28], haze=[0.55, 0.38, 0.36], haze_m=300.0, windows_lit=0.15, lamps=0.15),
-    "night": dict(ambient=0.09, diffuse=0.0, colour=[0.65, 0.7, 1.0], sky_top=[0.01, 0.01, 0.04],
-                  sky_horizon=[0.07, 0.07, 0.13], haze=[0.04, 0.04, 0.07], haze_m=150.0, windows_lit=0.35, lamps=0.9),
+    "dusk": dict(
+        sun_az=265.0,
+        ambient=0.28,
+        diffuse=0.45,
+        colour=[1.0, 0.68, 0.42],
+        sky_top=[0.18, 0.16, 0.42],
+        sky_horizon=[0.98, 0.52, 0.28],
+        haze=[0.55, 0.38, 0.36],
+        haze_m=300.0,
+        windows_lit=0.15,
+        lamps=0.15,
+    ),
+    "night": dict(
+        ambient=0.09,
+        diffuse=0.0,
+        colour=[0.65, 0.7, 1.0],
+        sky_top=[0.01, 0.01, 0.04],
+        sky_horizon=[0.07, 0.07, 0.13],
+        haze=[0.04, 0.04, 0.07],
+        haze_m=150.0,
+        windows_lit=0.35,
+        lamps=0.9,
+    ),
     "fog": dict(haze=[0.78, 0.79, 0.8], sky_top=[0.78, 0.79, 0.8], sky_horizon=[0.78, 0.79, 0.8]),
 }
 
@@ -131,9 +157,9 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     k /= k.sum()
     S = img.shape[0]
     pad = np.pad(img, ((r, r), (0, 0), (0, 0)), mode="edge")
-    img = sum(k[i] * pad[i:i + S] for i in range(2 * r + 1))
+    img = sum(k[i] * pad[i : i + S] for i in range(2 * r + 1))
     pad = np.pad(img, ((0, 0), (r, r), (0, 0)), mode="edge")
-    return sum(k[i] * pad[:, i:i + S] for i in range(2 * r + 1))
+    return sum(k[i] * pad[:, i : i + S] for i in range(2 * r + 1))
 
 
 def apply_post(rgb: np.ndarray, shift: QueryShift, rows: np.ndarray, seed: int, split_id: int) -> np.ndarray:
@@ -164,6 +190,6 @@ def apply_post(rgb: np.ndarray, shift: QueryShift, rows: np.ndarray, seed: int, 
                 img = img.copy()
                 img[y0:y1, x0:x1] = shift.box_rgb[q]
                 band = slice(y0 + max(1, (y1 - y0) // 6), y0 + max(2, (y1 - y0) // 3))
-                img[band, x0 + 1:x1 - 1] = shift.box_rgb[q] * 0.3 + 0.1  # a window band
+                img[band, x0 + 1 : x1 - 1] = shift.box_rgb[q] * 0.3 + 0.1  # a window band
             out[v] = img
     return np.clip(out, 0, 1)

@@ -14,32 +14,56 @@ from pydantic import Field
 
 from vprkit.config import VprkitConfig
 
-__all__ = ["SynthCityConfig", "PRESETS", "SIZES"]
+__all__ = ["PRESETS", "SIZES", "ResolvedSynthCityConfig", "SynthCityConfig"]
 
 SIZES = ("tiny", "small", "city")
 
 #: Per-size defaults of the fields that are ``None`` in a fresh config.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
-        extent_m=260.0, block_min_m=55.0, block_max_m=85.0,
-        train_spacing_m=6.0, train_headings=4,
-        db_spacing_m=16.0, db_headings=4,
-        val_db_spacing_m=30.0, val_db_headings=4,
-        n_test_queries=40, n_val_queries=20, n_landmarks=2, workers=1,
+        extent_m=260.0,
+        block_min_m=55.0,
+        block_max_m=85.0,
+        train_spacing_m=6.0,
+        train_headings=4,
+        db_spacing_m=16.0,
+        db_headings=4,
+        val_db_spacing_m=30.0,
+        val_db_headings=4,
+        n_test_queries=40,
+        n_val_queries=20,
+        n_landmarks=2,
+        workers=1,
     ),
     "small": dict(
-        extent_m=720.0, block_min_m=60.0, block_max_m=120.0,
-        train_spacing_m=2.0, train_headings=4,
-        db_spacing_m=8.0, db_headings=6,
-        val_db_spacing_m=24.0, val_db_headings=6,
-        n_test_queries=400, n_val_queries=200, n_landmarks=3, workers=0,
+        extent_m=720.0,
+        block_min_m=60.0,
+        block_max_m=120.0,
+        train_spacing_m=2.0,
+        train_headings=4,
+        db_spacing_m=8.0,
+        db_headings=6,
+        val_db_spacing_m=24.0,
+        val_db_headings=6,
+        n_test_queries=400,
+        n_val_queries=200,
+        n_landmarks=3,
+        workers=0,
     ),
     "city": dict(
-        extent_m=3600.0, block_min_m=60.0, block_max_m=120.0,
-        train_spacing_m=1.0, train_headings=4,
-        db_spacing_m=8.0, db_headings=6,
-        val_db_spacing_m=24.0, val_db_headings=6,
-        n_test_queries=1000, n_val_queries=500, n_landmarks=40, workers=0,
+        extent_m=3600.0,
+        block_min_m=60.0,
+        block_max_m=120.0,
+        train_spacing_m=1.0,
+        train_headings=4,
+        db_spacing_m=8.0,
+        db_headings=6,
+        val_db_spacing_m=24.0,
+        val_db_headings=6,
+        n_test_queries=1000,
+        n_val_queries=500,
+        n_landmarks=40,
+        workers=0,
     ),
 }
 
@@ -90,17 +114,34 @@ class SynthCityConfig(VprkitConfig):
     workers: Optional[int] = Field(None, ge=0, description="render processes; 0 = one per CPU core")
     chunk_views: int = Field(256, ge=1, description="views rendered per vectorised batch")
 
-    def resolved(self) -> "SynthCityConfig":
+    def resolved(self) -> ResolvedSynthCityConfig:
         """A copy with every ``None`` field replaced by the ``size`` preset's value."""
         data = self.model_dump()
         for key, value in PRESETS[self.size].items():
             if data.get(key) is None:
                 data[key] = value
-        out = type(self).model_validate(data)
+        out = ResolvedSynthCityConfig.model_validate(data)
         if out.block_max_m < out.block_min_m:
             from vprkit.errors import ConfigError
 
-            raise ConfigError(
-                f"synthcity: block_max_m={out.block_max_m} is smaller than block_min_m={out.block_min_m}"
-            )
+            raise ConfigError(f"synthcity: block_max_m={out.block_max_m} is smaller than block_min_m={out.block_min_m}")
         return out
+
+
+class ResolvedSynthCityConfig(SynthCityConfig):
+    """A :class:`SynthCityConfig` with every preset field filled in (what :meth:`~SynthCityConfig.resolved`
+    returns, and what the generator works from): the same fields, none of them ``None``."""
+
+    extent_m: float = Field(gt=100, description="side of the square city")
+    block_min_m: float = Field(gt=20)
+    block_max_m: float = Field(gt=20)
+    n_landmarks: int = Field(ge=0)
+    train_spacing_m: float = Field(gt=0, description="distance between training positions")
+    train_headings: int = Field(ge=1, le=24, description="street-aligned views per position")
+    db_spacing_m: float = Field(gt=0, description="test database position spacing")
+    db_headings: int = Field(ge=1, le=24)
+    val_db_spacing_m: float = Field(gt=0)
+    val_db_headings: int = Field(ge=1, le=24)
+    n_test_queries: int = Field(ge=1)
+    n_val_queries: int = Field(ge=1)
+    workers: int = Field(ge=0, description="render processes; 0 = one per CPU core")

@@ -19,15 +19,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from vprkit.contracts import NullProgress, Progress
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_write_json, atomic_write_text
 from vprkit_synthcity.conditions import CONDITIONS, QueryShift, apply_post, day_light, query_light, query_shifts
@@ -38,15 +40,15 @@ from vprkit_synthcity.raycast import cast
 from vprkit_synthcity.render import Cameras, Light, render
 from vprkit_synthcity.textures import StyleTable, make_styles
 
-__all__ = ["SynthCity", "ViewBatch", "SPLITS", "Progress"]
+__all__ = ["SPLITS", "STEP", "SynthCity", "ViewBatch"]
 
 #: Split names (folders relative to ``<root>/images``), in generation order.
 SPLITS = ("train", "val/database", "val/queries", "test/database", "test/queries")
 MIN_QUERY_OPEN_M = 6.0  # a query's central ray must run this far (metres) before meeting a wall
 _STREAM = {"styles": 1, "plan": 2, **{s: 10 + i for i, s in enumerate(SPLITS)}}
 
-#: ``progress(done, total)``: views written so far and in all, called after every batch.
-Progress = Callable[[int, int], None]
+#: the step :meth:`SynthCity.generate` reports its views under (:class:`vprkit.contracts.Progress`)
+STEP = "generating synthcity"
 
 
 @dataclass
@@ -102,12 +104,15 @@ class SynthCity:
     def _poses(self) -> dict[str, Poses]:
         c = self.config
         out = {
-            "train": along_streets(self.plan, self._rng("train"), c.train_spacing_m, c.train_headings,
-                                   street_aligned=True, jitter_deg=8.0),
-            "val/database": along_streets(self.plan, self._rng("val/database"), c.val_db_spacing_m,
-                                          c.val_db_headings, street_aligned=False),
-            "test/database": along_streets(self.plan, self._rng("test/database"), c.db_spacing_m,
-                                           c.db_headings, street_aligned=False),
+            "train": along_streets(
+                self.plan, self._rng("train"), c.train_spacing_m, c.train_headings, street_aligned=True, jitter_deg=8.0
+            ),
+            "val/database": along_streets(
+                self.plan, self._rng("val/database"), c.val_db_spacing_m, c.val_db_headings, street_aligned=False
+            ),
+            "test/database": along_streets(
+                self.plan, self._rng("test/database"), c.db_spacing_m, c.db_headings, street_aligned=False
+            ),
         }
         for split, n in (("val/queries", c.n_val_queries), ("test/queries", c.n_test_queries)):
             out[split] = self._query_poses(split, n)
@@ -118,15 +123,29 @@ class SynthCity:
         at least :data:`MIN_QUERY_OPEN_M` before meeting a wall: a photo of a blank wall from one
         metre away is no query a person would take, nor one any method could place."""
         candidates = random_on_streets(self.plan, self._rng(split), 4 * n + 16)
-        hits = cast(self.plan, candidates.x, candidates.y, np.radians(candidates.heading),
-                    np.ones(len(candidates)), np.full(len(candidates), 1.8),
-                    max_dist=self.config.max_view_distance_m, max_hits=1)
+        hits = cast(
+            self.plan,
+            candidates.x,
+            candidates.y,
+            np.radians(candidates.heading),
+            np.ones(len(candidates)),
+            np.full(len(candidates), 1.8),
+            max_dist=self.config.max_view_distance_m,
+            max_hits=1,
+        )
         keep = np.flatnonzero(hits.depth[:, 0] >= MIN_QUERY_OPEN_M)[:n]
         if len(keep) < n:
-            raise DataError(f"synthcity: only {len(keep)} of {n} {split} query poses look along an open street; "
-                            "the city is too small for that many queries")
-        return Poses(x=candidates.x[keep], y=candidates.y[keep], heading=candidates.heading[keep],
-                     position=np.arange(n), tile=np.zeros(n, np.int64))
+            raise DataError(
+                f"synthcity: only {len(keep)} of {n} {split} query poses look along an open street; "
+                "the city is too small for that many queries"
+            )
+        return Poses(
+            x=candidates.x[keep],
+            y=candidates.y[keep],
+            heading=candidates.heading[keep],
+            position=np.arange(n),
+            tile=np.zeros(n, np.int64),
+        )
 
     @cached_property
     def _shifts(self) -> dict[str, QueryShift]:
@@ -159,44 +178,72 @@ class SynthCity:
         p, c, n = self.poses(split), self.config, len(rows)
         if split.endswith("queries"):
             sh = self._shifts[split]
-            cams = Cameras(x=p.x[rows], y=p.y[rows], heading=p.heading[rows], height=sh.height[rows],
-                           pitch=sh.pitch[rows], fov=sh.fov[rows])
+            cams = Cameras(
+                x=p.x[rows],
+                y=p.y[rows],
+                heading=p.heading[rows],
+                height=sh.height[rows],
+                pitch=sh.pitch[rows],
+                fov=sh.fov[rows],
+            )
             return cams, self._query_light[split].take(rows)
-        cams = Cameras(x=p.x[rows], y=p.y[rows], heading=p.heading[rows], height=np.full(n, c.camera_height_m),
-                       pitch=np.zeros(n), fov=np.full(n, c.fov_deg))
+        cams = Cameras(
+            x=p.x[rows],
+            y=p.y[rows],
+            heading=p.heading[rows],
+            height=np.full(n, c.camera_height_m),
+            pitch=np.zeros(n),
+            fov=np.full(n, c.fov_deg),
+        )
         return cams, day_light(rows, c.seed * 101 + _STREAM[split])
 
     def render_rows(self, split: str, rows: np.ndarray) -> np.ndarray:
         """Render views ``rows`` of ``split``: ``(V, S, S, 3)`` uint8."""
         rows = np.asarray(rows, dtype=np.int64)
         cams, light = self._cameras_and_light(split, rows)
-        rgb, _ = render(self.plan, self.styles, cams, light, self.config.image_size,
-                        max_dist=self.config.max_view_distance_m)
+        rgb, _ = render(
+            self.plan, self.styles, cams, light, self.config.image_size, max_dist=self.config.max_view_distance_m
+        )
         if split.endswith("queries"):
             rgb = apply_post(rgb, self._shifts[split], rows, self.config.seed, _STREAM[split])
         return (rgb * 255.0 + 0.5).astype(np.uint8)
 
     def file_names(self, split: str, rows: np.ndarray) -> np.ndarray:
         """Standard '@' file names of views ``rows`` of ``split`` (``(V,)`` str)."""
-        from vprkit.geometry.utm import utm_to_latlon
         from vprkit.data.filenames import format_filenames
+        from vprkit.geometry.utm import utm_to_latlon
 
         c, p = self.config, self.poses(split)
         rows = np.asarray(rows, dtype=np.int64)
         east, north = self.utm(split, rows)
         lat, lon = utm_to_latlon(east, north, f"{c.zone_number}{c.zone_letter}")
+        where = (east, north, c.zone_number, c.zone_letter, lat, lon)
         ext = "." + c.image_format
         if split.endswith("queries"):
             sh = self._shifts[split]
-            return format_filenames(east, north, c.zone_number, c.zone_letter, lat, lon,
-                                    pano_id=np.char.zfill(rows.astype(str), 6), tile_num=0, heading=p.heading[rows],
-                                    pitch=sh.pitch[rows], height=sh.height[rows], note=sh.names[rows], ext=ext)
-        return format_filenames(east, north, c.zone_number, c.zone_letter, lat, lon,
-                                pano_id=np.char.zfill(p.position[rows].astype(str), 7), tile_num=p.tile[rows],
-                                heading=p.heading[rows], pitch=0, height=c.camera_height_m, ext=ext)
+            return format_filenames(
+                *where,
+                pano_id=np.char.zfill(rows.astype(str), 6),
+                tile_num=0,
+                heading=p.heading[rows],
+                pitch=sh.pitch[rows],
+                height=sh.height[rows],
+                note=sh.names[rows],
+                ext=ext,
+            )
+        return format_filenames(
+            *where,
+            pano_id=np.char.zfill(p.position[rows].astype(str), 7),
+            tile_num=p.tile[rows],
+            heading=p.heading[rows],
+            pitch=0,
+            height=c.camera_height_m,
+            ext=ext,
+        )
 
-    def iter_views(self, split: str, chunk_views: Optional[int] = None, start: int = 0,
-                   stop: Optional[int] = None) -> Iterator[ViewBatch]:
+    def iter_views(
+        self, split: str, chunk_views: Optional[int] = None, start: int = 0, stop: Optional[int] = None
+    ) -> Iterator[ViewBatch]:
         """Render ``split`` batch by batch (only one batch of images in memory at a time).
 
         This is how the ``city`` size streams millions of views without writing them all.
@@ -208,9 +255,16 @@ class SynthCity:
             rows = np.arange(lo, min(lo + step, stop))
             east, north = self.utm(split, rows)
             cond = self._shifts[split].names[rows] if split.endswith("queries") else np.full(len(rows), "day")
-            yield ViewBatch(split=split, rows=rows, names=self.file_names(split, rows), east=east, north=north,
-                            heading=self.poses(split).heading[rows], images=self.render_rows(split, rows),
-                            condition=cond)
+            yield ViewBatch(
+                split=split,
+                rows=rows,
+                names=self.file_names(split, rows),
+                east=east,
+                north=north,
+                heading=self.poses(split).heading[rows],
+                images=self.render_rows(split, rows),
+                condition=cond,
+            )
 
     # --- writing -----------------------------------------------------------------------------
     def write_rows(self, folder: Path, split: str, rows: np.ndarray) -> int:
@@ -234,7 +288,9 @@ class SynthCity:
         w = self.config.workers or 0
         return w if w > 0 else max(1, min(os.cpu_count() or 1, 8))
 
-    def generate(self, out_dir: Path, progress: Optional[Progress] = None, *, overwrite: bool = False) -> dict[str, int]:
+    def generate(
+        self, out_dir: Path, progress: Optional[Progress] = None, *, overwrite: bool = False
+    ) -> dict[str, int]:
         """Write the dataset under ``out_dir``; returns the number of images per split.
 
         Images are written into ``out_dir/images.partial`` and moved to ``out_dir/images`` when
@@ -242,7 +298,8 @@ class SynthCity:
 
         Args:
             out_dir: dataset root (created).
-            progress: called as ``progress(done, total)`` after each batch of views.
+            progress: gets ``update(STEP, done, total)`` (views written so far and in all) after
+                each batch of views.
             overwrite: replace an existing ``out_dir/images``; otherwise that is an error.
         """
         out_dir = Path(out_dir)
@@ -260,20 +317,19 @@ class SynthCity:
             for lo in range(0, counts[split], self.config.chunk_views):
                 jobs.append((split, lo, min(lo + self.config.chunk_views, counts[split])))
         done = 0
+        progress = progress or NullProgress()
         workers = min(self._workers(), max(1, len(jobs)))
         if workers == 1:
             for split, lo, hi in jobs:
                 done += self.write_rows(partial / split, split, np.arange(lo, hi))
-                if progress:
-                    progress(done, total)
+                progress.update(STEP, done, total)
         else:
             config = self.config.model_dump(mode="json")
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
                 futures = [pool.submit(_write_job, config, str(partial / s), s, lo, hi) for s, lo, hi in jobs]
                 for fut in futures:
                     done += fut.result()
-                    if progress:
-                        progress(done, total)
+                    progress.update(STEP, done, total)
         for split in SPLITS:
             names = sorted(self.file_names(split, np.arange(counts[split])).tolist())
             atomic_write_text(partial / f"{split}_images_paths.txt", "".join(n + "\n" for n in names))
@@ -289,8 +345,14 @@ class SynthCity:
         landmarks = []
         for name, oid in p.landmarks:
             x0, y0, x1, y1 = p.box[oid].tolist()
-            landmarks.append({"name": name, "east": self.config.origin_east + (x0 + x1) / 2,
-                              "north": self.config.origin_north + (y0 + y1) / 2, "height_m": round(float(p.top[oid]), 2)})
+            landmarks.append(
+                {
+                    "name": name,
+                    "east": self.config.origin_east + (x0 + x1) / 2,
+                    "north": self.config.origin_north + (y0 + y1) / 2,
+                    "height_m": round(float(p.top[oid]), 2),
+                }
+            )
         q = {s: {c: int((self._shifts[s].names == c).sum()) for c in CONDITIONS} for s in self._shifts}
         return {
             "dataset": "synthcity",

@@ -14,13 +14,14 @@ squares with a statue; a few landmarks (tall towers, an obelisk, a red hall) wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from vprkit_synthcity.config import SynthCityConfig
+from vprkit_synthcity.config import ResolvedSynthCityConfig
 
-__all__ = ["CityPlan", "build_plan", "Ground", "Kind"]
+__all__ = ["CityPlan", "Ground", "Kind", "build_plan"]
 
 LOT_MAX_M = 28  # lots are split until no side is longer than this
 BORDER_M = 24  # depth of the ring of buildings around the street network
@@ -91,12 +92,16 @@ class CityPlan:
         """``(height, width)`` bool: cells where a camera may stand (roads, crossings, sidewalks)."""
         g = self.ground
         return (self.bid < 0) & (
-            (g == Ground.ROAD_NS) | (g == Ground.ROAD_EW) | (g == Ground.CROSSING)
-            | (g == Ground.SIDEWALK) | (g == Ground.MARK_NS) | (g == Ground.MARK_EW)
+            (g == Ground.ROAD_NS)
+            | (g == Ground.ROAD_EW)
+            | (g == Ground.CROSSING)
+            | (g == Ground.SIDEWALK)
+            | (g == Ground.MARK_NS)
+            | (g == Ground.MARK_EW)
         )
 
 
-def _street_positions(rng: np.random.Generator, extent: int, bmin: float, bmax: float):
+def _street_positions(rng: np.random.Generator, extent: int, bmin: float, bmax: float) -> tuple[np.ndarray, np.ndarray]:
     """Start coordinates and widths of the streets along one axis."""
     starts, widths = [], []
     x = BORDER_M
@@ -106,7 +111,7 @@ def _street_positions(rng: np.random.Generator, extent: int, bmin: float, bmax: 
             break
         starts.append(x)
         widths.append(w)
-        x += w + int(round(rng.uniform(bmin, bmax)))
+        x += w + round(rng.uniform(bmin, bmax))
     return np.array(starts, dtype=np.int64), np.array(widths, dtype=np.int64)
 
 
@@ -142,7 +147,9 @@ def _split_lots(rects: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out[keep]
 
 
-def _height_field(rng: np.random.Generator, extent: int, n_centres: int):
+def _height_field(
+    rng: np.random.Generator, extent: int, n_centres: int
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A smooth 'downtown' factor in [0.6, 1.9] as a function of (x, y) in metres."""
     centres = rng.uniform(0.15 * extent, 0.85 * extent, size=(n_centres, 2))
     radius = rng.uniform(0.12, 0.3, size=n_centres) * extent
@@ -165,17 +172,17 @@ def _paint(raster: np.ndarray, boxes: np.ndarray, values: np.ndarray) -> None:
         raster[y0:y1, x0:x1] = v
 
 
-def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles: dict[str, int]) -> CityPlan:
+def build_plan(cfg: ResolvedSynthCityConfig, rng: np.random.Generator, n_special_styles: dict[str, int]) -> CityPlan:
     """Lay out the city of a resolved config.
 
     Args:
-        cfg: a resolved :class:`SynthCityConfig`.
+        cfg: a resolved :class:`SynthCityConfig` (:meth:`~SynthCityConfig.resolved`).
         rng: the layout's random generator (the plan depends on nothing else).
         n_special_styles: style ids of the non-palette styles: ``tree``, ``statue`` and the
             landmark styles ``tower``, ``obelisk``, ``hall`` (first id of each family; landmark
             ``k`` of a family uses ``id + k % family size`` as given by :mod:`.textures`).
     """
-    extent = int(round(cfg.extent_m))
+    extent = round(cfg.extent_m)
     xs, wxs = _street_positions(rng, extent, cfg.block_min_m, cfg.block_max_m)
     ys, wys = _street_positions(rng, extent, cfg.block_min_m, cfg.block_max_m)
     nx, ny = len(xs), len(ys)
@@ -211,16 +218,24 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     streets[:, 5] = (~dropped).astype(np.float64)
 
     # blocks between streets, the ring around the network, and dropped segments are all built on
-    blocks = []
+    block_rects: list[tuple[int, int, int, int]] = []
     for i in range(nx - 1):
         for j in range(ny - 1):
-            blocks.append((xs[i] + dx[i, j] + wxs[i], ys[j] + dy[j, i] + wys[j],
-                           xs[i + 1] + dx[i + 1, j], ys[j + 1] + dy[j + 1, i]))
-    blocks = np.array(blocks, dtype=np.int64).reshape(-1, 4)
+            block_rects.append(
+                (
+                    xs[i] + dx[i, j] + wxs[i],
+                    ys[j] + dy[j, i] + wys[j],
+                    xs[i + 1] + dx[i + 1, j],
+                    ys[j + 1] + dy[j + 1, i],
+                )
+            )
+    blocks = np.array(block_rects, dtype=np.int64).reshape(-1, 4)
     x_lo, x_hi = xs[0], xs[-1] + wxs[-1]
     y_lo, y_hi = ys[0], ys[-1] + wys[-1]
-    ring = np.array([(0, 0, extent, y_lo), (0, y_hi, extent, extent),
-                     (0, y_lo, x_lo, y_hi), (x_hi, y_lo, extent, y_hi)], dtype=np.int64)
+    ring = np.array(
+        [(0, 0, extent, y_lo), (0, y_hi, extent, extent), (0, y_lo, x_lo, y_hi), (x_hi, y_lo, extent, y_hi)],
+        dtype=np.int64,
+    )
     infill = streets[dropped, 1:5].astype(np.int64)
 
     # block use: parks and squares among the interior blocks, the rest built up
@@ -230,10 +245,12 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     block_styles = rng.integers(0, cfg.n_styles, size=(len(blocks), 2))  # two dominant styles per block
 
     built = np.concatenate([blocks[~(is_park | is_square)], ring, infill])
-    built_styles = np.concatenate([
-        block_styles[~(is_park | is_square)],
-        rng.integers(0, cfg.n_styles, size=(len(ring) + len(infill), 2)),
-    ])
+    built_styles = np.concatenate(
+        [
+            block_styles[~(is_park | is_square)],
+            rng.integers(0, cfg.n_styles, size=(len(ring) + len(infill), 2)),
+        ]
+    )
     lots = _split_lots(built, rng)
     # which built rect each lot came from: the rect containing its first cell
     owner = np.zeros(len(lots), dtype=np.int64)
@@ -244,7 +261,8 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     lots, owner = lots[keep], owner[keep]
     pick = rng.random(len(lots))
     lot_style = np.where(
-        pick < 0.45, built_styles[owner, 0],
+        pick < 0.45,
+        built_styles[owner, 0],
         np.where(pick < 0.75, built_styles[owner, 1], rng.integers(0, cfg.n_styles, len(lots))),
     )
     factor = _height_field(rng, extent, max(1, extent // 400))
@@ -261,8 +279,8 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     # parks: trees on a jittered 8 m grid, about 60 % kept
     park_boxes = []
     for x0, y0, x1, y1 in blocks[is_park].tolist():
-        gx, gy = np.meshgrid(np.arange(x0 + 3, x1 - 5, 8), np.arange(y0 + 3, y1 - 5, 8))
-        gx, gy = gx.ravel(), gy.ravel()
+        grid_x, grid_y = np.meshgrid(np.arange(x0 + 3, x1 - 5, 8), np.arange(y0 + 3, y1 - 5, 8))
+        gx, gy = grid_x.ravel(), grid_y.ravel()
         sel = rng.random(len(gx)) < 0.6
         jx = rng.integers(0, 3, len(gx))
         jy = rng.integers(0, 3, len(gx))
@@ -270,16 +288,30 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
         park_boxes.append(np.stack([gx + jx, gy + jy, gx + jx + s, gy + jy + s], 1)[sel])
     if park_boxes:
         trees = np.concatenate(park_boxes).astype(np.int64)
-        objects.append((trees, rng.uniform(5, 10, len(trees)), np.full(len(trees), n_special_styles["tree"]),
-                        rng.uniform(0.85, 1.15, len(trees)), np.full(len(trees), Kind.TREE)))
+        objects.append(
+            (
+                trees,
+                rng.uniform(5, 10, len(trees)),
+                np.full(len(trees), n_special_styles["tree"]),
+                rng.uniform(0.85, 1.15, len(trees)),
+                np.full(len(trees), Kind.TREE),
+            )
+        )
 
     # squares: a statue in the middle (the same statue everywhere: more aliasing)
     squares = blocks[is_square]
     sq_cx = (squares[:, 0] + squares[:, 2]) // 2
     sq_cy = (squares[:, 1] + squares[:, 3]) // 2
     statues = np.stack([sq_cx - 1, sq_cy - 1, sq_cx + 2, sq_cy + 2], 1).reshape(-1, 4)
-    objects.append((statues, np.full(len(statues), 5.0), np.full(len(statues), n_special_styles["statue"]),
-                    np.ones(len(statues)), np.full(len(statues), Kind.STATUE)))
+    objects.append(
+        (
+            statues,
+            np.full(len(statues), 5.0),
+            np.full(len(statues), n_special_styles["statue"]),
+            np.ones(len(statues)),
+            np.full(len(statues), Kind.STATUE),
+        )
+    )
 
     box = np.concatenate([o[0] for o in objects]).astype(np.int32)
     top = np.concatenate([o[1] for o in objects]).astype(np.float32)
@@ -292,8 +324,9 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     n_statue = len(statues)
     statue_ids = np.flatnonzero(kind == Kind.STATUE)
     lot_ids = np.flatnonzero(kind == Kind.BUILDING)
-    interior_lot = ((box[lot_ids, 0] >= x_lo) & (box[lot_ids, 2] <= x_hi)
-                    & (box[lot_ids, 1] >= y_lo) & (box[lot_ids, 3] <= y_hi))
+    interior_lot = (
+        (box[lot_ids, 0] >= x_lo) & (box[lot_ids, 2] <= x_hi) & (box[lot_ids, 1] >= y_lo) & (box[lot_ids, 3] <= y_hi)
+    )
     candidates = rng.permutation(lot_ids[interior_lot])
     families = ["tower", "obelisk", "hall"]
     counts = {f: 0 for f in families}
@@ -337,12 +370,12 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     sw = SIDEWALK_M
     for (x0, y0, x1, y1), v in zip(rects.tolist(), vertical.tolist()):
         if v:
-            side[y0:y1, x0:x0 + sw] = True
-            side[y0:y1, x1 - sw:x1] = True
+            side[y0:y1, x0 : x0 + sw] = True
+            side[y0:y1, x1 - sw : x1] = True
             mark_v[y0:y1, (x0 + x1) // 2] = True
         else:
-            side[y0:y0 + sw, x0:x1] = True
-            side[y1 - sw:y1, x0:x1] = True
+            side[y0 : y0 + sw, x0:x1] = True
+            side[y1 - sw : y1, x0:x1] = True
             mark_h[(y0 + y1) // 2, x0:x1] = True
     road = road_v | road_h
     cross = road_v & road_h
@@ -354,5 +387,17 @@ def build_plan(cfg: SynthCityConfig, rng: np.random.Generator, n_special_styles:
     ground[cross] = Ground.CROSSING
     bid[road] = -1  # streets are always open, whatever a lot or tree overlapped
 
-    return CityPlan(width=extent, height=extent, bid=bid, ground=ground, box=box, top=top, style=style,
-                    tint=tint, kind=kind, streets=streets, n_palette=cfg.n_styles, landmarks=landmarks)
+    return CityPlan(
+        width=extent,
+        height=extent,
+        bid=bid,
+        ground=ground,
+        box=box,
+        top=top,
+        style=style,
+        tint=tint,
+        kind=kind,
+        streets=streets,
+        n_palette=cfg.n_styles,
+        landmarks=landmarks,
+    )

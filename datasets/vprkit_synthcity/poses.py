@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vprkit.geometry.points import RowArrays
 from vprkit_synthcity.layout import CityPlan
 
 __all__ = ["Poses", "along_streets", "random_on_streets"]
 
 
 @dataclass
-class Poses:
+class Poses(RowArrays):
     """``n`` camera poses (city frame). All fields ``(n,)``.
 
     Attributes:
@@ -39,9 +40,6 @@ class Poses:
     position: np.ndarray
     tile: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.x)
-
 
 def _segments(plan: CityPlan) -> tuple[np.ndarray, np.ndarray]:
     """Kept street segments as ``(m, 4)`` rects and ``(m,)`` bool 'runs north-south'."""
@@ -55,8 +53,14 @@ def _on_street(plan: CityPlan, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return plan.street_mask()[iy, ix]
 
 
-def along_streets(plan: CityPlan, rng: np.random.Generator, spacing: float, headings: int,
-                  street_aligned: bool, jitter_deg: float = 0.0) -> Poses:
+def along_streets(
+    plan: CityPlan,
+    rng: np.random.Generator,
+    spacing: float,
+    headings: int,
+    street_aligned: bool,
+    jitter_deg: float = 0.0,
+) -> Poses:
     """Positions every ``spacing`` metres along every street, ``headings`` views each.
 
     Args:
@@ -89,8 +93,11 @@ def along_streets(plan: CityPlan, rng: np.random.Generator, spacing: float, head
     heading = heading + rng.uniform(-jitter_deg, jitter_deg, heading.shape)
     heading = np.round(np.mod(heading, 360.0), 2) % 360.0
     return Poses(
-        x=np.repeat(x, headings), y=np.repeat(y, headings), heading=heading.ravel(),
-        position=np.repeat(np.arange(n), headings), tile=np.tile(k, n),
+        x=np.repeat(x, headings),
+        y=np.repeat(y, headings),
+        heading=heading.ravel(),
+        position=np.repeat(np.arange(n), headings),
+        tile=np.tile(k, n),
     )
 
 
@@ -111,5 +118,6 @@ def random_on_streets(plan: CityPlan, rng: np.random.Generator, n: int) -> Poses
         ys.append(y[ok][:need])
         need -= len(xs[-1])
     heading = np.round(rng.uniform(0, 360, n), 2) % 360.0
-    return Poses(x=np.concatenate(xs), y=np.concatenate(ys), heading=heading,
-                 position=np.arange(n), tile=np.zeros(n, np.int64))
+    return Poses(
+        x=np.concatenate(xs), y=np.concatenate(ys), heading=heading, position=np.arange(n), tile=np.zeros(n, np.int64)
+    )

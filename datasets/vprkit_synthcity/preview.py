@@ -7,26 +7,28 @@ them on any synthcity folder.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path
+from vprkit.fileio import atomic_path, read_json_object
 
-__all__ = ["contact_sheet", "city_map", "load_city"]
+if TYPE_CHECKING:
+    from vprkit_synthcity.generate import SynthCity
+
+__all__ = ["city_map", "contact_sheet", "load_city"]
 
 
-def load_city(root: str | Path):
+def load_city(root: str | Path) -> SynthCity:
     """The :class:`~vprkit_synthcity.generate.SynthCity` that wrote ``root`` (from synthcity.json)."""
     from vprkit_synthcity.config import SynthCityConfig
     from vprkit_synthcity.generate import SynthCity
 
     meta = Path(root) / "synthcity.json"
-    if not meta.is_file():
-        raise DataError(f"{root} is not a synthcity root: {meta} is missing")
-    return SynthCity(SynthCityConfig.model_validate(json.loads(meta.read_text())["config"]))
+    summary = read_json_object(meta, DataError, f"{root} is not a synthcity root: {meta} is missing")
+    return SynthCity(SynthCityConfig.model_validate(summary["config"]))
 
 
 def _paths(root: Path, split: str) -> list[str]:
@@ -41,6 +43,7 @@ def contact_sheet(root: str | Path, png: str | Path, *, per_row: int = 9, scale:
     from PIL import Image, ImageDraw
 
     from vprkit.data.filenames import parse_filenames
+    from vprkit.data.images import open_image
     from vprkit_synthcity.conditions import CONDITIONS
 
     root = Path(root)
@@ -51,12 +54,11 @@ def contact_sheet(root: str | Path, png: str | Path, *, per_row: int = 9, scale:
     queries = _paths(root, "test/queries")
     notes = parse_filenames(queries)["note"]
     for cond in CONDITIONS:
-        mine = [q for q, n in zip(queries, notes.tolist()) if n == cond]
+        mine = [q for q, n in zip(queries, notes.tolist(), strict=True) if n == cond]
         if mine:
             pick = rng.choice(mine, min(per_row, len(mine)), replace=False)
             rows.append((cond, [f"test/queries/{p}" for p in pick]))
-    first = Image.open(root / "images" / rows[0][1][0])
-    tile = first.size[0] * scale
+    tile = open_image(root / "images" / rows[0][1][0]).size[0] * scale
     label_w = 80
     sheet = Image.new("RGB", (label_w + per_row * (tile + 2), len(rows) * (tile + 2)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
@@ -64,7 +66,7 @@ def contact_sheet(root: str | Path, png: str | Path, *, per_row: int = 9, scale:
         y = r * (tile + 2)
         draw.text((4, y + tile // 2 - 6), label, fill=(0, 0, 0))
         for c, rel in enumerate(files):
-            img = Image.open(root / "images" / rel).convert("RGB").resize((tile, tile), Image.NEAREST)
+            img = open_image(root / "images" / rel).resize((tile, tile), Image.Resampling.NEAREST)
             sheet.paste(img, (label_w + c * (tile + 2), y))
     png = Path(png)
     with atomic_path(png, suffix=".png") as tmp:
@@ -72,7 +74,7 @@ def contact_sheet(root: str | Path, png: str | Path, *, per_row: int = 9, scale:
     return png
 
 
-def plan_image(city) -> np.ndarray:
+def plan_image(city: SynthCity) -> np.ndarray:
     """``(H, W, 3)`` uint8 top view of the plan (row 0 = north): buildings shaded by height and
     tinted by facade style, landmarks red, trees and parks green, streets light grey."""
     from vprkit_synthcity.layout import Ground, Kind
@@ -97,34 +99,41 @@ def plan_image(city) -> np.ndarray:
 
 def city_map(root: str | Path, png: str | Path, *, max_points: int = 20000) -> Path:
     """Write a map of the city with the test database and query positions to ``png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from vprkit.data.filenames import parse_filenames
+    from vprkit.plotting import png_figure
 
     root = Path(root)
     city = load_city(root)
     c = city.config
     img = plan_image(city)
-    fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
-    ax.imshow(img, extent=(0, img.shape[1], 0, img.shape[0]), interpolation="nearest")
-    for split, colour, size, label in (("test/database", "#1f5fbf", 1.5, "test database"),
-                                       ("test/queries", "#d62728", 6, "test queries")):
-        cols = parse_filenames(_paths(root, split))
-        step = max(1, len(cols) // max_points)
-        ax.scatter(cols["east"][::step] - c.origin_east, cols["north"][::step] - c.origin_north, s=size,
-                   c=colour, label=f"{label} ({len(cols)})", linewidths=0)
-    for lm in city.summary()["landmarks"]:
-        ax.annotate(lm["name"], (lm["east"] - c.origin_east, lm["north"] - c.origin_north), fontsize=7,
-                    color="black", xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(f"east - {c.origin_east:.0f} (m, UTM {c.zone_number}{c.zone_letter})")
-    ax.set_ylabel(f"north - {c.origin_north:.0f} (m)")
-    ax.set_title(f"synthcity {c.size}, seed {c.seed}")
-    ax.legend(loc="upper right", fontsize=7, markerscale=3)
-    png = Path(png)
-    with atomic_path(png, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return png
+    with png_figure(png, figsize=(8, 8), dpi=110, bbox_inches="tight") as fig:
+        ax = fig.subplots()
+        ax.imshow(img, extent=(0, img.shape[1], 0, img.shape[0]), interpolation="nearest")
+        for split, colour, size, label in (
+            ("test/database", "#1f5fbf", 1.5, "test database"),
+            ("test/queries", "#d62728", 6, "test queries"),
+        ):
+            cols = parse_filenames(_paths(root, split))
+            step = max(1, len(cols) // max_points)
+            ax.scatter(
+                cols["east"][::step] - c.origin_east,
+                cols["north"][::step] - c.origin_north,
+                s=size,
+                c=colour,
+                label=f"{label} ({len(cols)})",
+                linewidths=0,
+            )
+        for lm in city.summary()["landmarks"]:
+            ax.annotate(
+                lm["name"],
+                (lm["east"] - c.origin_east, lm["north"] - c.origin_north),
+                fontsize=7,
+                color="black",
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+        ax.set_xlabel(f"east - {c.origin_east:.0f} (m, UTM {c.zone_number}{c.zone_letter})")
+        ax.set_ylabel(f"north - {c.origin_north:.0f} (m)")
+        ax.set_title(f"synthcity {c.size}, seed {c.seed}")
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    return Path(png)

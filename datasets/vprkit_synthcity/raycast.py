@@ -16,6 +16,7 @@ merged in, so a tower shows over the roofs without walking every ray hundreds of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,8 +46,22 @@ class Hits:
     count: np.ndarray
 
 
-def _dda(plan: CityPlan, ox, oy, dx, dy, cos_off, cam_h, max_dist: float, max_hits: int, h_stop: float):
+class _Rays(NamedTuple):
+    """``R`` rays (float32 ``(R,)`` each): origin, unit direction, cosine to the camera axis, camera height."""
+
+    ox: np.ndarray
+    oy: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    cos_off: np.ndarray
+    cam_h: np.ndarray
+
+
+def _dda(
+    plan: CityPlan, rays: _Rays, max_dist: float, max_hits: int, h_stop: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Walk all rays; returns arrays ``(R, max_hits)`` of depth, dist, tan_top, obj, x_side."""
+    ox, oy, dx, dy, cos_off, cam_h = rays
     R = len(ox)
     W, H = plan.width, plan.height
     bid = plan.bid.ravel()
@@ -109,8 +124,11 @@ def _dda(plan: CityPlan, ox, oy, dx, dy, cos_off, cam_h, max_dist: float, max_hi
     return out_depth, out_dist, out_tan, out_obj, out_xs
 
 
-def _landmark_hits(plan: CityPlan, ox, oy, dx, dy, cos_off, cam_h, max_dist: float):
+def _landmark_hits(
+    plan: CityPlan, rays: _Rays, max_dist: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Entry points of every ray into every landmark box (slab method), ``(R, L)`` arrays."""
+    ox, oy, dx, dy, cos_off, cam_h = rays
     ids = np.flatnonzero(plan.kind == Kind.LANDMARK)
     R = len(ox)
     if not len(ids):
@@ -143,7 +161,17 @@ def _landmark_hits(plan: CityPlan, ox, oy, dx, dy, cos_off, cam_h, max_dist: flo
     return depth.astype(np.float32), dist, tan_top, obj, tx_lo >= ty_lo
 
 
-def cast(plan: CityPlan, ox, oy, heading_rad, cos_off, cam_h, *, max_dist: float, max_hits: int = 4) -> Hits:
+def cast(
+    plan: CityPlan,
+    ox: np.ndarray,
+    oy: np.ndarray,
+    heading_rad: np.ndarray,
+    cos_off: np.ndarray,
+    cam_h: np.ndarray,
+    *,
+    max_dist: float,
+    max_hits: int = 4,
+) -> Hits:
     """Cast ``R`` rays from ``(ox, oy)`` (metres, city frame) along ``heading_rad`` (clockwise
     from north); ``cos_off`` is the cosine of each ray's angle to its camera axis (turns ray
     distance into depth) and ``cam_h`` the camera height (metres). All inputs are ``(R,)``.
@@ -156,8 +184,8 @@ def cast(plan: CityPlan, ox, oy, heading_rad, cos_off, cam_h, *, max_dist: float
     cam_h = np.asarray(cam_h, np.float32)
     ordinary = plan.kind != Kind.LANDMARK
     h_stop = float(plan.top[ordinary].max()) if ordinary.any() else 0.0
-    parts = [_dda(plan, ox, oy, dx, dy, cos_off, cam_h, max_dist, max_hits, h_stop),
-             _landmark_hits(plan, ox, oy, dx, dy, cos_off, cam_h, max_dist)]
+    rays = _Rays(ox, oy, dx, dy, cos_off, cam_h)
+    parts = [_dda(plan, rays, max_dist, max_hits, h_stop), _landmark_hits(plan, rays, max_dist)]
     depth, dist, tan_top, obj, x_side = (np.concatenate([p[i] for p in parts], axis=1) for i in range(5))
     # merge: sort by distance, keep walls whose top rises above all nearer walls
     order = np.argsort(dist, axis=1, kind="stable")
@@ -169,7 +197,8 @@ def cast(plan: CityPlan, ox, oy, heading_rad, cos_off, cam_h, *, max_dist: float
     # compact visible walls to the front, keep max_hits
     order = np.argsort(~visible, axis=1, kind="stable")[:, :max_hits]
     depth, dist, tan_top, obj, x_side, visible = (
-        np.take_along_axis(a, order, 1) for a in (depth, dist, tan_top, obj, x_side, visible))
+        np.take_along_axis(a, order, 1) for a in (depth, dist, tan_top, obj, x_side, visible)
+    )
     return Hits(
         depth=np.where(visible, depth, np.inf).astype(np.float32),
         dist=np.where(visible, dist, np.inf).astype(np.float32),

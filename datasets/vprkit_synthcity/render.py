@@ -6,10 +6,12 @@ of the batch. Colours are float32 in [0, 1] until the caller quantises them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from vprkit.geometry.points import RowArrays
 from vprkit_synthcity.layout import CityPlan, Ground
 from vprkit_synthcity.raycast import cast
 from vprkit_synthcity.textures import TILE, StyleTable
@@ -20,7 +22,7 @@ LIT_WINDOW = np.array([1.0, 0.82, 0.45], np.float32)
 
 
 @dataclass
-class Cameras:
+class Cameras(RowArrays):
     """``V`` cameras; every field is a ``(V,)`` array.
 
     Attributes:
@@ -38,15 +40,9 @@ class Cameras:
     pitch: np.ndarray
     fov: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def take(self, rows) -> "Cameras":
-        return Cameras(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
-
 
 @dataclass
-class Light:
+class Light(RowArrays):
     """Per-view lighting; scalars are ``(V,)``, colours ``(V, 3)``.
 
     Attributes:
@@ -70,11 +66,8 @@ class Light:
     windows_lit: np.ndarray
     lamps: np.ndarray
 
-    def take(self, rows) -> "Light":
-        return Light(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
-
-def _hash01(*ints: np.ndarray) -> np.ndarray:
+def _hash01(*ints: ArrayLike) -> np.ndarray:
     """Deterministic pseudo-random numbers in [0, 1) from integer coordinates (any shape)."""
     h = np.uint32(2166136261)
     for k, a in enumerate(ints):
@@ -87,20 +80,26 @@ def _hash01(*ints: np.ndarray) -> np.ndarray:
 
 
 # ground colour per Ground code (index = code); roads are asphalt
-_GROUND_RGB = np.array([
-    [0.50, 0.50, 0.50],  # BUILT (only seen under a low object)
-    [0.31, 0.31, 0.31], [0.31, 0.31, 0.31], [0.31, 0.31, 0.31],  # ROAD_NS, ROAD_EW, CROSSING
-    [0.62, 0.61, 0.58],  # SIDEWALK
-    [0.24, 0.46, 0.18],  # GRASS
-    [0.70, 0.64, 0.52],  # PLAZA
-    [0.31, 0.31, 0.31], [0.31, 0.31, 0.31],  # MARK_NS, MARK_EW
-], np.float32)
+_GROUND_RGB = np.array(
+    [
+        [0.50, 0.50, 0.50],  # BUILT (only seen under a low object)
+        [0.31, 0.31, 0.31],
+        [0.31, 0.31, 0.31],
+        [0.31, 0.31, 0.31],  # ROAD_NS, ROAD_EW, CROSSING
+        [0.62, 0.61, 0.58],  # SIDEWALK
+        [0.24, 0.46, 0.18],  # GRASS
+        [0.70, 0.64, 0.52],  # PLAZA
+        [0.31, 0.31, 0.31],
+        [0.31, 0.31, 0.31],  # MARK_NS, MARK_EW
+    ],
+    np.float32,
+)
 _PAVED = np.zeros(len(_GROUND_RGB), bool)
 _PAVED[[Ground.SIDEWALK, Ground.PLAZA]] = True
 _DASH = np.array([0.9, 0.85, 0.55], np.float32)
 
 
-def _ground(plan: CityPlan, gx, gy):
+def _ground(plan: CityPlan, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Colours ``(n, 3)`` of ground points ``(gx, gy)`` (metres, city frame): surface colour by
     ground code with a 0.5 m grain, paving joints, and dashed centre lines."""
     fgx, fgy = np.floor(gx), np.floor(gy)
@@ -111,14 +110,23 @@ def _ground(plan: CityPlan, gx, gy):
     gain = 0.9 + 0.2 * _hash01(np.floor(gx * 2), np.floor(gy * 2))
     gain = np.where(_PAVED[code] & ((fx < 0.06) | (fy < 0.06)), gain * 0.8, gain)
     colour = _GROUND_RGB[code] * gain[:, None]
-    dash = (((code == Ground.MARK_NS) & (np.abs(fx - 0.5) < 0.1) & ((gy % 6.0) < 3.0))
-            | ((code == Ground.MARK_EW) & (np.abs(fy - 0.5) < 0.1) & ((gx % 6.0) < 3.0)))
+    dash = ((code == Ground.MARK_NS) & (np.abs(fx - 0.5) < 0.1) & ((gy % 6.0) < 3.0)) | (
+        (code == Ground.MARK_EW) & (np.abs(fy - 0.5) < 0.1) & ((gx % 6.0) < 3.0)
+    )
     colour[dash] = _DASH
     return colour
 
 
-def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size: int, *,
-           max_dist: float = 250.0, max_hits: int = 4):
+def render(
+    plan: CityPlan,
+    styles: StyleTable,
+    cams: Cameras,
+    light: Light,
+    size: int,
+    *,
+    max_dist: float = 250.0,
+    max_hits: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
     """Render ``V`` square views.
 
     Per-wall quantities (style, position along the wall, light) are computed once per recorded
@@ -160,16 +168,31 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
     view_of_ray = np.repeat(np.arange(V), S)
     sun = np.radians(light.sun_az)[view_of_ray][:, None]
     lam = np.maximum(0.0, nx * np.sin(sun) + ny * np.cos(sun)).astype(f32)
-    shade = ((light.ambient[view_of_ray][:, None] + light.diffuse[view_of_ray][:, None] * lam)[..., None]
-             * light.colour[view_of_ray][:, None, :] * plan.tint[obj][..., None]).astype(f32)  # (R, K, 3)
+    shade = (
+        (light.ambient[view_of_ray][:, None] + light.diffuse[view_of_ray][:, None] * lam)[..., None]
+        * light.colour[view_of_ray][:, None, :]
+        * plan.tint[obj][..., None]
+    ).astype(f32)  # (R, K, 3)
     far = np.clip((hits.depth - 25.0) / 90.0, 0.0, 0.8)[..., None]
-    packed = np.concatenate([
-        hits.depth[..., None], styles.ground_h[s][..., None], styles.floor_h[s][..., None],
-        (plan.top[obj] - styles.trim_h[s])[..., None],
-        (s * (2 * TILE * TILE) + tu)[..., None],  # flat atlas index of (style, tile 0, row 0, tu)
-        (1 - far) * shade, far * styles.mean[s] * shade, styles.trim[s] * shade,
-        obj[..., None], bay_idx[..., None],
-    ], axis=-1).astype(f32).reshape(V * S * K, -1)  # exact: ids and indices < 2**24
+    packed = (
+        np.concatenate(
+            [
+                hits.depth[..., None],
+                styles.ground_h[s][..., None],
+                styles.floor_h[s][..., None],
+                (plan.top[obj] - styles.trim_h[s])[..., None],
+                (s * (2 * TILE * TILE) + tu)[..., None],  # flat atlas index of (style, tile 0, row 0, tu)
+                (1 - far) * shade,
+                far * styles.mean[s] * shade,
+                styles.trim[s] * shade,
+                obj[..., None],
+                bay_idx[..., None],
+            ],
+            axis=-1,
+        )
+        .astype(f32)
+        .reshape(V * S * K, -1)
+    )  # exact: ids and indices < 2**24
 
     # --- per pixel: which wall (or ground, or sky) ---
     horizon = S / 2 + f * np.tan(np.radians(cams.pitch))  # (V,) row of the horizon
@@ -183,8 +206,8 @@ def render(plan: CityPlan, styles: StyleTable, cams: Cameras, light: Light, size
     has_wall = (kstar < hits.count[ray]) & (pix_tau * hits.depth.ravel()[hk] >= -pix_h)
     is_ground = ~has_wall & (pix_tau < 0)
     n_pix = V * S * S
-    rgb = np.zeros((n_pix, 3), f32)
-    dist_px = np.full(n_pix, np.inf, f32)
+    rgb: np.ndarray = np.zeros((n_pix, 3), f32)  # reshaped per view below
+    dist_px: np.ndarray = np.full(n_pix, np.inf, f32)
 
     # --- walls: floor and texel row from the height on the wall ---
     w = np.flatnonzero(has_wall)

@@ -10,20 +10,33 @@ in real cities. Special styles (trees, the statue, landmark families) come after
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-__all__ = ["StyleTable", "make_styles", "TILE"]
+__all__ = ["TILE", "StyleTable", "make_styles"]
 
 TILE = 16  # texels per tile side
 
 # Typical facade colours (linear RGB 0-1): cream, beige, grey, brick, brown, pale blue, white,
 # sand, olive, pink, slate, terracotta.
-_WALLS = np.array([
-    [0.86, 0.82, 0.70], [0.78, 0.70, 0.56], [0.62, 0.62, 0.62], [0.62, 0.30, 0.22],
-    [0.48, 0.36, 0.28], [0.64, 0.74, 0.82], [0.90, 0.90, 0.88], [0.82, 0.72, 0.50],
-    [0.56, 0.58, 0.42], [0.86, 0.66, 0.66], [0.40, 0.44, 0.50], [0.74, 0.44, 0.30],
-])
+_WALLS = np.array(
+    [
+        [0.86, 0.82, 0.70],
+        [0.78, 0.70, 0.56],
+        [0.62, 0.62, 0.62],
+        [0.62, 0.30, 0.22],
+        [0.48, 0.36, 0.28],
+        [0.64, 0.74, 0.82],
+        [0.90, 0.90, 0.88],
+        [0.82, 0.72, 0.50],
+        [0.56, 0.58, 0.42],
+        [0.86, 0.66, 0.66],
+        [0.40, 0.44, 0.50],
+        [0.74, 0.44, 0.30],
+    ]
+)
 _AWNINGS = np.array([[0.7, 0.1, 0.1], [0.1, 0.4, 0.2], [0.1, 0.2, 0.6], [0.8, 0.6, 0.1], [0.3, 0.3, 0.3]])
 
 # Special families: (name, count). Their ids follow the palette in this order.
@@ -62,11 +75,11 @@ def _grid() -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(c, c, indexing="ij")
 
 
-def _rect(v, u, v0, v1, u0, u1):
+def _rect(v: np.ndarray, u: np.ndarray, v0: float, v1: float, u0: float, u1: float) -> np.ndarray:
     return (v >= v0) & (v < v1) & (u >= u0) & (u < u1)
 
 
-def _palette_style(rng: np.random.Generator, k: int):
+def _palette_style(rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     v, u = _grid()
     wall = np.clip(_WALLS[rng.integers(len(_WALLS))] * rng.uniform(0.9, 1.1, 3), 0, 1)
     glass = np.array([0.16, 0.2, 0.26]) * rng.uniform(0.8, 1.4)
@@ -101,7 +114,12 @@ def _palette_style(rng: np.random.Generator, k: int):
     return np.stack([ground, upper]), np.stack([win_g, win_up]), params
 
 
-def _plain(colour, noise_rng=None, amount=0.0, stripes=None):
+def _plain(
+    colour: ArrayLike,
+    noise_rng: np.random.Generator | None = None,
+    amount: float = 0.0,
+    stripes: tuple[ArrayLike, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """A windowless tile: flat ``colour`` with optional noise and horizontal stripes."""
     v, _ = _grid()
     tile = np.broadcast_to(np.asarray(colour, float), (TILE, TILE, 3)).copy()
@@ -114,7 +132,7 @@ def _plain(colour, noise_rng=None, amount=0.0, stripes=None):
     return np.stack([tile, tile]), np.zeros((2, TILE, TILE), bool)
 
 
-def _special_styles(rng: np.random.Generator):
+def _special_styles(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]]:
     """(name, atlas, window, params) of the special styles in :data:`SPECIAL` order."""
     v, u = _grid()
     out = []
@@ -125,29 +143,47 @@ def _special_styles(rng: np.random.Generator):
     atlas, win = _plain([0.45, 0.34, 0.2], rng, 0.1)  # statue: bronze
     out.append(("statue", atlas, win, dict(bay_w=1.0, floor_h=1.0, ground_h=1.5, trim_h=0.0, trim=[0, 0, 0])))
     # towers: glass curtain walls with coloured crowns
-    for glass, band, crown in (([0.25, 0.45, 0.7], [0.9, 0.9, 0.9], [0.85, 0.1, 0.1]),
-                               ([0.12, 0.14, 0.18], [0.7, 0.6, 0.2], [0.9, 0.75, 0.2]),
-                               ([0.85, 0.85, 0.8], [0.3, 0.3, 0.35], [0.1, 0.5, 0.6])):
+    for glass, band, crown in (
+        ([0.25, 0.45, 0.7], [0.9, 0.9, 0.9], [0.85, 0.1, 0.1]),
+        ([0.12, 0.14, 0.18], [0.7, 0.6, 0.2], [0.9, 0.75, 0.2]),
+        ([0.85, 0.85, 0.8], [0.3, 0.3, 0.35], [0.1, 0.5, 0.6]),
+    ):
         tile = np.broadcast_to(np.asarray(glass), (TILE, TILE, 3)).copy()
         tile[v > 0.8] = band
         w = v <= 0.8
-        out.append(("tower", np.stack([tile, tile]), np.stack([w, w]),
-                    dict(bay_w=1.5, floor_h=4.0, ground_h=4.0, trim_h=10.0, trim=crown)))
-    for colour, crown in (([0.95, 0.75, 0.15], [1.0, 0.95, 0.6]),  # obelisks: gold, marble, red
-                          ([0.92, 0.92, 0.9], [0.6, 0.6, 0.6]),
-                          ([0.8, 0.12, 0.12], [0.95, 0.85, 0.2])):
+        out.append(
+            (
+                "tower",
+                np.stack([tile, tile]),
+                np.stack([w, w]),
+                dict(bay_w=1.5, floor_h=4.0, ground_h=4.0, trim_h=10.0, trim=crown),
+            )
+        )
+    for colour, crown in (
+        ([0.95, 0.75, 0.15], [1.0, 0.95, 0.6]),  # obelisks: gold, marble, red
+        ([0.92, 0.92, 0.9], [0.6, 0.6, 0.6]),
+        ([0.8, 0.12, 0.12], [0.95, 0.85, 0.2]),
+    ):
         atlas, win = _plain(colour, rng, 0.04)
         out.append(("obelisk", atlas, win, dict(bay_w=3.0, floor_h=3.0, ground_h=3.0, trim_h=3.0, trim=crown)))
-    for wall, arch in (([0.75, 0.18, 0.12], [0.95, 0.95, 0.9]),  # halls: arched windows
-                       ([0.2, 0.55, 0.55], [0.95, 0.9, 0.8]),
-                       ([0.55, 0.25, 0.6], [0.95, 0.95, 0.5])):
+    for wall, arch in (
+        ([0.75, 0.18, 0.12], [0.95, 0.95, 0.9]),  # halls: arched windows
+        ([0.2, 0.55, 0.55], [0.95, 0.9, 0.8]),
+        ([0.55, 0.25, 0.6], [0.95, 0.95, 0.5]),
+    ):
         tile = np.broadcast_to(np.asarray(wall), (TILE, TILE, 3)).copy()
         arch_mask = ((u - 0.5) ** 2 / 0.09 + (v - 0.45) ** 2 / 0.16 < 1) & (v > 0.15)
         tile[arch_mask] = arch
         glass_mask = ((u - 0.5) ** 2 / 0.05 + (v - 0.5) ** 2 / 0.1 < 1) & (v > 0.25)
         tile[glass_mask] = [0.25, 0.22, 0.2]
-        out.append(("hall", np.stack([tile, tile]), np.stack([glass_mask, glass_mask]),
-                    dict(bay_w=4.0, floor_h=6.0, ground_h=6.0, trim_h=1.5, trim=arch)))
+        out.append(
+            (
+                "hall",
+                np.stack([tile, tile]),
+                np.stack([glass_mask, glass_mask]),
+                dict(bay_w=4.0, floor_h=6.0, ground_h=6.0, trim_h=1.5, trim=arch),
+            )
+        )
     return out
 
 
@@ -168,13 +204,13 @@ def make_styles(rng: np.random.Generator, n_styles: int) -> StyleTable:
         params.append(p)
     atlas = np.stack(atlases).astype(np.float32)
 
-    def col(key):
+    def col(key: str) -> np.ndarray:
         return np.array([p[key] for p in params], dtype=np.float32)
 
     return StyleTable(
         atlas=atlas,
         window=np.stack(windows),
-        mean=atlas.reshape(len(atlas), -1, 3)[:, TILE * TILE:].mean(axis=1),
+        mean=atlas.reshape(len(atlas), -1, 3)[:, TILE * TILE :].mean(axis=1),
         bay_w=col("bay_w"),
         floor_h=col("floor_h"),
         ground_h=col("ground_h"),

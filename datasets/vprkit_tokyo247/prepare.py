@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vprkit.geometry.utm import Zone, latlon_to_utm, utm_to_latlon
 from vprkit.data.dbstruct import read_db_struct
 from vprkit.data.filenames import format_filenames
 from vprkit.data.placing import write_split
 from vprkit.errors import DataError
+from vprkit.geometry.utm import Zone, latlon_to_utm, utm_to_latlon
 
 ZONE = Zone(54, "S")
 QUERY_FOLDER = "247query_subset_v2"
@@ -58,8 +58,19 @@ def database(src: Path) -> tuple[list[Path], list[str]]:
     exts = np.array([s.suffix.lower() for s in sources])
     names = [
         n[: -len(".jpg")] + e if n.endswith(".jpg") else n
-        for n, e in zip(format_filenames(db_utm[:, 0], db_utm[:, 1], ZONE.number, ZONE.letter, lat, lon,
-                                         pano_id=np.array(pano), note=np.array(note)).tolist(), exts.tolist())
+        for n, e in zip(
+            format_filenames(
+                db_utm[:, 0],
+                db_utm[:, 1],
+                ZONE.number,
+                ZONE.letter,
+                lat,
+                lon,
+                pano_id=np.array(pano),
+                note=np.array(note),
+            ).tolist(),
+            exts.tolist(),
+        )
     ]
     return sources, names
 
@@ -83,9 +94,10 @@ def queries(src: Path) -> tuple[list[Path], list[str]]:
         except (IndexError, ValueError):
             raise DataError(f"{csv}: first line must be '<name>,<lat>,<lon>,...', got {','.join(fields)!r}") from None
     east, north, _ = latlon_to_utm(lat, lon, ZONE)
-    names = format_filenames(east, north, ZONE.number, ZONE.letter, lat, lon,
-                             pano_id=np.array([p.stem for p in images]), ext=".jpg")
-    names = [n[: -len(".jpg")] + p.suffix.lower() for n, p in zip(names.tolist(), images)]
+    standard = format_filenames(
+        east, north, ZONE.number, ZONE.letter, lat, lon, pano_id=np.array([p.stem for p in images]), ext=".jpg"
+    )
+    names = [n[: -len(".jpg")] + p.suffix.lower() for n, p in zip(standard.tolist(), images)]
     return images, names
 
 

@@ -1,36 +1,24 @@
-"""vprkit plugin: CosPlace (Berton et al., CVPR 2022): the `cosplace` partitioner (UTM cells × heading bins in N·N·L groups) and the `cosplace` retriever.
+"""vprkit plugin: CosPlace (Berton et al., CVPR 2022): the `cosplace` partitioner (UTM cells × heading bins in N·N·L groups) and the `cosplace` retriever."""
 
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
-
-from vprkit import PartitionerSpec, RetrieverSpec, hookimpl
+from vprkit import PartitionerSpec, RetrieverSpec, SpecPlugin
 from vprkit_cosplace.config import CosPlacePartitionConfig
 from vprkit_cosplace.releases import RELEASES
 from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 
-
-@hookimpl
-def vprkit_partitioners():
-    return [
-        PartitionerSpec(
-            name="cosplace",
-            factory="vprkit_cosplace.partition:CosPlacePartitioner",
-            config=CosPlacePartitionConfig,
-            description="CosPlace: UTM cells of M metres × heading bins of α degrees in N·N·L groups (needs headings)",
-        )
-    ]
-
-
-@hookimpl
-def vprkit_retrievers():
-    return [
-        RetrieverSpec(
-            name="cosplace",
-            factory="vprkit_cosplace.retriever:CosPlaceRetriever",
-            config=CosPlaceRetrieverConfig,
-            description="CosPlace: GeM descriptors trained with CosFace heads over UTM×heading groups (heads discarded)",
-            importer="vprkit_cosplace.release:import_cosplace",
-            releases=RELEASES,
-        )
-    ]
+plugin = SpecPlugin(
+    PartitionerSpec(
+        name="cosplace",
+        factory="vprkit_cosplace.partition:CosPlacePartitioner",
+        config=CosPlacePartitionConfig,
+        description="CosPlace: UTM cells of M metres × heading bins of α degrees in N·N·L groups (needs headings)",
+    ),
+    RetrieverSpec(
+        name="cosplace",
+        factory="vprkit_cosplace.retriever:CosPlaceRetriever",
+        trainer="vprkit_cosplace.train:train_cosplace",
+        config=CosPlaceRetrieverConfig,
+        description="CosPlace: GeM descriptors trained with CosFace heads over UTM×heading groups (heads discarded)",
+        importer="vprkit_cosplace.release:import_cosplace",
+        releases=RELEASES,
+    ),
+)

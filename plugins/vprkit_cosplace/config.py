@@ -1,4 +1,4 @@
-"""Config of the CosPlace partitioner (defaults: paper 002 / official code, METHODS.md §2). Import-light."""
+"""Config of the CosPlace partitioner (defaults: Berton et al., CVPR 2022 / official code; docs/partitioners/cosplace.md). Import-light."""
 
 from __future__ import annotations
 
@@ -17,10 +17,14 @@ class CosPlacePartitionConfig(VprkitConfig):
     N: int = Field(5, ge=1, description="Spatial groups per axis (paper: 5).")
     L: int = Field(2, ge=1, description="Heading groups (paper: 2); N·N·L groups in all.")
     groups_num: Optional[int] = Field(
-        8, ge=1, description="Groups kept for training, the first in (e mod N, n mod N, h mod L) order (paper: 8); "
-        "null keeps all N·N·L."
+        8,
+        ge=1,
+        description="Groups kept for training, the first in (e mod N, n mod N, h mod L) order (paper: 8); "
+        "null keeps all N·N·L.",
     )
-    min_images_per_class: int = Field(10, ge=1, description="Classes with fewer training images are dropped (paper: 10).")
+    min_images_per_class: int = Field(
+        10, ge=1, description="Classes with fewer training images are dropped (paper: 10)."
+    )
     coord_mode: Literal["center", "mean"] = Field(
         "center", description="Class coordinate: cell centre, or mean UTM of the class's images."
     )

@@ -1,4 +1,4 @@
-"""CosPlace partition (paper 002, METHODS.md §2): cells × heading bins in N·N·L groups.
+"""CosPlace partition (Berton et al., CVPR 2022; docs/partitioners/cosplace.md): cells × heading bins in N·N·L groups.
 
 ``E = floor(east/M)``, ``Nn = floor(north/M)``, ``H = floor((heading mod 360)/α)`` (the official
 code does not wrap headings; vprkit does). Group tuple of a class
@@ -18,31 +18,27 @@ import numpy as np
 from vprkit.config import config_to_dict
 from vprkit.geometry.grid import count_grid_cells
 from vprkit.geometry.locate import GridLocator
-from vprkit.geometry.points import check_headings, check_points, class_means
+from vprkit.geometry.points import check_headings, class_means
 from vprkit.geometry.utm import zone_text
-from vprkit.partition import Partition
+from vprkit.partition import Partition, PartitionerBase, TrainingPoints
 from vprkit_cosplace.config import CosPlacePartitionConfig
 
 __all__ = ["CosPlacePartitioner"]
 
 
-class CosPlacePartitioner:
-    """Builds CosPlace partitions; ``fit`` needs a heading (degrees) for every image."""
+class CosPlacePartitioner(PartitionerBase[CosPlacePartitionConfig]):
+    """Builds CosPlace partitions; ``fit`` needs a heading (degrees) for every image.
+
+    ``fit(..., walk_order=...)``: ``(n,)`` rank of each point in the official walk of the training
+    file list (which decides which groups are trained and their numbering); default: input order.
+    """
 
     name = "cosplace"
+    config_cls = CosPlacePartitionConfig
 
-    def __init__(self, config: CosPlacePartitionConfig | None = None):
-        self.config = config or CosPlacePartitionConfig()
-
-    def fit(self, east, north, heading=None, features=None, *, utm_zone=None, walk_order=None) -> Partition:
-        """Partition ``(n,)`` training points (UTM metres, headings in degrees).
-
-        ``walk_order``: ``(n,)`` rank of each point in the official walk of the training file
-        list (which decides which groups are trained and their numbering); default: input order.
-        """
-        cfg = self.config
-        east, north = check_points(east, north, "cosplace training points")
-        heading = check_headings(heading, len(east), "cosplace training points", method="CosPlace")
+    def partition(self, points: TrainingPoints, walk_order: np.ndarray | None = None) -> Partition:
+        cfg, east, north = self.config, points.east, points.north
+        heading = check_headings(points.heading, len(east), "cosplace training points", method="CosPlace")
         total_groups = cfg.N * cfg.N * cfg.L
 
         cells_all = np.stack(
@@ -50,7 +46,9 @@ class CosPlacePartitioner:
         ).astype(np.int64)
         grid = count_grid_cells(cells_all, cfg.min_images_per_class)
         tuple_group = _groups(grid.cells, cfg.N, cfg.L)
-        trained_tuples = _groups_by_first_appearance(grid.labels, tuple_group, walk_order)[:cfg.groups_num or total_groups]
+        trained_tuples = _groups_by_first_appearance(grid.labels, tuple_group, walk_order)[
+            : cfg.groups_num or total_groups
+        ]
         group_rank = np.full(total_groups, -1, dtype=np.int64)  # tuple index → group index (−1: not trained)
         group_rank[trained_tuples] = np.arange(len(trained_tuples))
         in_trained = group_rank[tuple_group] >= 0
@@ -79,14 +77,15 @@ class CosPlacePartitioner:
             class_counts=grid.counts[in_trained],
             train_labels=labels.astype(np.int64),
             dropped_by_reason={"min_images_per_class": grid.dropped, "untrained_groups": untrained},
-            utm_zone=zone_text(utm_zone),
+            utm_zone=zone_text(points.utm_zone),
             # group g is the tuple ((E mod N)·N + (Nn mod N))·L + (H mod L) = group_tuples[g]
             info={"total_groups": total_groups, "group_tuples": trained_tuples.tolist()},
         )
 
 
-def _groups_by_first_appearance(labels: np.ndarray, tuple_group: np.ndarray,
-                                 walk_order: np.ndarray | None) -> np.ndarray:
+def _groups_by_first_appearance(
+    labels: np.ndarray, tuple_group: np.ndarray, walk_order: np.ndarray | None
+) -> np.ndarray:
     """Group tuple indices in order of first appearance along the walk (the official
     ``defaultdict`` insertion order): a group enters with the first image of a kept class of it."""
     kept = np.flatnonzero(labels >= 0)

@@ -24,6 +24,7 @@ from vprkit_cosplace.retriever_config import CosPlaceRetrieverConfig
 
 __all__ = ["import_cosplace"]
 
+
 def import_cosplace(request: ImportRequest) -> ImportedModel:
     """An official CosPlace state dict (or training checkpoint) → a :class:`CosPlaceRetriever`,
     with a start checkpoint (the network, fresh heads for the dataset) for fine-tuning by
@@ -41,8 +42,10 @@ def import_cosplace(request: ImportRequest) -> ImportedModel:
     values = {"backbone": backbone, "fc_output_dim": dim, "pretrained": False, "test_transform": {"resize": "none"}}
     config = build_config(CosPlaceRetrieverConfig, values, request.overrides, owner="retriever 'cosplace' (import)")
     if (config.backbone, config.fc_output_dim) != (backbone, dim):
-        raise DataError(f"{str(request.weights)!r} holds a {backbone} → {dim}-D CosPlace model, "
-                        f"not the {config.backbone} → {config.fc_output_dim}-D asked for")
+        raise DataError(
+            f"{str(request.weights)!r} holds a {backbone} → {dim}-D CosPlace model, "
+            f"not the {config.backbone} → {config.fc_output_dim}-D asked for"
+        )
     model = CosPlaceRetriever(config)
     load_cosplace_weights(model.net, state)
     model.training_summary = {"release": request.provenance(architecture=f"{backbone} → {dim}-D")}

@@ -1,4 +1,4 @@
-"""Config of the CosPlace retriever (defaults: paper 002 + official code, METHODS.md §2). Import-light."""
+"""Config of the CosPlace retriever (defaults: Berton et al., CVPR 2022 + official code; docs/methods/cosplace.md). Import-light."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ class CosPlaceRetrieverConfig(VprkitConfig):
     m: float = Field(0.4, ge=0, description="CosFace margin (paper: 0.4).")
     test_transform: TestTransform = Field(
         default_factory=lambda: TestTransform(),
-        description="Test preprocessing (official CosPlace: no resize, ImageNet normalisation).")
-    partition: CosPlacePartitionConfig = Field(default_factory=CosPlacePartitionConfig, description="The cosplace partition.")
-    training: CosPlaceTrainingConfig = Field(default_factory=CosPlaceTrainingConfig, description="The training schedule.")
+        description="Test preprocessing (official CosPlace: no resize, ImageNet normalisation).",
+    )
+    partition: CosPlacePartitionConfig = Field(
+        default_factory=CosPlacePartitionConfig, description="The cosplace partition."
+    )
+    training: CosPlaceTrainingConfig = Field(
+        default_factory=CosPlaceTrainingConfig, description="The training schedule."
+    )

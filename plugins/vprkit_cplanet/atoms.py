@@ -1,4 +1,4 @@
-"""CPlaNet's initial graph (paper 003 §3.3): S2 atoms at a fixed level, nodes and edges.
+"""CPlaNet's initial graph (Seo et al., ECCV 2018, §3.3): S2 atoms at a fixed level, nodes and edges.
 
 Non-empty atoms (holding training images) are the nodes. Empty atoms within ``empty_rings`` rings
 of the data do not form nodes: each is merged into a random neighbour already attached to a node,

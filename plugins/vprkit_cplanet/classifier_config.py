@@ -1,4 +1,4 @@
-"""Config of the CPlaNet classifier (paper 003, METHODS.md §7). Import-light."""
+"""Config of the CPlaNet classifier (Seo et al., ECCV 2018; docs/methods/cplanet.md). Import-light."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from vprkit.models.joint_config import JointClassifierConfig
+from vprkit.models.network_config import ClassifierNetworkConfig
 from vprkit.training.joint_config import JointTrainingConfig
 from vprkit_cplanet.config import CPlaNetPartitionConfig
 
 __all__ = ["CPlaNetClassifierConfig"]
 
 
-class CPlaNetClassifierConfig(JointClassifierConfig):
+class CPlaNetClassifierConfig(ClassifierNetworkConfig):
     """D&C's descriptor network → one linear softmax head per geoclass set (shared network);
-    loss = sum of the sets' CEs; inference = NormalizedSum (paper 003 eq. 3) over the regions."""
+    loss = sum of the sets' CEs; inference = NormalizedSum (Seo et al., ECCV 2018, eq. 3) over the regions."""
 
     visual_features: Literal["backbone", "none"] = Field(
         "backbone",
@@ -24,4 +24,6 @@ class CPlaNetClassifierConfig(JointClassifierConfig):
         "for the paper's setting), 'none' = geographic distances only.",
     )
     partition: CPlaNetPartitionConfig = Field(default_factory=CPlaNetPartitionConfig, description="The geoclass sets.")
-    training: JointTrainingConfig = Field(default_factory=JointTrainingConfig, description="The training schedule (D&C's loop).")
+    training: JointTrainingConfig = Field(
+        default_factory=JointTrainingConfig, description="The training schedule (D&C's loop)."
+    )

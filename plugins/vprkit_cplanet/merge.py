@@ -1,4 +1,4 @@
-"""Greedy graph merging that makes one CPlaNet geoclass set (paper 003 §3.3, eqs. 1–2).
+"""Greedy graph merging that makes one CPlaNet geoclass set (Seo et al., ECCV 2018, §3.3, eqs. 1–2).
 
 Node score ``ω = α1·n_img + α2·n_S2+ + α3·n_S2``; edge weight
 ``ν = β1·dist_vis/med_vis + β2·dist_geo/med_geo`` with ``dist_vis = 1 − cos`` of the nodes' mean
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MergeResult", "greedy_merge", "edge_medians"]
+__all__ = ["MergeResult", "edge_medians", "greedy_merge"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,11 @@ def greedy_merge(
     score = scores.astype(np.float64).copy()
     counts = image_counts.astype(np.float64).copy()
     csum = centroid_sums.astype(np.float64).copy()
-    fsum = None if feature_sums is None or not feature_sums.shape[1] or beta_vis == 0 else feature_sums.astype(np.float64).copy()
+    fsum = (
+        None
+        if feature_sums is None or not feature_sums.shape[1] or beta_vis == 0
+        else feature_sums.astype(np.float64).copy()
+    )
     parent = np.arange(num_nodes)
     version = np.zeros(num_nodes, dtype=np.int64)
     neighbours: list[set[int]] = [set() for _ in range(num_nodes)]
@@ -88,7 +92,7 @@ def greedy_merge(
     alive = num_nodes
     stuck = 0
     while alive > target and heap:
-        s, a, ver = heapq.heappop(heap)
+        _s, a, ver = heapq.heappop(heap)
         if ver != version[a] or parent[a] != a:
             continue  # stale entry (lazy deletion)
         if not neighbours[a]:

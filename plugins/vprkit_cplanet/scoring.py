@@ -1,4 +1,4 @@
-"""NormalizedSum (paper 003 eq. 3): combine the geoclass sets' probabilities into region scores.
+"""NormalizedSum (Seo et al., ECCV 2018, eq. 3): combine the geoclass sets' probabilities into region scores.
 
 Each set's probability of a geoclass is spread evenly over the geoclass's atoms and normalised so
 that the set's atom scores sum to one; an atom's score is the sum over sets. Atoms with the same
@@ -9,14 +9,18 @@ division, column gathers and sums are used).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vprkit.partition import Partition
 
 __all__ = ["normalized_sum"]
 
 
-def normalized_sum(set_probs: Sequence[Any], partition) -> Any:
+def normalized_sum(set_probs: Sequence[Any], partition: Partition) -> Any:
     """Region scores ``(Q, R)`` from per-set class probabilities.
 
     Args:
@@ -34,6 +38,10 @@ def normalized_sum(set_probs: Sequence[Any], partition) -> Any:
         raise ValueError(f"normalized_sum: got {len(set_probs)} probability arrays for {len(children)} geoclass sets")
     total = None
     for k, (probs, child) in enumerate(zip(set_probs, children)):
+        if partition.hierarchy is None:
+            raise ValueError(
+                "normalized_sum: the partition has no hierarchy (regions → geoclasses); not a cplanet partition"
+            )
         atoms = np.asarray(child.extras["atoms_per_class"], dtype=np.float64)
         cols = np.asarray(partition.hierarchy[:, k])
         if type(probs).__module__.startswith("torch"):  # keep device and dtype; torch imported by the caller

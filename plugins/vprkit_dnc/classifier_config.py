@@ -1,4 +1,4 @@
-"""Config of the D&C classifier (defaults: paper 001 + official code, METHODS.md §1). Import-light."""
+"""Config of the D&C classifier (defaults: Trivigno et al., ICCV 2023 + official code; docs/methods/dnc.md). Import-light."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ class DncTrainingConfig(TrainingConfig):
     batch_size: int = Field(64, ge=1, description="Images per step (paper: 64).")
     backbone_lr: float = Field(1e-4, gt=0, description="Backbone Adam learning rate (paper: 1e-4).")
     head_lr: float = Field(0.01, gt=0, description="Per-group head Adam learning rate (official: 0.01).")
-    plateau_patience: int | None = Field(10, ge=0, description="ReduceLROnPlateau patience on training loss (official: 10).")
+    plateau_patience: int | None = Field(
+        10, ge=0, description="ReduceLROnPlateau patience on training loss (official: 10)."
+    )
     augmentation: Literal["dnc", "cosplace", "none"] = Field("dnc", description="RandomResizedCrop scale 0.66–1.")
 
 
@@ -42,12 +44,17 @@ class DncClassifierConfig(VprkitConfig):
     score_mode: Literal["raw", "cosine"] = Field("raw", description="Inference scores: raw W·x (official) or cosine.")
     # Inference-only settings: excluded from the dump so they do not change a trained model's fingerprint.
     score_precision: Literal["float32", "pq4", "bf16", "auto"] = Field(
-        "float32", exclude=True,
+        "float32",
+        exclude=True,
         description="Inference scan: float32 (reference), pq4 (4-bit PQ shortlist + exact re-ranking), "
-                    "bf16 (bf16 shortlist, exact re-ranking, proven exact), auto (pq4 below 64 queries, bf16 from 64).")
+        "bf16 (bf16 shortlist, exact re-ranking, proven exact), auto (pq4 below 64 queries, bf16 from 64).",
+    )
     score_shortlist: int = Field(256, ge=1, exclude=True, description="pq4: classes per group re-ranked exactly.")
     test_transform: TestTransform = Field(
         default_factory=lambda: TestTransform(resize="shorter_side", size=256),
-        description="Test preprocessing (official D&C: shorter side to 256, aspect kept; ImageNet normalisation).")
-    partition: DncPartitionConfig = Field(default_factory=DncPartitionConfig, description="The dnc partition (M, N...).")
+        description="Test preprocessing (official D&C: shorter side to 256, aspect kept; ImageNet normalisation).",
+    )
+    partition: DncPartitionConfig = Field(
+        default_factory=DncPartitionConfig, description="The dnc partition (M, N...)."
+    )
     training: DncTrainingConfig = Field(default_factory=DncTrainingConfig, description="The training schedule.")

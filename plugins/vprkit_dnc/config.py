@@ -1,4 +1,4 @@
-"""Config of the D&C partitioner (defaults: paper 001, METHODS.md §1). Import-light."""
+"""Config of the D&C partitioner (defaults: Trivigno et al., ICCV 2023; docs/partitioners/dnc.md). Import-light."""
 
 from __future__ import annotations
 

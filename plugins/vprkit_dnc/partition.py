@@ -1,4 +1,4 @@
-"""D&C partition (paper 001, METHODS.md §1): square cells of M metres in N² groups.
+"""D&C partition (Trivigno et al., ICCV 2023; docs/partitioners/dnc.md): square cells of M metres in N² groups.
 
 ``cell = (floor(east/M), floor(north/M))``; cells with fewer than ``min_images_per_class`` images
 are dropped; ``group = (cell_e mod N)·N + (cell_n mod N)``, so two cells of one group are never
@@ -13,26 +13,22 @@ import numpy as np
 from vprkit.config import config_to_dict
 from vprkit.geometry.grid import count_grid_cells
 from vprkit.geometry.locate import GridLocator
-from vprkit.geometry.points import check_points, class_means
+from vprkit.geometry.points import class_means
 from vprkit.geometry.utm import zone_text
-from vprkit.partition import Partition
+from vprkit.partition import Partition, PartitionerBase, TrainingPoints
 from vprkit_dnc.config import DncPartitionConfig
 
 __all__ = ["DncPartitioner"]
 
 
-class DncPartitioner:
-    """Builds D&C partitions; ``fit`` takes UTM metres (headings/features are ignored)."""
+class DncPartitioner(PartitionerBase[DncPartitionConfig]):
+    """Builds D&C partitions: UTM metres into cells and groups (headings/features are ignored)."""
 
     name = "dnc"
+    config_cls = DncPartitionConfig
 
-    def __init__(self, config: DncPartitionConfig | None = None):
-        self.config = config or DncPartitionConfig()
-
-    def fit(self, east, north, heading=None, features=None, *, utm_zone=None) -> Partition:
-        """Partition ``(n,)`` training points (UTM metres) into cells and groups."""
-        cfg = self.config
-        east, north = check_points(east, north, "dnc training points")
+    def partition(self, points: TrainingPoints) -> Partition:
+        cfg, east, north = self.config, points.east, points.north
         locator_cells = np.stack([np.floor(east / cfg.M), np.floor(north / cfg.M)], axis=1).astype(np.int64)
         grid = count_grid_cells(locator_cells, cfg.min_images_per_class)
         cells = grid.cells
@@ -53,6 +49,5 @@ class DncPartitioner:
             class_counts=grid.counts,
             train_labels=grid.labels,
             dropped_by_reason={"min_images_per_class": grid.dropped},
-            utm_zone=zone_text(utm_zone),
+            utm_zone=zone_text(points.utm_zone),
         )
-

@@ -27,11 +27,13 @@ order through the rebuilt official class table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from vprkit.config import build_config
 from vprkit.errors import DataError
@@ -43,6 +45,12 @@ from vprkit.models.official import (
 )
 from vprkit.models.release import ImportedModel, ImportRequest
 from vprkit_dnc.classifier_config import DncClassifierConfig
+from vprkit_dnc.config import DncPartitionConfig
+
+if TYPE_CHECKING:
+    from vprkit.contracts import Partitioner
+    from vprkit.partition import Partition
+    from vprkit_dnc.classifier import DncClassifier
 
 __all__ = ["import_dnc", "official_class_table", "read_train_names", "train_coordinates"]
 
@@ -78,7 +86,9 @@ def read_train_names(request: ImportRequest) -> list[str]:
         root = request.train_dataset
         if not root.exists():
             raise DataError(f"--train-dataset {str(root)!r} does not exist")
-        folder = root if not (root / "images").is_dir() and not (root / "train").is_dir() else split_folder(root, "train")
+        folder = (
+            root if not (root / "images").is_dir() and not (root / "train").is_dir() else split_folder(root, "train")
+        )
         paths = [p for p in list_image_paths(folder) if p.endswith(".jpg")]
         if not paths:
             raise DataError(f"--train-dataset {str(folder)!r} holds no .jpg images (the official code reads only .jpg)")
@@ -101,19 +111,22 @@ def train_coordinates(names: list[str], chunk: int = 2_000_000) -> tuple[np.ndar
     names.sort()
     east, north = np.empty(len(names)), np.empty(len(names))
     for start in range(0, len(names), chunk):
-        parsed = parse_filenames(names[start:start + chunk], errors="report")
+        parsed = parse_filenames(names[start : start + chunk], errors="report")
         if parsed.malformed:
             _, bad, reason = parsed.malformed[0]
-            raise DataError(f"training name {bad!r} is not in the standard format ({reason}); "
-                            f"{len(parsed.malformed)} names of this block are malformed")
-        east[start:start + chunk], north[start:start + chunk] = parsed.columns["east"], parsed.columns["north"]
+            raise DataError(
+                f"training name {bad!r} is not in the standard format ({reason}); "
+                f"{len(parsed.malformed)} names of this block are malformed"
+            )
+        east[start : start + chunk], north[start : start + chunk] = parsed.columns["east"], parsed.columns["north"]
     if not (np.isfinite(east).all() and np.isfinite(north).all()):
         raise DataError("some training names have no UTM east/north: the official code cannot place them either")
     return east, north
 
 
-def official_class_table(east: np.ndarray, north: np.ndarray, M: float, N: int,
-                         min_images: int) -> list[list[tuple[int, int]]]:
+def official_class_table(
+    east: np.ndarray, north: np.ndarray, M: float, N: int, min_images: int
+) -> list[list[tuple[int, int]]]:
     """Per official group (in the release's group order), its classes as ``(east, north)`` cell
     corners in the release's row order, from the training points in walk order (:func:`train_coordinates`).
 
@@ -144,7 +157,9 @@ def _class_table_from_cache(path: Path) -> list[list[tuple[int, int]]]:
     data = read_state_file(path)
     groups = data[0] if isinstance(data, (tuple, list)) and len(data) == 2 else None
     if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
-        raise DataError(f"{str(path)!r} is not the official D&C class cache (classes_per_group, images_per_class_per_group)")
+        raise DataError(
+            f"{str(path)!r} is not the official D&C class cache (classes_per_group, images_per_class_per_group)"
+        )
     return [[(int(c[0]), int(c[1])) for c in g] for g in groups]
 
 
@@ -169,36 +184,58 @@ def import_dnc(request: ImportRequest) -> ImportedModel:
     channels = int(net_state["aggregation.1.weight"].shape[0])
     backbone = _BACKBONE_BY_CHANNELS.get(channels)
     if backbone is None:
-        raise DataError(f"{str(request.weights)!r}: a {channels}-channel EfficientNet; vprkit imports the released "
-                        "EfficientNet-B0 (1280 channels) only")
-    head = "linear" if all("linear.weight" in h for h in heads) else _HEAD_BY_TYPE.get(_arg(args, "classifier_type", "AAMC"), "arcface")
+        raise DataError(
+            f"{str(request.weights)!r}: a {channels}-channel EfficientNet; vprkit imports the released "
+            "EfficientNet-B0 (1280 channels) only"
+        )
+    head = (
+        "linear"
+        if all("linear.weight" in h for h in heads)
+        else _HEAD_BY_TYPE.get(_arg(args, "classifier_type", "AAMC"), "arcface")
+    )
     values: dict[str, Any] = {
-        "backbone": backbone, "head": head, "pretrained": False,
-        "s": float(_arg(args, "lmcc_s", 100.0)), "m": float(_arg(args, "lmcc_m", 0.2)),
+        "backbone": backbone,
+        "head": head,
+        "pretrained": False,
+        "s": float(_arg(args, "lmcc_s", 100.0)),
+        "m": float(_arg(args, "lmcc_m", 0.2)),
         "test_transform": {"resize": "shorter_side", "size": int(_arg(args, "test_resize", 256))},
-        "partition": {"M": float(_arg(args, "M", 20)), "N": int(_arg(args, "N", 2)),
-                      "min_images_per_class": int(_arg(args, "min_images_per_class", 10))},
+        "partition": {
+            "M": float(_arg(args, "M", 20)),
+            "N": int(_arg(args, "N", 2)),
+            "min_images_per_class": int(_arg(args, "min_images_per_class", 10)),
+        },
     }
     if args is not None:  # a training checkpoint: its schedule, so that a resume continues it
         resize = _arg(args, "train_resize", (224, 224))
         values["training"] = {
-            "epochs": int(_arg(args, "epochs_num", 500)), "iterations_per_epoch": int(_arg(args, "iterations_per_epoch", 2000)),
-            "batch_size": int(_arg(args, "batch_size", 64)), "backbone_lr": float(_arg(args, "lr", 1e-4)),
-            "head_lr": float(_arg(args, "classifier_lr", 0.01)), "plateau_patience": int(_arg(args, "scheduler_patience", 10)),
-            "seed": int(_arg(args, "seed", 0)), "image_size": int(resize[0] if isinstance(resize, (tuple, list)) else resize),
+            "epochs": int(_arg(args, "epochs_num", 500)),
+            "iterations_per_epoch": int(_arg(args, "iterations_per_epoch", 2000)),
+            "batch_size": int(_arg(args, "batch_size", 64)),
+            "backbone_lr": float(_arg(args, "lr", 1e-4)),
+            "head_lr": float(_arg(args, "classifier_lr", 0.01)),
+            "plateau_patience": int(_arg(args, "scheduler_patience", 10)),
+            "seed": int(_arg(args, "seed", 0)),
+            "image_size": int(resize[0] if isinstance(resize, (tuple, list)) else resize),
         }
     config = build_config(DncClassifierConfig, values, request.overrides, owner="classifier 'dnc' (import)")
     pcfg = config.partition
-    if len(heads) != pcfg.N ** 2:
-        raise DataError(f"{str(request.weights)!r} has {len(heads)} group heads; partition.N={pcfg.N} gives {pcfg.N ** 2} "
-                        "(set --set partition.N=...)")
+    if len(heads) != pcfg.N**2:
+        raise DataError(
+            f"{str(request.weights)!r} has {len(heads)} group heads; partition.N={pcfg.N} gives {pcfg.N**2} "
+            "(set --set partition.N=...)"
+        )
 
-    partitioner = create_partitioner("dnc", pcfg)
+    partitioner: Partitioner = create_partitioner("dnc", pcfg)
+    table_source: dict[str, str | int]
+    partition: Partition | None
     if request.class_table is not None:
         table, table_source = _class_table_from_cache(request.class_table), {"class_table": str(request.class_table)}
         if pcfg.coord_mode != "center":
-            raise DataError("coord_mode 'mean' needs the training images (--train-names or --train-dataset), "
-                            "not only the class table")
+            raise DataError(
+                "coord_mode 'mean' needs the training images (--train-names or --train-dataset), "
+                "not only the class table"
+            )
         partition = None
     else:
         names = read_train_names(request)
@@ -217,8 +254,10 @@ def import_dnc(request: ImportRequest) -> ImportedModel:
     if partition is None:
         partition = _partition_of_cells(partitioner, corners, pcfg)
     if partition.num_classes != len(corners):
-        raise DataError(f"the release has {len(corners)} classes, vprkit's D&C partition of the same images "
-                        f"{partition.num_classes}: a cell falls on another side of a boundary (floating-point rounding)")
+        raise DataError(
+            f"the release has {len(corners)} classes, vprkit's D&C partition of the same images "
+            f"{partition.num_classes}: a cell falls on another side of a boundary (floating-point rounding)"
+        )
     model = DncClassifier(config.model_copy(update={"pretrained": False}))
     model.config = config
     model.build(partition)
@@ -226,31 +265,44 @@ def import_dnc(request: ImportRequest) -> ImportedModel:
     placement = _vprkit_rows(model, corners, table)
     _copy_rows(heads, placement, model.heads, lambda head: dict(head.named_parameters()))
     full = "optimizer_state_dict" in ckpt and "optimizers_state_dict" in ckpt
-    model.training_summary = {"release": request.provenance(
-        format="full training checkpoint" if full else "best model", epoch_num=ckpt.get("epoch_num"),
-        class_order=("the official class cache" if request.class_table else "rebuilt from the official training file list"),
-        official_group_sizes=rows, official_group_tuples=[_group_tuple(g[0], pcfg) for g in table], **table_source,
-    )}
+    model.training_summary = {
+        "release": request.provenance(
+            format="full training checkpoint" if full else "best model",
+            epoch_num=ckpt.get("epoch_num"),
+            class_order=(
+                "the official class cache" if request.class_table else "rebuilt from the official training file list"
+            ),
+            official_group_sizes=rows,
+            official_group_tuples=[_group_tuple(g[0], pcfg) for g in table],
+            **table_source,
+        )
+    }
     from vprkit.training.engine import start_checkpoint
 
     heads_state = model.heads.state_dict()
     if full:
-        start = start_checkpoint(config.training, model.net.state_dict(), heads_state,
-                                 backbone_opt=_backbone_optimizer(ckpt, model.net),
-                                 head_opts=_head_optimizers(ckpt, placement, model), epoch=int(ckpt.get("epoch_num", 0)),
-                                 origin=f"D&C training checkpoint {request.weights.name} (epoch {ckpt.get('epoch_num')})")
+        start = start_checkpoint(
+            config.training,
+            model.net.state_dict(),
+            heads_state,
+            backbone_opt=_backbone_optimizer(ckpt, model.net),
+            head_opts=_head_optimizers(ckpt, placement, model),
+            epoch=int(ckpt.get("epoch_num", 0)),
+            origin=f"D&C training checkpoint {request.weights.name} (epoch {ckpt.get('epoch_num')})",
+        )
     else:
-        start = start_checkpoint(config.training, model.net.state_dict(), heads_state,
-                                 origin=f"D&C release {request.weights.name}")
+        start = start_checkpoint(
+            config.training, model.net.state_dict(), heads_state, origin=f"D&C release {request.weights.name}"
+        )
     return ImportedModel(model, start)
 
 
-def _group_tuple(corner: tuple[int, int], pcfg) -> list[int]:
+def _group_tuple(corner: tuple[int, int], pcfg: DncPartitionConfig) -> list[int]:
     m = int(pcfg.M) if float(pcfg.M).is_integer() else pcfg.M
     return [int(corner[0] % (m * pcfg.N) // m), int(corner[1] % (m * pcfg.N) // m)]
 
 
-def _partition_of_cells(partitioner, corners: np.ndarray, pcfg):
+def _partition_of_cells(partitioner: Partitioner, corners: np.ndarray, pcfg: DncPartitionConfig) -> Partition:
     """The vprkit D&C partition with exactly the release's classes, from the class table alone:
     ``min_images_per_class`` points at each cell centre (class counts are then not the real ones)."""
     centres = corners + float(pcfg.M) / 2.0
@@ -258,7 +310,9 @@ def _partition_of_cells(partitioner, corners: np.ndarray, pcfg):
     return partitioner.fit(np.repeat(centres[:, 0], reps), np.repeat(centres[:, 1], reps))
 
 
-def _vprkit_rows(model, corners: np.ndarray, table) -> list[tuple[int, torch.Tensor]]:
+def _vprkit_rows(
+    model: DncClassifier, corners: np.ndarray, table: list[list[tuple[int, int]]]
+) -> list[tuple[int, torch.Tensor]]:
     """For each official group j: the vprkit group k holding its classes and, per official row,
     the row of that class in head k."""
     part = model.partition
@@ -280,7 +334,12 @@ def _vprkit_rows(model, corners: np.ndarray, table) -> list[tuple[int, torch.Ten
     return placement
 
 
-def _copy_rows(official: list[dict[str, torch.Tensor]], placement, heads, tensors_of) -> None:
+def _copy_rows(
+    official: list[dict[str, torch.Tensor]],
+    placement: list[tuple[int, torch.Tensor]],
+    heads: nn.ModuleList,
+    tensors_of: Callable[[nn.Module], dict[str, torch.Tensor]],
+) -> None:
     """Write each official group's per-class tensors (head weights, or their Adam moments) into
     the rows of its vprkit head; ``tensors_of(head)`` names the head's tensors like ``official``."""
     with torch.no_grad():
@@ -295,7 +354,7 @@ def _param_names(model_state: dict[str, torch.Tensor]) -> list[str]:
     without the batch-norm buffers), mapped to vprkit's ``DescriptorNet`` names."""
     buffers = ("running_mean", "running_var", "num_batches_tracked")
     names = [k for k in model_state if not k.endswith(buffers)]
-    backbone = {k[len("backbone."):]: i for i, k in enumerate(names) if k.startswith("backbone.")}
+    backbone = {k[len("backbone.") :]: i for i, k in enumerate(names) if k.startswith("backbone.")}
     mapped = {i: f"backbone.{k}" for k, i in torchvision_efficientnet_to_timm(backbone).items()}
     for i, k in enumerate(names):
         if k.startswith("classifier.0."):
@@ -303,14 +362,14 @@ def _param_names(model_state: dict[str, torch.Tensor]) -> list[str]:
     return [mapped[i] for i in range(len(names))]
 
 
-def _backbone_optimizer(ckpt: dict[str, Any], net) -> dict[str, Any]:
+def _backbone_optimizer(ckpt: dict[str, Any], net: nn.Module) -> dict[str, Any]:
     """The official backbone Adam (over every network parameter, frozen ones without state) →
     an Adam state dict over vprkit's trainable parameters, in ``GroupTrainer``'s order."""
     official = ckpt["optimizer_state_dict"]
     names = _param_names(strip_module_prefix(ckpt["model_state_dict"]))
     trainable = [n for n, p in net.named_parameters() if p.requires_grad]
     index = {n: i for i, n in enumerate(trainable)}
-    state = {}
+    state: dict[int, Any] = {}
     for i, moments in official["state"].items():
         name = names[int(i)]
         if name not in index:
@@ -319,17 +378,23 @@ def _backbone_optimizer(ckpt: dict[str, Any], net) -> dict[str, Any]:
     groups = official["param_groups"]
     if len(groups) != 1:
         raise DataError(f"the release's backbone optimizer has {len(groups)} parameter groups; expected 1")
-    return {"state": state, "param_groups": [{**{k: v for k, v in groups[0].items() if k != "params"},
-                                              "params": list(range(len(trainable)))}]}
+    return {
+        "state": state,
+        "param_groups": [
+            {**{k: v for k, v in groups[0].items() if k != "params"}, "params": list(range(len(trainable)))}
+        ],
+    }
 
 
-def _head_optimizers(ckpt: dict[str, Any], placement, model) -> list[dict[str, Any]]:
+def _head_optimizers(
+    ckpt: dict[str, Any], placement: list[tuple[int, torch.Tensor]], model: DncClassifier
+) -> list[dict[str, Any]]:
     """The official per-group Adams → vprkit's per-head Adams, moments permuted like the rows."""
     out: list[dict[str, Any] | None] = [None] * len(model.heads)
     for sd, (k, rows) in zip(ckpt["optimizers_state_dict"], placement):
         head = model.heads[k]
         params = [p for p in head.parameters()]
-        state = {}
+        state: dict[int, dict[str, Any]] = {}
         for i, moments in sd["state"].items():
             shape = params[int(i)].shape
             state[int(i)] = {}
@@ -340,4 +405,7 @@ def _head_optimizers(ckpt: dict[str, Any], placement, model) -> list[dict[str, A
                     value = permuted
                 state[int(i)][key] = value
         out[k] = {"state": state, "param_groups": sd["param_groups"]}
-    return out  # type: ignore[return-value]
+    filled = [sd for sd in out if sd is not None]
+    if len(filled) != len(out):
+        raise DataError(f"the release's optimizer states cover {len(filled)} of its {len(out)} group heads")
+    return filled

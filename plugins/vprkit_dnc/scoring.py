@@ -1,6 +1,6 @@
 """Fast D&C inference scoring: all groups' prototypes packed once, one scan per batch.
 
-METHODS.md §1 inference: scores ``s_k = W_k x`` of every group (raw, un-normalised prototypes by
+Inference (docs/methods/dnc.md): scores ``s_k = W_k x`` of every group (raw, un-normalised prototypes by
 default; cosine as a switch), joint top-K over all classes of all groups, and each group's own top-1
 (for the confidence). :class:`PackedPrototypes` does all three from one scan:
 
@@ -33,13 +33,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vprkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import faiss
+
+    from vprkit_dnc.scoring_bf16 import Bf16Prototypes
 
 __all__ = ["SCORE_PRECISIONS", "PackedPrototypes", "ScoredTop"]
 
@@ -92,8 +97,15 @@ class PackedPrototypes:
         shortlist: ``pq4`` (and ``auto`` below its bf16 batch): classes per group re-ranked exactly.
     """
 
-    def __init__(self, weights: list[torch.Tensor], *, bias: list[torch.Tensor] | None = None,
-                 mode: str = "raw", precision: str = "float32", shortlist: int = 256):
+    def __init__(
+        self,
+        weights: list[torch.Tensor],
+        *,
+        bias: list[torch.Tensor] | None = None,
+        mode: str = "raw",
+        precision: str = "float32",
+        shortlist: int = 256,
+    ):
         if mode not in ("raw", "cosine"):
             raise ConfigError(f"score mode must be 'raw' or 'cosine', got {mode!r}")
         if precision not in SCORE_PRECISIONS:
@@ -111,8 +123,8 @@ class PackedPrototypes:
         self.bias = None
         if bias is not None and mode == "raw":
             self.bias = torch.cat([b.detach().float() for b in bias]).contiguous()  # (C,)
-        self._pq: list = []
-        self._bf16 = None
+        self._pq: list[faiss.Index] = []  # pq4: one index per group
+        self._bf16: Bf16Prototypes | None = None
         # auto: pq4 (CPU) for small batches, bf16 for large ones where bf16 is native; float32 when
         # a bias rules both out (the linear head)
         auto = precision == "auto" and self.bias is None
@@ -151,8 +163,7 @@ class PackedPrototypes:
     def _top_exact(self, x: torch.Tensor, k: int) -> ScoredTop:
         scores = self._exact(x)
         top_scores, columns = scores.topk(k, dim=1)
-        group_best = torch.stack([scores[:, a:b].argmax(dim=1) + int(a)
-                                  for a, b in pairwise(self.offsets)], dim=1)
+        group_best = torch.stack([scores[:, a:b].argmax(dim=1) + int(a) for a, b in pairwise(self.offsets)], dim=1)
         return ScoredTop(top_scores, columns, group_best)
 
     def _exact(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,11 +177,11 @@ class PackedPrototypes:
         import faiss
 
         if self.bias is not None:
-            raise ConfigError("score_precision 'pq4' needs bias-free prototypes; use float32 for the "
-                              "linear head in raw mode")
+            raise ConfigError(
+                "score_precision 'pq4' needs bias-free prototypes; use float32 for the linear head in raw mode"
+            )
         if self.weight.device.type != "cpu":
-            raise ConfigError("score_precision 'pq4' runs on CPU (faiss-cpu); use float32 on "
-                              f"{self.weight.device}")
+            raise ConfigError(f"score_precision 'pq4' runs on CPU (faiss-cpu); use float32 on {self.weight.device}")
         d = self.weight.shape[1]
         if d % 2:
             raise ConfigError(f"score_precision 'pq4' needs an even descriptor size, got {d}")
@@ -202,8 +213,10 @@ class PackedPrototypes:
         exact = self._rescore(x, candidates)
         top_scores, at = exact.topk(k, dim=1)
         bounds = np.concatenate([[0], np.cumsum(widths)])
-        group_best = torch.stack([candidates[:, a:b].gather(1, exact[:, a:b].argmax(1, keepdim=True))[:, 0]
-                                  for a, b in pairwise(bounds)], dim=1)
+        group_best = torch.stack(
+            [candidates[:, a:b].gather(1, exact[:, a:b].argmax(1, keepdim=True))[:, 0] for a, b in pairwise(bounds)],
+            dim=1,
+        )
         return ScoredTop(top_scores, candidates.gather(1, at), group_best, scan="pq4")
 
     def _rescore(self, x: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
@@ -211,13 +224,20 @@ class PackedPrototypes:
         if x.device.type == "cpu":
             import faiss
 
-            # read in place from the packed matrix (no (B, R, d) gathered copy)
+            # read in place from the packed matrix (no (B, R, d) gathered copy); faiss's __init__.pyi
+            # omits this SWIG function, hence the ignore
             query = np.ascontiguousarray(x.numpy())
             ids = np.ascontiguousarray(columns.numpy())
             exact = np.empty(ids.shape, dtype=np.float32)
-            faiss.fvec_inner_products_by_idx(faiss.swig_ptr(exact), faiss.swig_ptr(query),
-                                             faiss.swig_ptr(self.weight.numpy()), faiss.swig_ptr(ids),
-                                             query.shape[1], ids.shape[0], ids.shape[1])
+            faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]
+                faiss.swig_ptr(exact),
+                faiss.swig_ptr(query),
+                faiss.swig_ptr(self.weight.numpy()),
+                faiss.swig_ptr(ids),
+                query.shape[1],
+                ids.shape[0],
+                ids.shape[1],
+            )
             return torch.from_numpy(exact)
         return rescore_gathered(x, self.weight, columns)
 
@@ -226,14 +246,17 @@ class PackedPrototypes:
         from vprkit_dnc.scoring_bf16 import Bf16Prototypes
 
         if self.bias is not None:
-            raise ConfigError("score_precision 'bf16' needs bias-free prototypes; use float32 for the "
-                              "linear head in raw mode")
+            raise ConfigError(
+                "score_precision 'bf16' needs bias-free prototypes; use float32 for the linear head in raw mode"
+            )
         self._bf16 = Bf16Prototypes(self.weight, self.offsets)
 
     def _top_bf16(self, x: torch.Tensor, k: int) -> ScoredTop:
         bf16 = self._bf16
-        joint_cols, joint_low, group_cols, group_low, usable = bf16.shortlist(x, k + self.bf16_extra,
-                                                                              _BF16_GROUP_SHORTLIST)
+        assert bf16 is not None  # _top_bf16 is called only once _build_bf16 made it
+        joint_cols, joint_low, group_cols, group_low, usable = bf16.shortlist(
+            x, k + self.bf16_extra, _BF16_GROUP_SHORTLIST
+        )
         B, G, m = group_cols.shape
         R = joint_cols.shape[1]
         exact = self._rescore(x, torch.cat([joint_cols, group_cols.view(B, G * m)], dim=1))
@@ -241,8 +264,15 @@ class PackedPrototypes:
         columns = joint_cols.gather(1, at)
         group_best_exact, best_at = exact[:, R:].view(B, G, m).max(dim=2)
         group_best = group_cols.gather(2, best_at[..., None])[..., 0]
-        ok = bf16.certify(x, top_scores[:, -1], joint_low, R >= self.num_columns, group_best_exact, group_low,
-                          torch.from_numpy(np.diff(self.offsets) <= m))
+        ok = bf16.certify(
+            x,
+            top_scores[:, -1],
+            joint_low,
+            self.num_columns <= R,
+            group_best_exact,
+            group_low,
+            torch.from_numpy(np.diff(self.offsets) <= m),
+        )
         failed = (~(ok & usable)).nonzero()[:, 0]
         if len(failed):  # no proof for these queries: the float32 scan decides
             again = self._top_exact(x[failed], k)
@@ -254,8 +284,9 @@ def rescore_gathered(x: torch.Tensor, weight: torch.Tensor, columns: torch.Tenso
     """``(B, R)`` float32 ``x[b] · weight[columns[b, r]]`` by gathering rows (GPUs; a chunk of
     queries at a time so the ``(rows, R, d)`` copy stays under 256 MiB)."""
     rows = max(1, (1 << 26) // max(1, columns.shape[1] * x.shape[1]))
-    return torch.cat([torch.einsum("bd,brd->br", x[i:i + rows], weight[columns[i:i + rows]])
-                      for i in range(0, len(x), rows)])
+    return torch.cat(
+        [torch.einsum("bd,brd->br", x[i : i + rows], weight[columns[i : i + rows]]) for i in range(0, len(x), rows)]
+    )
 
 
 def fast_bf16(device: torch.device | str = "cpu") -> bool:
@@ -267,4 +298,6 @@ def fast_bf16(device: torch.device | str = "cpu") -> bool:
     if device.type != "cpu":
         return False
     cpu = torch.cpu
-    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(
+        getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    )

@@ -24,6 +24,7 @@ top-k. The same test on each group's top-m proves the group's own best class (th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -63,8 +64,8 @@ class Bf16Prototypes:
         padded = torch.zeros(len(spans) * width, d, dtype=torch.bfloat16, device=device)
         packed_of = torch.full((len(spans) * width,), -1, dtype=torch.long, device=device)
         for g, (a, b) in enumerate(spans):
-            padded[g * width:g * width + b - a] = weight[a:b].to(torch.bfloat16)
-            packed_of[g * width:g * width + b - a] = torch.arange(a, b, device=device)
+            padded[g * width : g * width + b - a] = weight[a:b].to(torch.bfloat16)
+            packed_of[g * width : g * width + b - a] = torch.arange(a, b, device=device)
         self.weight_bf16, self.packed_of, self.width = padded, packed_of, width
         rounded = weight.to(torch.bfloat16).float()
         residual = (weight - rounded).norm(dim=1)  # (C,) ‖r_w‖
@@ -86,7 +87,9 @@ class Bf16Prototypes:
         packed = self._onednn.numel() * 2 if self._onednn is not None else 0
         return self.weight_bf16.numel() * 2 + packed + self.packed_of.numel() * 8
 
-    def shortlist(self, x: torch.Tensor, joint: int, per_group: int):
+    def shortlist(
+        self, x: torch.Tensor, joint: int, per_group: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """bf16 shortlists of queries ``x (B, d)``: the joint top-R and every group's top-m.
 
         Returns ``(joint_cols (B, R), joint_low (B,), group_cols (B, G, m), group_low (B, G), usable (B,))``:
@@ -97,7 +100,7 @@ class Bf16Prototypes:
         """
         G, NB, b = len(self.spans), self.blocks, self.BLOCK
         B, C = x.shape[0], sum(self.sizes)
-        R, m = min(joint, C), min([per_group] + self.sizes)
+        R, m = min(joint, C), min([per_group, *self.sizes])
         qj, qg = min(R, G * NB), min(m, NB)  # blocks to search: the top-R classes lie in the R best blocks
         xb, dev = x.to(torch.bfloat16), x.device
         joint_cols = torch.empty(B, R, dtype=torch.long, device=dev)
@@ -108,7 +111,7 @@ class Bf16Prototypes:
         group_base = (torch.arange(G, device=dev) * NB)[None, :, None]
         with _float32_accumulation(dev):
             for i in range(0, B, _CHUNK_ROWS):
-                scores = self._product(xb[i:i + _CHUNK_ROWS])  # (n, G·width) bf16
+                scores = self._product(xb[i : i + _CHUNK_ROWS])  # (n, G·width) bf16
                 n = scores.shape[0]
                 chunk = slice(i, i + n)
                 by_group = scores.view(n, G, self.width)
@@ -146,8 +149,16 @@ class Bf16Prototypes:
                 self._onednn = None
         return xb @ self.weight_bf16.T
 
-    def certify(self, x: torch.Tensor, kth_exact: torch.Tensor, joint_low: torch.Tensor, joint_complete: bool,
-                group_best_exact: torch.Tensor, group_low: torch.Tensor, group_complete: torch.Tensor) -> torch.Tensor:
+    def certify(
+        self,
+        x: torch.Tensor,
+        kth_exact: torch.Tensor,
+        joint_low: torch.Tensor,
+        joint_complete: bool,
+        group_best_exact: torch.Tensor,
+        group_low: torch.Tensor,
+        group_complete: torch.Tensor,
+    ) -> torch.Tensor:
         """``(B,)`` bool: the joint top-k and every group's best are provably the float32 ones.
 
         Args:
@@ -190,7 +201,7 @@ def _unblock(picked: torch.Tensor, within: torch.Tensor, size: int) -> torch.Ten
 
 
 @contextmanager
-def _float32_accumulation(device: torch.device):
+def _float32_accumulation(device: torch.device) -> Iterator[None]:
     """On CUDA, forbid cuBLAS's reduced-precision (bf16) split-K reductions for the bound to hold."""
     if device.type != "cuda":
         yield

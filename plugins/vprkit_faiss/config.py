@@ -1,4 +1,7 @@
-"""Configs of the faiss indexes (light: pydantic only). Defaults are the D&C paper's (METHODS.md §9)."""
+"""Configs of the faiss indexes (light: pydantic only). Defaults are the D&C paper's (docs/indexes/index.md).
+
+``FlatConfig`` is the core store's (:mod:`vprkit.index.cell_sorted`), re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,12 @@ from typing import Literal
 from pydantic import Field
 
 from vprkit import VprkitConfig
+from vprkit.index.cell_sorted import FlatConfig
+
+__all__ = ["IVFPQ_PRESETS", "FlatConfig", "IvfpqConfig"]
 
 #: IVFPQ presets of the D&C paper (supplementary, Fig. 5): nprobe out of 1,000 lists.
 IVFPQ_PRESETS: dict[str, int] = {"recall": 50, "speed": 2}
-
-
-class FlatConfig(VprkitConfig):
-    """Exact inner-product search (faiss ``IndexFlatIP``); nothing to tune."""
-
-    threads: int = Field(0, ge=0, description="faiss OpenMP threads for search; 0 = faiss default")
 
 
 class IvfpqConfig(VprkitConfig):

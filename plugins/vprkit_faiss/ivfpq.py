@@ -1,4 +1,4 @@
-"""``ivfpq``: faiss inverted file + product quantization, inner product (METHODS.md §9).
+"""``ivfpq``: faiss inverted file + product quantization, inner product (docs/indexes/index.md).
 
 Paper settings (D&C supplementary, Fig. 5): 1,000 IVF lists, 128 sub-quantizers of 8 bits; the
 ``recall`` preset probes 50 lists, the ``speed`` preset 2.
@@ -8,10 +8,11 @@ least ``2**nbits`` points. On a database too small for ``nlist`` lists the index
 ``n // min_points_per_list`` (``clamp_nlist=True``, logged and recorded as ``nlist_effective``) or
 raises :class:`~vprkit.errors.DataError` (``clamp_nlist=False``).
 
-``search_rows`` is faiss's filtered IVF search (an ``IDSelectorBatch`` per query): approximate,
-and it can only find allowed rows in the probed lists, so with a small candidate set and a small
-nprobe it may return fewer than k rows (padded -inf / -1). For exact scores among candidates use
-``flat`` or the cell-sorted store.
+``search_rows`` is faiss's filtered IVF search (an ``IDSelectorBatch`` per query, built from the
+query's CSR slice: faiss takes one selector per search call, so the loop is over queries, never over
+rows): approximate, and it can only find allowed rows in the probed lists, so with a small
+candidate set and a small nprobe it may return fewer than k rows (padded -inf / -1). For exact
+scores among candidates use ``flat``.
 """
 
 from __future__ import annotations
@@ -24,19 +25,33 @@ import faiss
 import numpy as np
 
 from vprkit.errors import DataError
-from vprkit.index.base import DescriptorIndex, StaleIndexError
+from vprkit.fileio import atomic_path
+from vprkit.index.base import CandidateRows, DescriptorIndex, StaleIndexError
+from vprkit.index.exact import faiss_threads, pad_topk
 from vprkit_faiss.config import IvfpqConfig
-from vprkit_faiss.flat import faiss_threads, pad_results, read_faiss_index, write_faiss_index
 
 __all__ = ["IvfpqIndex"]
 
 log = logging.getLogger(__name__)
 
 
+def write_faiss_index(index: Any, path: Path) -> None:
+    with atomic_path(path, suffix=".faiss") as tmp:
+        faiss.write_index(index, str(tmp))
+
+
+def read_faiss_index(path: Path) -> Any:
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:  # faiss reports a truncated/corrupt file as RuntimeError
+        raise StaleIndexError(f"cannot read faiss index {str(path)!r} ({exc}); rebuild it") from exc
+
+
 class IvfpqIndex(DescriptorIndex):
     """IVF + PQ over L2-normalised descriptors; memory ≈ n · (m·nbits/8 + 8) bytes + centroids."""
 
     name = "ivfpq"
+    config: IvfpqConfig
     _FILE = "ivfpq.faiss"
 
     def __init__(self, config: IvfpqConfig | None = None) -> None:
@@ -99,20 +114,17 @@ class IvfpqIndex(DescriptorIndex):
         self._index.nprobe = self.nprobe
         with faiss_threads(self.config.threads):
             scores, rows = self._index.search(q, k)
-        return pad_results(scores, rows, k)
+        return pad_topk(scores, rows, k)
 
-    def _search_rows(self, q, flat_rows, offsets, k):
+    def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         rows = np.full((len(q), k), -1, dtype=np.int64)
         with faiss_threads(self.config.threads):
-            for i in range(len(q)):  # a selector per query; faiss loops over rows in C++
-                allowed = flat_rows[offsets[i] : offsets[i + 1]]
-                if allowed.size == 0:
-                    continue
-                selector = faiss.IDSelectorBatch(allowed)
-                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
+            for i in np.flatnonzero(candidates.counts):  # a selector per query; faiss loops over rows in C++
+                selector = faiss.IDSelectorBatch(candidates.of_query(i))
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)  # type: ignore[call-arg]
                 s, r = self._index.search(q[i : i + 1], k, params=params)
-                scores[i], rows[i] = pad_results(s, r, k)
+                scores[i], rows[i] = pad_topk(s, r, k)
         return scores, rows
 
     def memory_bytes(self) -> int:

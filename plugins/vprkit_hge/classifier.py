@@ -1,4 +1,4 @@
-"""HGE (Müller-Budack et al. 2018; METHODS.md §6): one softmax head per level of three nested S2
+"""HGE (Müller-Budack et al. 2018; docs/methods/hge.md): one softmax head per level of three nested S2
 partitions on a shared network.
 
 Loss: unweighted sum of the coarse, medium and fine cross-entropies; a training image's coarse
@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
-from vprkit.training.joint import gather_rows
+from vprkit.models.joint_classifier import JointHeadClassifier, LevelCrossEntropy, linear_heads
 from vprkit_hge.classifier_config import HgeClassifierConfig
 
-__all__ = ["HgeClassifier", "HierarchicalCrossEntropy", "hierarchical_scores", "level_columns"]
+__all__ = ["HgeClassifier", "hierarchical_scores", "level_columns"]
 
 
 def level_columns(partition) -> np.ndarray:
@@ -31,33 +30,17 @@ def level_columns(partition) -> np.ndarray:
 
 def hierarchical_scores(level_logits: list[torch.Tensor], columns: torch.Tensor) -> torch.Tensor:
     """``(B, C_fine)`` Σ_l log_softmax(level_logits[l])[:, columns[:, l]] (float32)."""
-    total = None
-    for level, logits in enumerate(level_logits):
-        term = F.log_softmax(logits.float(), dim=1)[:, columns[:, level]]
-        total = term if total is None else total + term
+    terms = [F.log_softmax(logits.float(), dim=1)[:, columns[:, level]] for level, logits in enumerate(level_logits)]
+    total = terms[0]
+    for term in terms[1:]:  # coarsest first, in this order: the sum is bit-identical run to run
+        total = total + term
     return total
 
 
-class HierarchicalCrossEntropy(nn.Module):
-    """Σ over levels of the cross-entropy of the level's head against the row's class at that level."""
-
-    def __init__(self, heads: nn.ModuleList, train_labels: np.ndarray, columns: np.ndarray):
-        super().__init__()
-        self.heads = heads
-        # dropped rows (−1) are never sampled; class 0 keeps the table a valid index
-        self.row_fine = torch.as_tensor(np.maximum(train_labels, 0), dtype=torch.long)  # (n,) host memory
-        self.register_buffer("columns", torch.as_tensor(columns, dtype=torch.long), persistent=False)  # (C_fine, L)
-
-    def forward(self, descriptors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        targets = self.columns[gather_rows(self.row_fine, rows)]
-        return sum(F.cross_entropy(head(descriptors).float(), targets[:, level]) for level, head in enumerate(self.heads))
-
-
 class HgeClassifier(JointHeadClassifier):
-    """HGE over the ``hge`` partition; predictions rank its fine cells."""
+    """HGE over the ``hge`` partition (the spec's partitioner); predictions rank its fine cells."""
 
     name = "hge"
-    partitioner = "hge"
     config_cls = HgeClassifierConfig
 
     def make_heads(self, partition, dim: int) -> nn.ModuleList:
@@ -73,4 +56,5 @@ class HgeClassifier(JointHeadClassifier):
         return hierarchical_scores([head(descriptors) for head in self.heads], self.columns)
 
     def loss_module(self, images) -> nn.Module:
-        return HierarchicalCrossEntropy(self.heads, self.partition.train_labels, level_columns(self.partition))
+        """Σ over levels of the cross-entropy of the level's head against the row's cell at that level."""
+        return LevelCrossEntropy(self.heads, self.partition.train_labels, level_columns(self.partition))

@@ -1,20 +1,21 @@
-"""Config of the HGE partitioner (defaults: supplementary 000 Table 4, METHODS.md §6). Import-light."""
+"""Config of the HGE partitioner (defaults: the D&C supplementary, Table 4; docs/partitioners/hge.md). Import-light."""
 
 from __future__ import annotations
 
 from typing import Literal, Optional
 
 from pydantic import Field, model_validator
+from vprkit_s2.config import TAU_SCALE_HELP, UTM_ZONE_HELP, TauScale
 
 from vprkit.config import VprkitConfig
-
-from vprkit_s2.config import TAU_SCALE_HELP, UTM_ZONE_HELP, TauScale
 
 
 class HgePartitionConfig(VprkitConfig):
     """Three nested adaptive S2 partitions (coarse ⊇ medium ⊇ fine) sharing τmin and the levels."""
 
-    tau_min: int = Field(100, ge=0, description="Cells with at most this many images are dropped, every level (000: 100).")
+    tau_min: int = Field(
+        100, ge=0, description="Cells with at most this many images are dropped, every level (000: 100)."
+    )
     tau_max_coarse: int = Field(10000, ge=1, description="Split threshold of the coarse partition (000: 10000).")
     tau_max_medium: int = Field(5000, ge=1, description="Split threshold of the medium partition (000: 5000).")
     tau_max_fine: int = Field(2500, ge=1, description="Split threshold of the fine partition (000: 2500).")
@@ -27,7 +28,7 @@ class HgePartitionConfig(VprkitConfig):
     utm_zone: Optional[str] = Field(None, description=UTM_ZONE_HELP)
 
     @model_validator(mode="after")
-    def _nested(self) -> "HgePartitionConfig":
+    def _nested(self) -> HgePartitionConfig:
         if not self.tau_max_coarse >= self.tau_max_medium >= self.tau_max_fine:
             raise ValueError("HGE needs tau_max_coarse >= tau_max_medium >= tau_max_fine (nested partitions)")
         return self

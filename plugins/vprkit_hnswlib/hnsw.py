@@ -1,4 +1,4 @@
-"""``hnsw``: hnswlib's HNSW graph in inner-product space (METHODS.md §9).
+"""``hnsw``: hnswlib's HNSW graph in inner-product space (docs/indexes/index.md).
 
 hnswlib reports ``1 - <q, x>`` as the distance; scores here are inner products again.
 
@@ -10,9 +10,10 @@ Restricted search (``search_rows``), two modes (``restricted`` in the config):
   ``get_items`` is too slow to fetch candidates per query (~60 µs per row measured), so this mode
   keeps a float32 copy of the vectors (n · d · 4 bytes, counted in :meth:`memory_bytes`, saved as
   ``vectors.npy``).
-- ``"filter"``: hnswlib's ``knn_query(filter=...)``. The filter is a Python callable that hnswlib
-  calls for every node it considers; when the candidates are 0.1 % of the graph the walk visits
-  many nodes per accepted one, so it is slow and approximate (see the restricted-search benchmark).
+- ``"filter"``: hnswlib's ``knn_query(filter=...)``, one walk per query over its CSR slice of
+  the candidates. The filter is a Python callable that hnswlib calls for every node it considers;
+  when the candidates are 0.1 % of the graph the walk visits many nodes per accepted one, so it is
+  slow and approximate (see the restricted-search benchmark).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path
-from vprkit.index.base import DescriptorIndex, StaleIndexError
-from vprkit.index.exact import csr_to_padded, topk_subset
+from vprkit.index.base import CandidateRows, DescriptorIndex, StaleIndexError
+from vprkit.index.exact import pad_topk, topk_subset
 from vprkit_hnswlib.config import HnswConfig
 
 __all__ = ["HnswIndex"]
@@ -36,6 +37,7 @@ class HnswIndex(DescriptorIndex):
     """HNSW over L2-normalised descriptors; memory ≈ n · (4·d + 8·M + overhead) bytes."""
 
     name = "hnsw"
+    config: HnswConfig
     _FILE = "hnsw.bin"
     _VECTORS = "vectors.npy"
 
@@ -55,9 +57,7 @@ class HnswIndex(DescriptorIndex):
     def _build(self, x: np.ndarray) -> None:
         cfg = self.config
         self._index = hnswlib.Index(space="ip", dim=x.shape[1])
-        self._index.init_index(
-            max_elements=len(x), ef_construction=cfg.ef_construction, M=cfg.M, random_seed=cfg.seed
-        )
+        self._index.init_index(max_elements=len(x), ef_construction=cfg.ef_construction, M=cfg.M, random_seed=cfg.seed)
         self._index.add_items(x, np.arange(len(x)), num_threads=self._threads)
         self._vectors = x.copy() if cfg.restricted == "exact" else None
 
@@ -74,23 +74,17 @@ class HnswIndex(DescriptorIndex):
         return (1.0 - distances).astype(np.float32), labels.astype(np.int64)
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        kk = min(k, self.ntotal)
-        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
-        rows = np.full((len(q), k), -1, dtype=np.int64)
-        scores[:, :kk], rows[:, :kk] = self._query(q, kk, num_threads=self._threads)
-        return scores, rows
+        return pad_topk(*self._query(q, min(k, self.ntotal), num_threads=self._threads), k)
 
-    def _search_rows(self, q, flat_rows, offsets, k):
+    def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.config.restricted == "exact":
             if self._vectors is None:
                 raise DataError("hnsw: restricted='exact' needs the vector copy; rebuild the index in this mode")
-            return topk_subset(q, self._vectors, csr_to_padded(flat_rows, offsets), k, "faiss")
+            return topk_subset(q, self._vectors, candidates.padded(), k, "faiss")
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         rows = np.full((len(q), k), -1, dtype=np.int64)
-        for i in range(len(q)):  # per query: candidate sets differ; never a loop over rows
-            allowed = flat_rows[offsets[i] : offsets[i + 1]]
-            if allowed.size:
-                scores[i], rows[i] = self._filtered(q[i : i + 1], allowed, k)
+        for i in np.flatnonzero(candidates.counts):  # per query: candidate sets differ; never a loop over rows
+            scores[i], rows[i] = self._filtered(q[i : i + 1], candidates.of_query(i), k)
         return scores, rows
 
     def _filtered(self, q: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""MvMF (Izbicki et al. 2019; METHODS.md §8): a mixture of von Mises–Fisher distributions whose
+"""MvMF (Izbicki et al. 2019; docs/methods/mvmf.md): a mixture of von Mises–Fisher distributions whose
 components are the S2 cells, in its city-scale Gaussian limit.
 
 Component i: mean μ_i = mean UTM of cell i's training images (the partition's class coordinate),
@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vprkit.errors import ConfigError, DataError
-from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
-from vprkit.training.joint import gather_rows
+from vprkit.models.joint_classifier import JointHeadClassifier, gather_rows
+from vprkit.partition import Partition
 from vprkit_mvmf.classifier_config import MvMFClassifierConfig
 
 __all__ = ["EARTH_RADIUS_M", "MixtureNLL", "MvMFClassifier", "cell_edge_m", "component_sigmas", "log_gaussians"]
@@ -53,12 +53,16 @@ def log_gaussians(points: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -
 class MixtureNLL(nn.Module):
     """−log Σ_i π_i N(y; μ_i, σ_i² I) of each row's UTM position y, mean over the batch (float64)."""
 
-    def __init__(self, heads: nn.ModuleList, east: np.ndarray, north: np.ndarray, mu: torch.Tensor, sigma: torch.Tensor):
+    def __init__(
+        self, heads: nn.ModuleList, east: np.ndarray, north: np.ndarray, mu: torch.Tensor, sigma: torch.Tensor
+    ):
         super().__init__()
         self.heads = heads
         # (n,) float64 each, views of the training list in host memory (no copy)
         self.east = torch.as_tensor(np.ascontiguousarray(east, dtype=np.float64))
         self.north = torch.as_tensor(np.ascontiguousarray(north, dtype=np.float64))
+        self.mu: torch.Tensor
+        self.sigma: torch.Tensor
         self.register_buffer("mu", mu.clone(), persistent=False)
         self.register_buffer("sigma", sigma.clone(), persistent=False)
 
@@ -70,23 +74,22 @@ class MixtureNLL(nn.Module):
 
 
 class MvMFClassifier(JointHeadClassifier):
-    """MvMF over the ``s2`` partition; predictions rank its cells (= mixture components)."""
+    """MvMF over the ``s2`` partition (the spec's partitioner); one linear head whose softmax
+    weighs the components; predictions rank its cells (= mixture components)."""
 
     name = "mvmf"
-    partitioner = "s2"
     config_cls = MvMFClassifierConfig
 
-    def make_heads(self, partition, dim: int) -> nn.ModuleList:
-        return linear_heads(dim, [partition.num_classes])
-
-    def prepare(self, partition) -> None:
+    def prepare(self, partition: Partition) -> None:
         if "cell_levels" not in partition.extras:
-            raise DataError(f"mvmf needs an S2 partition with extras['cell_levels']; got a {partition.method!r} partition")
+            raise DataError(
+                f"mvmf needs an S2 partition with extras['cell_levels']; got a {partition.method!r} partition"
+            )
         # σ from the configured mass, μ = mean UTM of each cell's images (coord_mode 'mean')
         self.mu = torch.as_tensor(np.asarray(partition.class_coords, dtype=np.float64))
         self.sigma = torch.as_tensor(component_sigmas(partition.extras["cell_levels"], self.config.mass_within_edge))
         self.kappa = (EARTH_RADIUS_M / self.sigma) ** 2
-        self._pairs = None
+        self._pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def density_pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sparse mixture kernel: ``(i, j, log N(μ_j; μ_i, σ_i))`` for every pair with ‖μ_j − μ_i‖ < cutoff·σ_i."""
@@ -103,10 +106,10 @@ class MvMFClassifier(JointHeadClassifier):
             i = found.astype(np.int64)
             d = np.sqrt(((mu[i] - mu[j]) ** 2).sum(1))
             keep = d < self.config.density_cutoff_sigmas * self.sigma.numpy()[i]
-            i, j = torch.from_numpy(i[keep]), torch.from_numpy(j[keep])
-            var = self.sigma[i] ** 2
+            rows_i, rows_j = torch.from_numpy(i[keep]), torch.from_numpy(j[keep])
+            var = self.sigma[rows_i] ** 2
             log_k = -torch.from_numpy(d[keep] ** 2) / (2 * var) - torch.log(2 * math.pi * var)
-            self._pairs = (i, j, log_k)
+            self._pairs = (rows_i, rows_j, log_k)
         return self._pairs
 
     def class_scores(self, descriptors: torch.Tensor) -> torch.Tensor:
@@ -132,8 +135,10 @@ class MvMFClassifier(JointHeadClassifier):
 
         planet = PlaNetClassifier.load(self.config.init_from)
         if planet.config.backbone != self.config.backbone or planet.descriptor_dim != self.descriptor_dim:
-            raise ConfigError(f"mvmf init_from {self.config.init_from!r}: its network ({planet.config.backbone}, "
-                              f"{planet.descriptor_dim}-D) differs from this one ({self.config.backbone}, {self.descriptor_dim}-D)")
+            raise ConfigError(
+                f"mvmf init_from {self.config.init_from!r}: its network ({planet.config.backbone}, "
+                f"{planet.descriptor_dim}-D) differs from this one ({self.config.backbone}, {self.descriptor_dim}-D)"
+            )
         self.net.load_state_dict(planet.net.state_dict())
         if np.array_equal(np.asarray(planet.partition.class_keys), np.asarray(self.partition.class_keys)):
             self.heads.load_state_dict(planet.heads.state_dict())

@@ -1,37 +1,32 @@
-"""vprkit plugin: NetVLAD (Arandjelović et al., 2016) and GeM retrievers trained with triplet loss and partial mining.
+"""vprkit plugin: NetVLAD (Arandjelović et al., 2016) and GeM retrievers trained with triplet loss and partial mining."""
 
-Registered through the `vprkit` entry-point group like any third-party plugin.
-This module stays import-light; heavy code lives in the modules its specs' factories name.
-"""
-
-from vprkit import Release, RetrieverSpec, hookimpl
+from vprkit import Release, RetrieverSpec, SpecPlugin
 from vprkit_netvlad.config import GeMRetrieverConfig, NetVLADRetrieverConfig
 
-
-@hookimpl
-def vprkit_retrievers():
-    return [
-        RetrieverSpec(
-            name="netvlad",
-            factory="vprkit_netvlad.retriever:NetVLADRetriever",
-            config=NetVLADRetrieverConfig,
-            description="NetVLAD: cropped backbone → NetVLAD (K=64, k-means init) → PCA-whitening; triplets, partial mining",
-            importer="vprkit_netvlad.release:import_netvlad",
-            releases=(
-                Release(
-                    name="vgg16_netvlad",
-                    url="https://github.com/michaelschleiss/pytorch-NetVlad/releases/download/v1.0/vgg16_netvlad.pth.tar",
-                    description="VGG16 + NetVLAD (K = 64, 32768-D, no PCA) in Nanne/pytorch-NetVlad's checkpoint layout, "
-                                "as the torch.hub entry of michaelschleiss/pytorch-NetVlad loads it",
-                    license="no licence file in either repository",
-                    source="github.com/michaelschleiss/pytorch-NetVlad (hubconf.py); layout of Nanne/pytorch-NetVlad @ def998e",
-                ),
+plugin = SpecPlugin(
+    RetrieverSpec(
+        name="netvlad",
+        factory="vprkit_netvlad.retriever:NetVLADRetriever",
+        trainer="vprkit_netvlad.train:train_netvlad",
+        config=NetVLADRetrieverConfig,
+        description="NetVLAD: cropped backbone → NetVLAD (K=64, k-means init) → PCA-whitening; triplets, partial mining",
+        importer="vprkit_netvlad.release:import_netvlad",
+        releases=(
+            Release(
+                name="vgg16_netvlad",
+                url="https://github.com/michaelschleiss/pytorch-NetVlad/releases/download/v1.0/vgg16_netvlad.pth.tar",
+                description="VGG16 + NetVLAD (K = 64, 32768-D, no PCA) in Nanne/pytorch-NetVlad's checkpoint layout, "
+                "as the torch.hub entry of michaelschleiss/pytorch-NetVlad loads it",
+                license="no licence file in either repository",
+                source="github.com/michaelschleiss/pytorch-NetVlad (hubconf.py); layout of Nanne/pytorch-NetVlad @ def998e",
             ),
         ),
-        RetrieverSpec(
-            name="gem",
-            factory="vprkit_netvlad.retriever:GeMRetriever",
-            config=GeMRetrieverConfig,
-            description="GeM: cropped backbone → GeM (p=3) → FC → L2; triplet loss with partial mining",
-        ),
-    ]
+    ),
+    RetrieverSpec(
+        name="gem",
+        factory="vprkit_netvlad.retriever:GeMRetriever",
+        trainer="vprkit_netvlad.train:train_gem",
+        config=GeMRetrieverConfig,
+        description="GeM: cropped backbone → GeM (p=3) → FC → L2; triplet loss with partial mining",
+    ),
+)

@@ -49,8 +49,9 @@ def _freeze_vgg_before_conv5(model: nn.Module) -> None:
             param.requires_grad = False
 
 
-def create_cropped_backbone(name: str, crop: str = "conv5", *, pretrained: bool = False,
-                            freeze: str = "paper") -> tuple[nn.Module, int]:
+def create_cropped_backbone(
+    name: str, crop: str = "conv5", *, pretrained: bool = False, freeze: str = "paper"
+) -> tuple[nn.Module, int]:
     """``(module with forward_features, channels C)`` of backbone ``name`` cut at ``crop``."""
     if crop not in _CROP_INDEX:
         raise ConfigError(f"crop must be one of {sorted(_CROP_INDEX)}, got {crop!r}")
@@ -71,7 +72,8 @@ def create_cropped_backbone(name: str, crop: str = "conv5", *, pretrained: bool 
     if not timm.is_model(name):
         raise ConfigError(f"unknown backbone {name!r} (not 'tinycnn' nor a timm model)")
     body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(_CROP_INDEX[crop],))
-    channels = int(body.feature_info.channels()[-1])
+    # timm's feature models carry a FeatureInfo, which their nn.Module typing does not show
+    channels = int(getattr(body, "feature_info").channels()[-1])  # noqa: B009
     if freeze == "paper":
         if name.lower().startswith("vgg"):
             _freeze_vgg_before_conv5(body)

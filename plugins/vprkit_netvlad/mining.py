@@ -1,4 +1,4 @@
-"""Triplet margin loss and **partial mining** (slides 004; METHODS.md §3).
+"""Triplet margin loss and **partial mining** (Masone and Berton's tutorial slides; docs/methods/netvlad.md).
 
 The train split serves as queries and as database. Per chunk of ``cache_refresh_rate`` queries
 (1,000), a descriptor cache is filled with the current network for: the chunk's queries, all their
@@ -25,10 +25,12 @@ import torch.nn.functional as F
 from vprkit.data.positives import Positives, positives_within
 from vprkit.errors import DataError
 
-__all__ = ["PartialMiner", "Triplets", "triplet_loss", "training_positives"]
+__all__ = ["PartialMiner", "Triplets", "training_positives", "triplet_loss"]
 
 
-def triplet_loss(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+def triplet_loss(
+    queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, margin: float = 0.1
+) -> torch.Tensor:
     """Mean over the ``B·M`` triplets of ``max(0, ‖q − p‖ − ‖q − n‖ + margin)``.
 
     Args:
@@ -41,8 +43,9 @@ def triplet_loss(queries: torch.Tensor, positives: torch.Tensor, negatives: torc
     return F.triplet_margin_loss(q, p, negatives.reshape(b * m, d), margin=margin, p=2.0, reduction="mean")
 
 
-def training_positives(utm: np.ndarray, radius_m: float, heading: np.ndarray | None = None,
-                       max_heading_diff_deg: float | None = None) -> Positives:
+def training_positives(
+    utm: np.ndarray, radius_m: float, heading: np.ndarray | None = None, max_heading_diff_deg: float | None = None
+) -> Positives:
     """Positives of every training image among the others: within ``radius_m`` metres, itself
     excluded, and, when ``max_heading_diff_deg`` is set, with a heading at most that far (images
     with an unknown heading are not filtered). CSR over ``(n,)`` images, nearest first."""
@@ -81,8 +84,14 @@ class PartialMiner:
         negs_num_per_query: hardest negatives kept per query.
     """
 
-    def __init__(self, utm: np.ndarray, positives: Positives, negative_radius_m: float = 25.0,
-                 neg_samples_num: int = 1000, negs_num_per_query: int = 10):
+    def __init__(
+        self,
+        utm: np.ndarray,
+        positives: Positives,
+        negative_radius_m: float = 25.0,
+        neg_samples_num: int = 1000,
+        negs_num_per_query: int = 10,
+    ):
         self.utm = np.asarray(utm, dtype=np.float64)
         self.positives = positives
         self.negative_radius_m = float(negative_radius_m)
@@ -96,8 +105,9 @@ class PartialMiner:
         """Images that can be queries: those with at least one positive."""
         return np.flatnonzero(self.positives.counts > 0)
 
-    def mine(self, queries: np.ndarray, describe: Callable[[np.ndarray], np.ndarray],
-             rng: np.random.Generator) -> Triplets:
+    def mine(
+        self, queries: np.ndarray, describe: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator
+    ) -> Triplets:
         """Triplets for the ``(Q,)`` query rows; ``describe(rows) -> (len(rows), D)`` unit descriptors
         with the current network. Queries whose pool holds fewer than ``negs_num_per_query``
         images beyond the negative radius are left out (rare: the pool is random)."""
@@ -107,8 +117,9 @@ class PartialMiner:
             raise DataError(f"{int((counts == 0).sum())} queries have no positive; draw them from query_rows")
         starts = self.positives.offsets[queries]
         pair_owner = np.repeat(np.arange(len(queries)), counts)
-        pair_rows = self.positives.indices[np.repeat(starts - np.cumsum(counts) + counts, counts)
-                                           + np.arange(int(counts.sum()))]
+        pair_rows = self.positives.indices[
+            np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        ]
         pool = np.sort(rng.choice(len(self.utm), self.pool_size, replace=False))
 
         cached = np.unique(np.concatenate([queries, pair_rows, pool]))
@@ -129,7 +140,7 @@ class PartialMiner:
         index.add(pool_desc)
         _, nearest = index.search(q_desc, self.pool_size)  # (Q, pool) pool positions, nearest first
         cand = pool[nearest]
-        far = ((self.utm[cand] - self.utm[queries][:, None, :]) ** 2).sum(axis=2) > self.negative_radius_m ** 2
+        far = ((self.utm[cand] - self.utm[queries][:, None, :]) ** 2).sum(axis=2) > self.negative_radius_m**2
         enough = far.sum(axis=1) >= self.negs
         # the first `negs` far candidates of each row, in descriptor order (stable sort of ~far)
         pick = np.argsort(~far, axis=1, kind="stable")[:, : self.negs]

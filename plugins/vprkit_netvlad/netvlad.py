@@ -1,4 +1,4 @@
-"""The NetVLAD layer (Arandjelović et al., CVPR 2016 / TPAMI 2018; METHODS.md §3) and its k-means init.
+"""The NetVLAD layer (Arandjelović et al., CVPR 2016 / TPAMI 2018; docs/methods/netvlad.md) and its k-means init.
 
 For local features ``x_i`` (``C``-D, L2-normalised over channels) at the ``N = H·W`` locations of a
 feature map and ``K`` centroids ``c_k``:
@@ -69,12 +69,16 @@ class NetVLAD(nn.Module):
         """Set ``c_k``, ``w_k = 2α c_k``, ``b_k = −α‖c_k‖²`` from ``(K, C)`` centroids and the
         ``(n, C)`` L2-normalised local features they came from; returns α."""
         if centroids.shape != (self.clusters, self.channels):
-            raise DataError(f"NetVLAD init: centroids of shape {centroids.shape}, expected {(self.clusters, self.channels)}")
+            raise DataError(
+                f"NetVLAD init: centroids of shape {centroids.shape}, expected {(self.clusters, self.channels)}"
+            )
         alpha = netvlad_alpha(centroids, local_features)
         c = torch.as_tensor(centroids, dtype=self.centroids.dtype)
         self.centroids.copy_(c)
         self.assign.weight.copy_((2.0 * alpha * c)[:, :, None, None])
-        self.assign.bias.copy_(-alpha * c.pow(2).sum(dim=1))
+        bias = self.assign.bias
+        assert bias is not None  # the assignment conv is built with bias=True
+        bias.copy_(-alpha * c.pow(2).sum(dim=1))
         return alpha
 
     def extra_repr(self) -> str:
@@ -88,7 +92,9 @@ def netvlad_alpha(centroids: np.ndarray, local_features: np.ndarray) -> float:
     top2 = -np.partition(-dots, 1, axis=1)[:, :2]
     gap = float(np.mean(top2[:, 0] - top2[:, 1]))
     if not gap > 0:
-        raise DataError("NetVLAD init: the local features are equidistant from their two nearest centroids (degenerate k-means)")
+        raise DataError(
+            "NetVLAD init: the local features are equidistant from their two nearest centroids (degenerate k-means)"
+        )
     return -math.log(0.01) / gap
 
 
@@ -102,8 +108,14 @@ def kmeans_centroids(local_features: np.ndarray, clusters: int, *, iterations: i
             f"NetVLAD init: {len(x)} local features for {clusters} clusters; sample more images "
             "(kmeans_images / kmeans_features_per_image) or lower 'clusters'"
         )
-    km = faiss.Kmeans(x.shape[1], clusters, niter=iterations, seed=int(seed) % (2**31), verbose=False,
-                      max_points_per_centroid=max(256, len(x) // clusters + 1))
+    km = faiss.Kmeans(
+        x.shape[1],
+        clusters,
+        niter=iterations,
+        seed=int(seed) % (2**31),
+        verbose=False,
+        max_points_per_centroid=max(256, len(x) // clusters + 1),
+    )
     km.train(x)
     return np.asarray(km.centroids, dtype=np.float32)
 
@@ -112,6 +124,9 @@ class PCAWhitening(nn.Module):
     """``(B, D) -> (B, d)``: ``L2(P (x − μ))`` with ``P`` the ``(d, D)`` PCA-whitening matrix
     (rows = principal directions divided by the square root of their eigenvalue). Until fitted it
     is a fixed random projection (buffers, not trained by the triplet loss, as in the paper)."""
+
+    mean: torch.Tensor
+    projection: torch.Tensor
 
     def __init__(self, in_dim: int, out_dim: int):
         super().__init__()

@@ -30,15 +30,18 @@ def netvlad_to_vprkit(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.T
     reduction), and the number of clusters."""
     state = {k.replace("encoder.module.", "encoder."): v for k, v in strip_module_prefix(state).items()}
     if any(k.startswith("WPCA.") for k in state):
-        raise DataError("this checkpoint has a WPCA layer (a Patch-NetVLAD release); vprkit imports the plain "
-                        "pytorch-NetVlad layout (encoder + pool, 32768-D)")
+        raise DataError(
+            "this checkpoint has a WPCA layer (a Patch-NetVLAD release); vprkit imports the plain "
+            "pytorch-NetVlad layout (encoder + pool, 32768-D)"
+        )
     if "pool.centroids" not in state or "pool.conv.weight" not in state:
-        raise DataError("not a pytorch-NetVlad state dict: no pool.centroids / pool.conv.weight "
-                        f"(keys: {sorted(state)[:4]} ...)")
+        raise DataError(
+            f"not a pytorch-NetVlad state dict: no pool.centroids / pool.conv.weight (keys: {sorted(state)[:4]} ...)"
+        )
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.startswith("encoder."):
-            out[f"backbone.features.{key[len('encoder.'):]}"] = value
+            out[f"backbone.features.{key[len('encoder.') :]}"] = value
         elif key not in ("pool.centroids", "pool.conv.weight", "pool.conv.bias"):
             raise DataError(f"pytorch-NetVlad state dict: unexpected key {key!r}")
     weight = state["pool.conv.weight"]
@@ -62,17 +65,27 @@ def import_netvlad(request: ImportRequest) -> ImportedModel:
     if not isinstance(state, dict):
         raise DataError(f"{str(request.weights)!r} is not a NetVLAD checkpoint (a dict with state_dict)")
     mapped, clusters = netvlad_to_vprkit(state)
-    values = {"backbone": "vgg16", "crop": "conv5", "clusters": clusters, "reduction": "none", "pretrained": False,
-              "test_transform": {"resize": "none"}}
+    values = {
+        "backbone": "vgg16",
+        "crop": "conv5",
+        "clusters": clusters,
+        "reduction": "none",
+        "pretrained": False,
+        "test_transform": {"resize": "none"},
+    }
     config = build_config(NetVLADRetrieverConfig, values, request.overrides, owner="retriever 'netvlad' (import)")
     if (config.backbone, config.crop, config.reduction, config.clusters) != ("vgg16", "conv5", "none", clusters):
-        raise DataError("a pytorch-NetVlad checkpoint is VGG16 at conv5 with no reduction and "
-                        f"{clusters} clusters; those options cannot be overridden")
+        raise DataError(
+            "a pytorch-NetVlad checkpoint is VGG16 at conv5 with no reduction and "
+            f"{clusters} clusters; those options cannot be overridden"
+        )
     model = NetVLADRetriever(config)
     missing, unexpected = model.net.load_state_dict(mapped, strict=False)
     if missing or unexpected:
         raise DataError(f"NetVLAD weights do not fit: missing {missing[:4]}, unexpected {unexpected[:4]}")
     epoch = data.get("epoch") if isinstance(data, dict) else None
     model.training_summary = {"release": request.provenance(epoch=epoch, clusters=clusters)}
-    start = start_checkpoint(config.training, model.net.state_dict(), origin=f"NetVLAD checkpoint {request.weights.name}")
+    start = start_checkpoint(
+        config.training, model.net.state_dict(), origin=f"NetVLAD checkpoint {request.weights.name}"
+    )
     return ImportedModel(model, start)

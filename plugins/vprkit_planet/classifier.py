@@ -1,4 +1,4 @@
-"""PlaNet (Weyand et al. 2016; METHODS.md §5): adaptive S2 cells, one linear softmax head.
+"""PlaNet (Weyand et al. 2016; docs/methods/planet.md): adaptive S2 cells, one linear softmax head.
 
 Loss: cross-entropy over the cells. Inference: cells ranked by their log-probability
 (``log_softmax`` of the logits); the coordinate of a cell is the partition's class coordinate
@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vprkit.models.joint_classifier import JointHeadClassifier, linear_heads
-from vprkit.training.joint import gather_rows
+from vprkit.models.joint_classifier import JointHeadClassifier, gather_rows
 from vprkit_planet.classifier_config import PlaNetClassifierConfig
 
 __all__ = ["CellCrossEntropy", "PlaNetClassifier"]
@@ -31,14 +30,10 @@ class CellCrossEntropy(nn.Module):
 
 
 class PlaNetClassifier(JointHeadClassifier):
-    """PlaNet over the ``s2`` partition; ``fit`` trains, ``load`` reads a saved model."""
+    """PlaNet over the ``s2`` partition (the spec's partitioner): one linear head over the cells."""
 
     name = "planet"
-    partitioner = "s2"
     config_cls = PlaNetClassifierConfig
-
-    def make_heads(self, partition, dim: int) -> nn.ModuleList:
-        return linear_heads(dim, [partition.num_classes])
 
     def class_scores(self, descriptors: torch.Tensor) -> torch.Tensor:
         """``(B, C)`` log-probabilities of the cells."""

@@ -1,18 +1,18 @@
-"""Config of the adaptive S2 partitioner (defaults: supplementary 000 Table 4, METHODS.md §4). Import-light."""
+"""Config of the adaptive S2 partitioner (defaults: the D&C supplementary, Table 4; docs/partitioners/s2.md). Import-light."""
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
 
-TauScale = Union[float, Literal["auto"]]
+TauScale = float | Literal["auto"]
 
 TAU_SCALE_HELP = (
     "Multiply τmin and τmax by this factor; 'auto' = the dataset's density relative to SF-XL "
-    "(mean images per occupied 20 m square ÷ 49.6), as supplementary 000 §2 does for small datasets."
+    "(mean images per occupied 20 m square ÷ 49.6), as the D&C supplementary (§2) does for small datasets."
 )
 UTM_ZONE_HELP = "UTM zone of the points, e.g. '10S' (needed to compute S2 cells; fit(utm_zone=...) overrides)."
 
@@ -26,6 +26,7 @@ class S2PartitionConfig(VprkitConfig):
     lvl_max: int = Field(30, ge=0, le=30, description="Deepest S2 level a cell may be split to.")
     tau_scale: TauScale = Field(1.0, description=TAU_SCALE_HELP)
     coord_mode: Literal["mean", "center", "medoid"] = Field(
-        "mean", description="Class coordinate: mean UTM of the cell's images, S2 cell centre, or the image nearest the mean."
+        "mean",
+        description="Class coordinate: mean UTM of the cell's images, S2 cell centre, or the image nearest the mean.",
     )
     utm_zone: Optional[str] = Field(None, description=UTM_ZONE_HELP)

@@ -6,8 +6,8 @@ import numpy as np
 from data_testdata import make_standard_dataset, standard_name, write_image
 
 from vprkit.data.check import check_dataset
-from vprkit.geometry.hull import cell_counts, convex_hull, hull_area_m2
 from vprkit.data.show import load_all_splits, plot_positions
+from vprkit.geometry.hull import cell_counts, convex_hull, hull_area_m2
 
 
 def test_hull_area_and_cells():

@@ -55,7 +55,9 @@ def test_show_writes_png(tmp_path, capsys):
 
 
 def test_prepare_unknown_source_is_named(tmp_path, capsys):
-    code, _, err = _run(["datasets", "prepare", "pitts30k", "--src", str(tmp_path / "raw"), "--out", str(tmp_path / "o")], capsys)
+    code, _, err = _run(
+        ["datasets", "prepare", "pitts30k", "--src", str(tmp_path / "raw"), "--out", str(tmp_path / "o")], capsys
+    )
     assert code == 1 and "raw" in err
 
 

@@ -34,14 +34,25 @@ def test_format_filenames_agrees_with_scalar_version():
     heading = rng.uniform(0, 360, 20)
     heading[3] = np.nan
     many = format_filenames(east, north, 10, "S", lat, lon, heading=heading, note="db")
-    one = [format_filename(e, n, 10, "S", la, lo, heading=h, note="db") for e, n, la, lo, h in zip(east, north, lat, lon, heading)]
+    one = [
+        format_filename(e, n, 10, "S", la, lo, heading=h, note="db")
+        for e, n, la, lo, h in zip(east, north, lat, lon, heading)
+    ]
     assert many.tolist() == one
 
 
 def test_parse_round_trip_with_paths_containing_at():
     east = np.array([544388.51, 550000.0])
-    names = format_filenames(east, np.array([4180142.39, 4181000.0]), 10, "S", np.array([37.1, 37.2]),
-                             np.array([-122.1, -122.2]), heading=np.array([0.5, np.nan]), pano_id=np.array(["p1", ""]))
+    names = format_filenames(
+        east,
+        np.array([4180142.39, 4181000.0]),
+        10,
+        "S",
+        np.array([37.1, 37.2]),
+        np.array([-122.1, -122.2]),
+        heading=np.array([0.5, np.nan]),
+        pano_id=np.array(["p1", ""]),
+    )
     paths = ["a@b/c/" + names[0], names[1]]
     parsed = parse_filenames(paths)
     np.testing.assert_array_equal(parsed["east"], east)
@@ -80,8 +91,17 @@ def test_fixed_layout_fast_path_matches_general_path(monkeypatch):
     import vprkit.data.filenames as fn
 
     n = 50
-    names = format_filenames(np.linspace(544_000, 545_000, n), np.linspace(4_180_000, 4_181_000, n), 10, "S",
-                             np.full(n, 37.75), np.full(n, -122.45), pano_id="abc", heading=90, note="n").tolist()
+    names = format_filenames(
+        np.linspace(544_000, 545_000, n),
+        np.linspace(4_180_000, 4_181_000, n),
+        10,
+        "S",
+        np.full(n, 37.75),
+        np.full(n, -122.45),
+        pano_id="abc",
+        heading=90,
+        note="n",
+    ).tolist()
     assert len({len(s) for s in names}) == 1  # fixed layout: the fast path applies
     fast = parse_filenames(names)
     monkeypatch.setattr(fn, "_fixed_layout_spans", lambda *args: None)

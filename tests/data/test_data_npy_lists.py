@@ -18,7 +18,10 @@ def _ragged(lists):
 
 
 def test_read_pitts_style_lists(tmp_path):
-    np.save(tmp_path / "pitts30k_test_dbImages.npy", np.array(["database/000/a.jpg", "database/000/b.jpg", "database/001/c.jpg"]))
+    np.save(
+        tmp_path / "pitts30k_test_dbImages.npy",
+        np.array(["database/000/a.jpg", "database/000/b.jpg", "database/001/c.jpg"]),
+    )
     np.save(tmp_path / "pitts30k_test_qImages.npy", np.array(["queries/q0.jpg", "queries/q1.jpg"]))
     np.save(tmp_path / "pitts30k_test_gt.npy", _ragged([[0, 2], []]), allow_pickle=True)
     ev = read_npy_lists(tmp_path, "pitts30k_test", tmp_path / "images")

@@ -11,8 +11,9 @@ from vprkit.errors import DataError
 
 def test_matches_brute_force():
     rng = np.random.default_rng(0)
-    db = rng.uniform(0, 500, (3000, 2)) + [550_000, 4_180_000]
-    q = rng.uniform(-30, 530, (300, 2)) + [550_000, 4_180_000]
+    origin = np.array([550_000.0, 4_180_000.0])  # UTM-sized coordinates
+    db = rng.uniform(0, 500, (3000, 2)) + origin
+    q = rng.uniform(-30, 530, (300, 2)) + origin
     pos = positives_within(q, db, 25.0)
     d = np.linalg.norm(q[:, None] - db[None], axis=2)
     for i in range(len(q)):

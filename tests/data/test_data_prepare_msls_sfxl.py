@@ -41,14 +41,21 @@ def test_prepare_msls(tmp_path):
     src = _msls_src(tmp_path)
     # MSLS's protocol on val: subtask 'all' only (cph query 1 is not in it) ...
     (src / "train_val" / "cph" / "query" / "subtask_index.csv").write_text(
-        ",key,all,s2w\n0,cphq000,True,False\n1,cphq001,False,False\n")
+        ",key,all,s2w\n0,cphq000,True,False\n1,cphq001,False,False\n"
+    )
     # ... and queries need a database image within 25 m (sf query 1 is moved 1 km away).
     raw = src / "train_val" / "sf" / "query" / "raw.csv"
     raw.write_text(raw.read_text().replace("37.7751", "37.7851"))
     counts = prepare_msls(src, out)
-    assert counts == {"train/database": 3, "train/queries": 2, "val/database": 5, "val/queries": 2,
-                      "skipped/panoramas": 1, "skipped/val_not_in_subtask_all": 1,
-                      "skipped/val_queries_without_positive": 1}
+    assert counts == {
+        "train/database": 3,
+        "train/queries": 2,
+        "val/database": 5,
+        "val/queries": 2,
+        "skipped/panoramas": 1,
+        "skipped/val_not_in_subtask_all": 1,
+        "skipped/val_queries_without_positive": 1,
+    }
     db = load_split(out, "val/database", mixed_zones="keep")
     assert db.zone_number == 0 and sorted(set(db.extra["utm_zone"].tolist())) == ["10S", "33U"]
     notes = db.extra["note"].tolist()

@@ -43,10 +43,22 @@ def test_mat_reader_reads_scipy_written_struct():
 def test_prepare_pitts30k(tmp_path):
     out = tmp_path / "pitts30k"
     counts = prepare_pitts(_pitts_src(tmp_path), out, link="symlink")
-    assert counts == {"train/database": 2, "train/queries": 1, "val/database": 2, "val/queries": 1,
-                      "test/database": 3, "test/queries": 2}
-    assert list_splits(out) == ["test/database", "test/queries", "train/database", "train/queries",
-                                "val/database", "val/queries"]
+    assert counts == {
+        "train/database": 2,
+        "train/queries": 1,
+        "val/database": 2,
+        "val/queries": 1,
+        "test/database": 3,
+        "test/queries": 2,
+    }
+    assert list_splits(out) == [
+        "test/database",
+        "test/queries",
+        "train/database",
+        "train/queries",
+        "val/database",
+        "val/queries",
+    ]
     q = load_split(out, "test/queries")
     assert (q.zone_number, q.zone_letter) == (17, "T")
     np.testing.assert_allclose(np.sort(q.east), [585_003.0, 585_013.0])
@@ -68,7 +80,7 @@ def test_prepare_tokyo247(tmp_path):
     src = tmp_path / "raw"
     (src / "datasets").mkdir(parents=True)
     shutil.copy(FIXTURES / "tokyo247.mat", src / "datasets")
-    db, db_utm, _, _ = read_db_struct(src / "datasets" / "tokyo247.mat")
+    db, _db_utm, _, _ = read_db_struct(src / "datasets" / "tokyo247.mat")
     for i, p in enumerate(db):  # listed as .jpg, distributed as .png
         write_image((src / p).with_suffix(".png"), seed=i)
     qdir = src / "247query_subset_v2"

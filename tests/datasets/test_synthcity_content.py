@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from vprkit_synthcity.conditions import CONDITIONS
+from vprkit_synthcity.config import SynthCityConfig
+from vprkit_synthcity.generate import SynthCity
+from vprkit_synthcity.layout import Kind
 
 from vprkit.data.dataset_protocol import make_dataset
 from vprkit.data.filenames import parse_filenames
 from vprkit.data.standard import load_split, split_folder
 from vprkit.registry import create_dataset, get_dataset_spec
-from vprkit_synthcity.conditions import CONDITIONS
-from vprkit_synthcity.config import SynthCityConfig
-from vprkit_synthcity.generate import SynthCity
-from vprkit_synthcity.layout import Kind
 
 
 def _mean_brightness(root, split, note):
@@ -51,8 +51,14 @@ def test_query_shifts_change_the_image_but_not_the_pose():
     from vprkit_synthcity.conditions import day_light
     from vprkit_synthcity.render import Cameras, render
 
-    cams = Cameras(x=db.x[:4], y=db.y[:4], heading=db.heading[:4], height=np.full(4, city.config.camera_height_m),
-                   pitch=np.zeros(4), fov=np.full(4, city.config.fov_deg))
+    cams = Cameras(
+        x=db.x[:4],
+        y=db.y[:4],
+        heading=db.heading[:4],
+        height=np.full(4, city.config.camera_height_m),
+        pitch=np.zeros(4),
+        fov=np.full(4, city.config.fov_deg),
+    )
     same, _ = render(city.plan, city.styles, cams, day_light(np.arange(4), 0), city.config.image_size)
     stored = city.render_rows("test/database", np.arange(4)).astype(np.float32) / 255
     assert np.abs(same - stored).mean() < 0.03  # only the per-view daylight brightness differs
@@ -69,15 +75,19 @@ def test_training_density_meets_dnc_defaults_on_the_small_city():
     assert (per_cell[inverse.ravel()] >= 10).mean() > 0.95  # D&C keeps nearly every training image
     # and the streets are covered: most 20 m cells that contain street hold >= 10 images
     ys, xs = np.nonzero(city.plan.street_mask())
-    street_cells = np.unique(np.stack([np.floor((xs + city.config.origin_east) / 20),
-                                       np.floor((ys + city.config.origin_north) / 20)], 1).astype(np.int64), axis=0)
+    street_cells = np.unique(
+        np.stack(
+            [np.floor((xs + city.config.origin_east) / 20), np.floor((ys + city.config.origin_north) / 20)], 1
+        ).astype(np.int64),
+        axis=0,
+    )
     counted = {tuple(c) for c, n in zip(np.unique(cells, axis=0), per_cell) if n >= 10}
     covered = np.mean([tuple(c) in counted for c in street_cells.tolist()])
     assert covered > 0.75
     # N = 2 groups: cells alternate in each axis, so all four (e mod 2, n mod 2) groups are populated
     groups = {(e % 2, n % 2) for e, n in np.unique(cells, axis=0).tolist()}
     assert len(groups) == 4
-    assert 15_000 < len(p) < 22_000  # ~18k views as in DESIGN.md's calibration
+    assert 15_000 < len(p) < 22_000  # ~18k views as in the calibration synthcity was designed against
 
 
 def test_city_streams_its_first_chunk():
@@ -98,9 +108,21 @@ def test_plugin_spec_factory_and_make_protocol(tmp_path, fresh_plugins):
     assert set(spec.splits) == {"train", "val/database", "val/queries", "test/database", "test/queries"}
     city = create_dataset("synthcity", size="tiny", seed=5)
     assert isinstance(city, SynthCity) and city.config.seed == 5
-    counts = make_dataset("synthcity", tmp_path / "made", size="tiny", seed=0,
-                          overrides={"n_test_queries": 9, "n_val_queries": 9, "extent_m": 200, "workers": 1,
-                                     "train_spacing_m": 20, "db_spacing_m": 40, "val_db_spacing_m": 60})
+    counts = make_dataset(
+        "synthcity",
+        tmp_path / "made",
+        size="tiny",
+        seed=0,
+        overrides={
+            "n_test_queries": 9,
+            "n_val_queries": 9,
+            "extent_m": 200,
+            "workers": 1,
+            "train_spacing_m": 20,
+            "db_spacing_m": 40,
+            "val_db_spacing_m": 60,
+        },
+    )
     assert counts["test/queries"] == 9
     assert len(load_split(tmp_path / "made", "test/queries")) == 9
 

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vprkit_synthcity.config import PRESETS, SynthCityConfig
+from vprkit_synthcity.generate import SPLITS, SynthCity
 
 from vprkit.data.standard import list_image_paths, load_split
 from vprkit.errors import ConfigError, DataError
-from vprkit_synthcity.config import PRESETS, SynthCityConfig
-from vprkit_synthcity.generate import SPLITS, SynthCity
 
 
 def _digests(root: Path) -> dict[str, str]:
     """Relative path → SHA-256 of every file under ``root`` (images, paths files, metadata)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -75,8 +76,8 @@ def test_file_names_parse_back_to_the_rendered_poses(synthcity_tiny, split):
     city = SynthCity(SynthCityConfig(size="tiny", seed=0))
     images = load_split(synthcity_tiny, split)
     assert (images.zone_number, images.zone_letter) == (10, "S")
-    assert 37.7 < images.lat.min() and images.lat.max() < 37.8  # San Francisco
-    assert -122.5 < images.lon.min() and images.lon.max() < -122.4
+    assert images.lat.min() > 37.7 and images.lat.max() < 37.8  # San Francisco
+    assert images.lon.min() > -122.5 and images.lon.max() < -122.4
     poses = city.poses(split)
     east, north = city.utm(split)
     # rows of the reader are sorted by name; match them to the poses through the names
@@ -109,7 +110,7 @@ def test_config_presets_and_errors():
     with pytest.raises(ConfigError, match="block_max_m"):
         SynthCityConfig(size="tiny", block_min_m=90, block_max_m=50).resolved()
     with pytest.raises(ConfigError, match="extent_m=120"):
-        SynthCity(SynthCityConfig(size="tiny", extent_m=120)).plan
+        _ = SynthCity(SynthCityConfig(size="tiny", extent_m=120)).plan
     with pytest.raises(ValueError):
         SynthCityConfig(size="huge")
     with pytest.raises(ValueError):

@@ -84,7 +84,7 @@ def test_fewer_candidates_than_k_are_padded_and_minus_one_cells_skipped(data):
 def test_bad_cells_are_refused(data):
     x, cells, queries = data
     store = CellSortedDescriptors().build(x, cells=cells, n_cells=N_CELLS)
-    with pytest.raises(DataError, match="out of range|lie in"):
+    with pytest.raises(DataError, match=r"out of range|lie in"):
         store.search_cells(queries[:1], [[N_CELLS]], 3)
     with pytest.raises(DataError, match="listed twice"):
         store.search_cells(queries[:1], [[3, 3]], 3)
@@ -110,8 +110,10 @@ def test_save_load_round_trip_mmap_and_stale_fingerprint(tmp_path, data):
     for mmap in (False, True):
         loaded = load_index(tmp_path / "idx", fp, mmap=mmap)
         assert isinstance(loaded, CellSortedDescriptors) and loaded.fingerprint == fp
-        np.testing.assert_array_equal(loaded.search_cells(queries, [[1, 2]] * len(queries), 4)[1],
-                                      store.search_cells(queries, [[1, 2]] * len(queries), 4)[1])
+        np.testing.assert_array_equal(
+            loaded.search_cells(queries, [[1, 2]] * len(queries), 4)[1],
+            store.search_cells(queries, [[1, 2]] * len(queries), 4)[1],
+        )
     assert store.memory_bytes() >= x.nbytes + 8 * len(x)
     with pytest.raises(StaleIndexError, match="descriptor model"):
         load_index(tmp_path / "idx", IndexFingerprint("other-model", fp.database))

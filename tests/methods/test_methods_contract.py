@@ -1,5 +1,7 @@
-"""Contract of every registered classifier (built-in or third-party): trains on synthcity tiny with
-``pretrained=False`` and ``tinycnn``, ranks classes of its own partition, saves and loads."""
+"""Contract of every registered classifier (built-in or third-party), checked by
+:func:`vprkit.testing.check_classifier`: trained on synthcity tiny with ``pretrained=False`` and
+``tinycnn``, it ranks classes of its own partition, saves and loads; an untrained one built on a
+partition of a synthetic city passes the same checks. It is also the first stage of a pipeline."""
 
 from __future__ import annotations
 
@@ -8,52 +10,45 @@ import pytest
 import torch
 from classifier_testdata import trained_classifier
 
-from vprkit.models.interfaces import ClassPrediction, TrainedClassifier
+from vprkit import testing
 from vprkit.registry import list_classifiers
-from vprkit.training.recipe import load_train_split
+
+#: partitions of the synthetic 400 m test city (3,000 points) for the untrained check
+SMALL_CITY = {
+    "dnc": {"partition.min_images_per_class": 2},
+    "planet": {"partition.tau_min": 5, "partition.tau_max": 100},
+    "mvmf": {"partition.tau_min": 5, "partition.tau_max": 100},
+    "hge": {
+        "partition.tau_min": 5,
+        "partition.tau_max_fine": 100,
+        "partition.tau_max_medium": 300,
+        "partition.tau_max_coarse": 800,
+    },
+    "cplanet": {"partition.num_geoclasses": [6, 6, 8, 7, 7]},
+}
 
 
 @pytest.mark.parametrize("name", list_classifiers())
-def test_classifier_contract(name, synthcity_tiny, tmp_path_factory):
+def test_classifier_contract(name, synthcity_tiny, tmp_path_factory, tmp_path):
     model, model_dir = trained_classifier(name, synthcity_tiny, tmp_path_factory)
-    assert isinstance(model, TrainedClassifier)
-    part = model.partition
-    c = part.num_classes
-    assert c > 1
-    # the classes the model ranks are the classes partition.assign gives points (the pipeline's contract)
-    train = load_train_split(synthcity_tiny)
-    labels, _ = part.assign(train.east, train.north)
-    kept = part.train_labels >= 0
-    assert np.array_equal(labels[kept], part.train_labels[kept])
-
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    k = min(5, c)
-    pred = model.classify(images, k)
-    assert isinstance(pred, ClassPrediction)
-    assert pred.classes.shape == (3, k) and pred.classes.dtype == np.int64
-    assert pred.scores.shape == (3, k) and pred.scores.dtype == np.float32
-    assert pred.coords.shape == (3, k, 2) and pred.confidence.shape == (3,)
-    assert np.all((pred.classes >= 0) & (pred.classes < c))
-    assert all(len(set(row)) == k for row in pred.classes.tolist())  # no class twice
-    assert np.all(np.diff(pred.scores, axis=1) <= 0)
-    assert np.array_equal(pred.coords, part.class_coords[pred.classes])
-    assert model.classify(images, c + 10).classes.shape == (3, c)  # k is capped at the number of classes
+    testing.check_classifier(name, tmp_path, model=model, model_dir=model_dir, dataset=synthcity_tiny, images=images)
 
-    loaded = type(model).load(model_dir)
-    assert loaded.fingerprint() == model.fingerprint()
-    again = loaded.classify(images, k)
-    assert np.array_equal(again.classes, pred.classes)
-    np.testing.assert_allclose(again.scores, pred.scores, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(np.isnan(again.confidence), np.isnan(pred.confidence))
+
+@pytest.mark.parametrize("name", list_classifiers())
+def test_untrained_classifier_contract(name, tmp_path, one_torch_thread):
+    torch.manual_seed(0)
+    model = testing.check_classifier(name, tmp_path, overrides=SMALL_CITY.get(name))
+    assert model.training_summary == {}
 
 
 @pytest.mark.parametrize("name", list_classifiers())
 def test_classifier_is_the_first_stage_of_a_pipeline(name, synthcity_tiny, tmp_path_factory, tmp_path):
     """Top cells restrict retrieval to the database rows ``partition.assign`` put in them; the bundle reloads."""
     from vprkit import create_retriever
+    from vprkit.data.images import open_image
     from vprkit.data.standard import load_split
     from vprkit.pipeline import Localizer, MapBundle, build_bundle
-    from vprkit.pipeline.images import open_image
 
     model, _ = trained_classifier(name, synthcity_tiny, tmp_path_factory)
     database = load_split(synthcity_tiny, "test/database")

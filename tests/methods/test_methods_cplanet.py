@@ -1,4 +1,4 @@
-"""CPlaNet: one head per geoclass set, NormalizedSum (paper 003 eq. 3) over combinatorial regions."""
+"""CPlaNet: one head per geoclass set, NormalizedSum (Seo et al., ECCV 2018, eq. 3) over combinatorial regions."""
 
 from __future__ import annotations
 

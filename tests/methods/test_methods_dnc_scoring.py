@@ -38,12 +38,15 @@ def queries_near(weights, n, seed=1):
     gen = torch.Generator().manual_seed(seed)
     protos = F.normalize(torch.cat(weights), dim=1)
     anchor = protos[torch.randint(len(protos), (n,), generator=gen)]
-    return F.normalize(anchor + 1.5 * F.normalize(torch.randn(n, protos.shape[1], generator=gen), dim=1)
-                       / np.sqrt(protos.shape[1]) * 8, dim=1)
+    return F.normalize(
+        anchor
+        + 1.5 * F.normalize(torch.randn(n, protos.shape[1], generator=gen), dim=1) / np.sqrt(protos.shape[1]) * 8,
+        dim=1,
+    )
 
 
 def reference(weights, x, k, mode, bias=None):
-    """The heads' inference as written in METHODS.md §1: per-group scores, concatenated, joint top-k."""
+    """The heads' inference as docs/methods/dnc.md describes it: per-group scores, concatenated, joint top-k."""
     per_group = []
     for g, w in enumerate(weights):
         if mode == "cosine":
@@ -102,8 +105,9 @@ def test_pq4_shortlist_keeps_the_ranking_within_tolerance(mode):
     got = PackedPrototypes(weights, mode=mode, precision="pq4", shortlist=250).top(x, 100)
     assert (got.columns[:, 0] == exact.columns[:, 0]).float().mean() >= 0.99
     assert (got.group_best == exact.group_best).float().mean() >= 0.97
-    recall = np.mean([len(np.intersect1d(a, b)) / 100 for a, b in zip(got.columns.numpy(), exact.columns.numpy(),
-                                                                        strict=True)])
+    recall = np.mean(
+        [len(np.intersect1d(a, b)) / 100 for a, b in zip(got.columns.numpy(), exact.columns.numpy(), strict=True)]
+    )
     assert recall >= 0.98
     # the returned scores are the exact float32 scores of the returned classes, best first
     packed = PackedPrototypes(weights, mode=mode)

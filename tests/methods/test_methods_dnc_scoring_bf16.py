@@ -57,10 +57,13 @@ def test_bf16_sends_all_negative_rows_to_float32():
     # every prototype leans along +e1 and the queries along -e1: no block has a maximum >= 0, so the
     # int16 block maxima cannot rank the blocks and the queries must be scored in float32
     gen = torch.Generator().manual_seed(4)
-    weights = [3 * F.one_hot(torch.zeros(n, dtype=torch.long), 16).float() + 0.3 * torch.randn(n, 16, generator=gen)
-               for n in (5000, 4000)]
-    x = F.normalize(-F.one_hot(torch.zeros(6, dtype=torch.long), 16).float() + 0.1 * torch.randn(6, 16, generator=gen),
-                    dim=1)
+    weights = [
+        3 * F.one_hot(torch.zeros(n, dtype=torch.long), 16).float() + 0.3 * torch.randn(n, 16, generator=gen)
+        for n in (5000, 4000)
+    ]
+    x = F.normalize(
+        -F.one_hot(torch.zeros(6, dtype=torch.long), 16).float() + 0.1 * torch.randn(6, 16, generator=gen), dim=1
+    )
     exact = PackedPrototypes(weights).top(x, 10)
     assert bool((exact.scores < 0).all())
     got = PackedPrototypes(weights, precision="bf16").top(x, 10)

@@ -21,7 +21,11 @@ def test_hierarchical_score_is_the_log_of_the_product_of_probabilities():
     from vprkit_hge.classifier import hierarchical_scores
 
     g = torch.Generator().manual_seed(0)
-    coarse, medium, fine = torch.randn(2, 2, generator=g), torch.randn(2, 3, generator=g), torch.randn(2, 5, generator=g)
+    coarse, medium, fine = (
+        torch.randn(2, 2, generator=g),
+        torch.randn(2, 3, generator=g),
+        torch.randn(2, 5, generator=g),
+    )
     columns = torch.tensor([[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3], [1, 2, 4]])
     got = hierarchical_scores([coarse, medium, fine], columns)
     p = [F.softmax(t, dim=1) for t in (coarse, medium, fine)]
@@ -76,16 +80,22 @@ def test_joint_training_resumes_exactly_after_a_crash(synthcity_tiny, tmp_path_f
 
     model, _ = trained_classifier("hge", synthcity_tiny, tmp_path_factory)
     images = load_train_split(synthcity_tiny)
-    cfg = resolve_training_config("classifier", "hge", overrides=FAST + TINY_PARTITIONS["hge"] + [
-        "training.epochs=2", "training.iterations_per_epoch=3", "training.checkpoint_every=2"])
+    cfg = resolve_training_config(
+        "classifier",
+        "hge",
+        overrides=FAST
+        + TINY_PARTITIONS["hge"]
+        + ["training.epochs=2", "training.iterations_per_epoch=3", "training.checkpoint_every=2"],
+    )
 
     def trainer(run_dir, seed=0, on_iteration=None):
         torch.manual_seed(seed)
         clf = HgeClassifier(cfg).build(model.partition)
         group = sampling_group(model.partition.train_labels, model.partition.num_classes, "class")
         data = RowImageDataset(images, train_transform("dnc", cfg.training.image_size))
-        return clf, JointTrainer(clf.net, clf.loss_module(images), group, data, cfg.training, run_dir,
-                                 on_iteration=on_iteration)
+        return clf, JointTrainer(
+            clf.net, clf.loss_module(images), group, data, cfg.training, run_dir, on_iteration=on_iteration
+        )
 
     a, trainer_a = trainer(tmp_path / "a")
     trainer_a.fit()
@@ -100,7 +110,9 @@ def test_joint_training_resumes_exactly_after_a_crash(synthcity_tiny, tmp_path_f
     c, trainer_c = trainer(tmp_path / "b", seed=123)
     state = trainer_c.fit(resume=True)
     assert state["epoch"] == 2
-    for x, y in zip(list(a.net.state_dict().values()) + list(a.heads.state_dict().values()),
-                    list(c.net.state_dict().values()) + list(c.heads.state_dict().values())):
+    for x, y in zip(
+        list(a.net.state_dict().values()) + list(a.heads.state_dict().values()),
+        list(c.net.state_dict().values()) + list(c.heads.state_dict().values()),
+    ):
         assert torch.equal(x, y)
     assert state["history"][1]["loss"] == trainer_a.state["history"][1]["loss"]

@@ -24,7 +24,7 @@ def test_sigma_puts_the_configured_mass_within_one_cell_edge():
     sigma = component_sigmas(levels, 0.5)
     edge = cell_edge_m(levels)
     assert 15 < edge[1] < 20  # S2 level 19 cells are ~16 m
-    np.testing.assert_allclose(1 - np.exp(-edge**2 / (2 * sigma**2)), 0.5)
+    np.testing.assert_allclose(1 - np.exp(-(edge**2) / (2 * sigma**2)), 0.5)
     rng = np.random.default_rng(0)
     pts = rng.normal(0, sigma[1], (200_000, 2))
     assert abs((np.hypot(*pts.T) < edge[1]).mean() - 0.5) < 0.005
@@ -36,14 +36,19 @@ def test_gaussian_limit_matches_the_vmf_density_on_the_sphere():
     d = np.array([0.5, 5.0, 20.0, 40.0])
     # vMF on the unit sphere per steradian, κ(μᵀy − 1) with 1 − cos = 2 sin²(θ/2) (stable), → per m²
     log_vmf = np.log(kappa / (2 * np.pi)) - kappa * 2 * np.sin(d / EARTH_RADIUS_M / 2) ** 2 - 2 * np.log(EARTH_RADIUS_M)
-    got = log_gaussians(torch.tensor([[0.0, 0.0]], dtype=torch.float64).expand(4, 2) + torch.tensor(np.stack([d, 0 * d], 1)),
-                        torch.zeros(1, 2, dtype=torch.float64), torch.tensor([sigma], dtype=torch.float64))[:, 0]
+    got = log_gaussians(
+        torch.tensor([[0.0, 0.0]], dtype=torch.float64).expand(4, 2) + torch.tensor(np.stack([d, 0 * d], 1)),
+        torch.zeros(1, 2, dtype=torch.float64),
+        torch.tensor([sigma], dtype=torch.float64),
+    )[:, 0]
     np.testing.assert_allclose(got.numpy(), log_vmf, rtol=1e-9, atol=1e-9)
 
 
 def test_mixture_nll_is_float64_log_sum_exp():
     head = torch.nn.ModuleList([torch.nn.Linear(4, 3)])
-    mu = torch.tensor([[549_000.0, 4_178_000.0], [549_030.0, 4_178_000.0], [551_000.0, 4_178_000.0]], dtype=torch.float64)
+    mu = torch.tensor(
+        [[549_000.0, 4_178_000.0], [549_030.0, 4_178_000.0], [551_000.0, 4_178_000.0]], dtype=torch.float64
+    )
     sigma = torch.tensor([5.0, 10.0, 0.001], dtype=torch.float64)  # the last one underflows any float32 density
     pos = np.array([[549_001.0, 4_178_000.5], [551_000.0001, 4_178_000.0]])
     nll = MixtureNLL(head, pos[:, 0], pos[:, 1], mu, sigma)
@@ -64,7 +69,12 @@ def test_mixture_nll_is_float64_log_sum_exp():
 def test_mvmf_weight_and_density_rankings(synthcity_tiny, tmp_path_factory):
     model, _ = trained_classifier("mvmf", synthcity_tiny, tmp_path_factory)
     cfg = resolve_training_config("classifier", "mvmf")
-    assert (cfg.mass_within_edge, cfg.prediction, cfg.partition.tau_min, cfg.partition.tau_max) == (0.5, "weight", 100, 2500)
+    assert (cfg.mass_within_edge, cfg.prediction, cfg.partition.tau_min, cfg.partition.tau_max) == (
+        0.5,
+        "weight",
+        100,
+        2500,
+    )
     x = F.normalize(torch.randn(3, model.descriptor_dim, generator=torch.Generator().manual_seed(4)), dim=1)
     log_pi = F.log_softmax(model.heads[0](x).double(), 1)
     by_weight = model.classify_descriptors(x, 3)
@@ -86,8 +96,11 @@ def test_mvmf_starts_from_a_planet_model(synthcity_tiny, tmp_path_factory, tmp_p
     from vprkit_mvmf.classifier import MvMFClassifier
 
     planet, planet_dir = trained_classifier("planet", synthcity_tiny, tmp_path_factory)
-    cfg = resolve_training_config("classifier", "mvmf", overrides=[
-        "backbone=tinycnn", "partition.tau_min=5", "partition.tau_max=60", f"init_from={planet_dir}"])
+    cfg = resolve_training_config(
+        "classifier",
+        "mvmf",
+        overrides=["backbone=tinycnn", "partition.tau_min=5", "partition.tau_max=60", f"init_from={planet_dir}"],
+    )
     model = MvMFClassifier(cfg)
     model.build(planet.partition)
     model.initialise()

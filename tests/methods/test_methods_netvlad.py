@@ -8,19 +8,14 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from vprkit.errors import ConfigError, DataError
+from quick_training import TRIPLET_TRAINING
 from vprkit_netvlad.backbone import create_cropped_backbone
 from vprkit_netvlad.mining import PartialMiner, training_positives, triplet_loss
 from vprkit_netvlad.netvlad import NetVLAD, PCAWhitening, fit_pca_whitening, kmeans_centroids, netvlad_alpha
 
+from vprkit.errors import ConfigError, DataError
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _layer(c=3, k=4, seed=0):
@@ -114,7 +109,7 @@ def test_triplet_loss_is_the_margin_formula():
 
 def _line(n=60, step=5.0):
     """Images every ``step`` metres along a street; descriptors = a smooth code of the position."""
-    utm = np.stack([np.arange(n) * step, np.zeros(n)], 1) + [549_000.0, 4_178_000.0]
+    utm = np.stack([np.arange(n) * step, np.zeros(n)], 1) + np.array([549000.0, 4178000.0])
     t = np.arange(n) / n * 2 * np.pi
     desc = np.stack([np.cos(t), np.sin(t), np.cos(3 * t), np.sin(3 * t)], 1).astype(np.float32) / math.sqrt(2)
     return utm, desc
@@ -160,7 +155,12 @@ def test_heading_filter_and_pool_limits():
 @pytest.mark.parametrize("crop, channels, stride", [("conv5", 128, 16), ("conv4", 64, 8)])
 def test_tinycnn_crops(crop, channels, stride):
     body, c = create_cropped_backbone("tinycnn", crop)
-    assert c == channels and body.forward_features(torch.zeros(1, 3, 32, 32)).shape == (1, c, 32 // stride, 32 // stride)
+    assert c == channels and body.forward_features(torch.zeros(1, 3, 32, 32)).shape == (
+        1,
+        c,
+        32 // stride,
+        32 // stride,
+    )
 
 
 def test_timm_crop_and_freeze():
@@ -172,16 +172,20 @@ def test_timm_crop_and_freeze():
         create_cropped_backbone("tinycnn", "conv3")
 
 
-FAST = ["backbone=tinycnn", "clusters=8", "kmeans_images=16", "reduction=fc", "out_dim=8",
-        "training.queries_per_epoch=6", "training.cache_refresh_rate=3", "training.neg_samples_num=24",
-        "training.negs_num_per_query=2", "training.batch_size=2", "training.image_size=32",
-        "training.num_workers=0", "training.device=cpu", "training.validate_every=0"]
+FAST = [
+    *TRIPLET_TRAINING,
+    "training.queries_per_epoch=6",
+    "training.cache_refresh_rate=3",
+    "training.neg_samples_num=24",
+]
 
 
 def test_interrupted_run_resumes_exactly(synthcity_tiny, tmp_path):
     from vprkit.training.api import train_model
 
-    full = train_model("retriever", "netvlad", synthcity_tiny, tmp_path / "full", overrides=FAST + ["training.epochs=2"])
+    full = train_model(
+        "retriever", "netvlad", synthcity_tiny, tmp_path / "full", overrides=[*FAST, "training.epochs=2"]
+    )
 
     import vprkit_netvlad.trainer as trainer_mod
 
@@ -201,13 +205,24 @@ def test_interrupted_run_resumes_exactly(synthcity_tiny, tmp_path):
     trainer_mod.TripletTrainer.__init__ = patched
     try:
         with pytest.raises(Crash):
-            train_model("retriever", "netvlad", synthcity_tiny, tmp_path / "cut", overrides=FAST + ["training.epochs=2"])
+            train_model(
+                "retriever", "netvlad", synthcity_tiny, tmp_path / "cut", overrides=[*FAST, "training.epochs=2"]
+            )
     finally:
         trainer_mod.TripletTrainer.__init__ = original
-    resumed = train_model("retriever", "netvlad", synthcity_tiny, tmp_path / "cut", overrides=FAST + ["training.epochs=2"],
-                          resume=True)
+    resumed = train_model(
+        "retriever", "netvlad", synthcity_tiny, tmp_path / "cut", overrides=[*FAST, "training.epochs=2"], resume=True
+    )
     assert resumed.fingerprint() == full.fingerprint()
-    assert [h["loss"] for h in resumed.training_summary["history"]] == [h["loss"] for h in full.training_summary["history"]]
+    assert [h["loss"] for h in resumed.training_summary["history"]] == [
+        h["loss"] for h in full.training_summary["history"]
+    ]
     with pytest.raises(ConfigError, match="negs_num_per_query"):
-        train_model("retriever", "netvlad", synthcity_tiny, tmp_path / "cut", resume=True,
-                    overrides=FAST + ["training.epochs=3", "training.negs_num_per_query=3"])
+        train_model(
+            "retriever",
+            "netvlad",
+            synthcity_tiny,
+            tmp_path / "cut",
+            resume=True,
+            overrides=[*FAST, "training.epochs=3", "training.negs_num_per_query=3"],
+        )

@@ -12,7 +12,12 @@ from vprkit.training.api import resolve_training_config
 
 def test_planet_paper_defaults():
     cfg = resolve_training_config("classifier", "planet")
-    assert (cfg.partition.tau_min, cfg.partition.tau_max, cfg.partition.lvl_min, cfg.partition.coord_mode) == (100, 2500, 2, "mean")
+    assert (cfg.partition.tau_min, cfg.partition.tau_max, cfg.partition.lvl_min, cfg.partition.coord_mode) == (
+        100,
+        2500,
+        2,
+        "mean",
+    )
     assert (cfg.pretrained, cfg.training.batch_size, cfg.training.iterations_per_epoch) == (False, 64, 2000)
     assert (cfg.training.backbone_lr, cfg.training.head_lr, cfg.training.sampling) == (1e-4, 0.01, "class")
 

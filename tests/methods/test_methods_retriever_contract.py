@@ -3,102 +3,84 @@ new retriever plugin is tested the moment it is installed.
 
 Each one: builds with ``pretrained=False`` and the ``tinycnn`` backbone, trains a few steps on the
 ``synthcity_tiny`` fixture through ``vprkit.training.api.train_model`` (what ``vprkit train
-retriever`` calls), encodes real images to ``(B, D)`` unit float32 descriptors, saves and loads
-(also through the pipeline's loader) with identical descriptors, and its fingerprint follows its
-weights. Options that make training short are set where the method's config has them; a method
-needing more (e.g. a partition that fits a tiny city) gets an entry in ``METHOD_OVERRIDES``.
+retriever`` calls), then passes :func:`vprkit.testing.check_retriever`: encodes real images to
+``(B, D)`` unit float32 descriptors, saves and loads (also through the pipeline's loader) with
+identical descriptors, and its fingerprint follows its weights. Options that make training short
+are set where the method's config has them; a method needing more (e.g. a partition that fits a
+tiny city) gets an entry in ``METHOD_OVERRIDES``. An untrained one passes the same checks.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
-from vprkit.models.interfaces import TrainedRetriever
+from vprkit import testing
+from vprkit.contracts import Retriever
 from vprkit.registry import get_spec, list_retrievers
 
 # Short-training options, applied to a method only where its config has the field.
 GENERIC_OVERRIDES = {
-    "backbone": "tinycnn", "pretrained": False,
-    "training.epochs": 1, "training.iterations_per_epoch": 2, "training.batch_size": 4,
-    "training.image_size": 32, "training.num_workers": 0, "training.device": "cpu", "training.val_max_queries": 5,
-    "training.queries_per_epoch": 4, "training.cache_refresh_rate": 4, "training.neg_samples_num": 24,
-    "training.negs_num_per_query": 2, "training.checkpoint_every": 0,
+    "backbone": "tinycnn",
+    "pretrained": False,
+    "training.epochs": 1,
+    "training.iterations_per_epoch": 2,
+    "training.batch_size": 4,
+    "training.image_size": 32,
+    "training.num_workers": 0,
+    "training.device": "cpu",
+    "training.val_max_queries": 5,
+    "training.queries_per_epoch": 4,
+    "training.cache_refresh_rate": 4,
+    "training.neg_samples_num": 24,
+    "training.negs_num_per_query": 2,
+    "training.checkpoint_every": 0,
 }
 # What a method needs beyond them on synthcity tiny (688 training images, 4 headings per place).
 METHOD_OVERRIDES = {
-    "cosplace": {"fc_output_dim": 16, "partition.M": 20, "partition.alpha": 40, "partition.N": 2, "partition.L": 1,
-                 "partition.groups_num": None, "partition.min_images_per_class": 2},
+    "cosplace": {
+        "fc_output_dim": 16,
+        "partition.M": 20,
+        "partition.alpha": 40,
+        "partition.N": 2,
+        "partition.L": 1,
+        "partition.groups_num": None,
+        "partition.min_images_per_class": 2,
+    },
     "netvlad": {"clusters": 8, "kmeans_images": 16, "out_dim": 16, "pca_images": 40},
     "gem": {"fc_output_dim": 16},
 }
 
 
-def _has_field(config_cls, dotted: str) -> bool:
-    cls = config_cls
-    for part in dotted.split("."):
-        fields = getattr(cls, "model_fields", None)
-        if not fields or part not in fields:
-            return False
-        cls = fields[part].annotation
-    return True
-
-
 def _overrides(name: str) -> list[str]:
     config_cls = get_spec("retriever", name).config
-    chosen = {k: v for k, v in GENERIC_OVERRIDES.items() if _has_field(config_cls, k)}
+    chosen = {k: v for k, v in GENERIC_OVERRIDES.items() if testing.has_field(config_cls, k)}
     chosen.update(METHOD_OVERRIDES.get(name, {}))
     return [f"{k}={'null' if v is None else str(v).lower() if isinstance(v, bool) else v}" for k, v in chosen.items()]
 
 
-def _real_images(root, model, n=3) -> torch.Tensor:
-    from vprkit.data.standard import load_split
-    from vprkit.training.data import ImageDataset
-
-    queries = load_split(root, "val/queries")
-    reader = ImageDataset(queries, model.transform)
-    return torch.stack([model.transform(reader.load(i)) for i in range(n)])
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", list_retrievers())
 def test_retriever_contract(name, synthcity_tiny, tmp_path):
-    from vprkit.pipeline.models import load_model
     from vprkit.registry import create_retriever
     from vprkit.training.api import resolve_training_config, train_model
 
     overrides = _overrides(name)
     config = resolve_training_config("retriever", name, overrides=overrides)
     fresh = create_retriever(name, config)
-    assert isinstance(fresh, TrainedRetriever)
+    assert isinstance(fresh, Retriever)
     assert config.pretrained is False and config.backbone == "tinycnn"
 
     model = train_model("retriever", name, synthcity_tiny, tmp_path / name, overrides=overrides)
     assert model.training_summary.get("history"), f"{name}: no training history recorded"
+    testing.check_retriever(name, tmp_path, model=model, model_dir=tmp_path / name, dataset=synthcity_tiny)
 
-    images = _real_images(synthcity_tiny, model)
-    desc = model.encode(images)
-    assert desc.dtype == torch.float32 and desc.shape == (len(images), model.descriptor_dim)
-    assert torch.allclose(desc.norm(dim=1), torch.ones(len(images)), atol=1e-5)
-    assert torch.isfinite(desc).all()
 
-    loaded = type(model).load(tmp_path / name)
-    assert torch.allclose(loaded.encode(images), desc, atol=1e-6)
-    assert loaded.fingerprint() == model.fingerprint()
-    via_pipeline = load_model(tmp_path / name, "retriever")
-    assert via_pipeline.fingerprint() == model.fingerprint()
-
-    before = loaded.fingerprint()
-    modules = [v for v in vars(loaded).values() if isinstance(v, nn.Module)]
-    assert modules, f"{name}: the retriever object holds no torch module"
-    with torch.no_grad():
-        next(modules[0].parameters()).add_(0.01)
-    assert loaded.fingerprint() != before
+@pytest.mark.parametrize("name", list_retrievers())
+def test_untrained_retriever_contract(name, tmp_path):
+    torch.manual_seed(0)
+    small = {k: v for k, v in METHOD_OVERRIDES.get(name, {}).items() if not k.startswith("partition.")}
+    model = testing.check_retriever(name, tmp_path, overrides=small)
+    assert model.training_summary == {}

@@ -128,8 +128,29 @@ def official_dnc_scores(net: DncNet, heads: list[torch.Tensor], image) -> tuple[
         return desc, torch.cat([desc @ w.T for w in heads], dim=1)
 
 
-def dnc_checkpoint(net: DncNet, heads: list[torch.Tensor], *, full: bool = False, prefix: str = "",
-                   args: argparse.Namespace | None = None, epoch: int = 3) -> dict:
+#: The arguments every D&C training run of the release stores (partition and heads).
+DNC_RELEASE_ARGS = dict(
+    M=20, N=2, min_images_per_class=10, classifier_type="AAMC", lmcc_s=100.0, lmcc_m=0.2, test_resize=256
+)
+
+
+def dnc_train_args(**schedule) -> argparse.Namespace:
+    """The arguments Namespace of a D&C training run: the release's, its optimiser settings, and the
+    given ``schedule`` (``epochs_num``, ``iterations_per_epoch``, ``batch_size``, ``train_resize``)."""
+    return argparse.Namespace(
+        **DNC_RELEASE_ARGS, lr=1e-4, classifier_lr=0.01, scheduler_patience=10, seed=0, **schedule
+    )
+
+
+def dnc_checkpoint(
+    net: DncNet,
+    heads: list[torch.Tensor],
+    *,
+    full: bool = False,
+    prefix: str = "",
+    args: argparse.Namespace | None = None,
+    epoch: int = 3,
+) -> dict:
     """A D&C file in the release layout: the best-model dict, or the full training checkpoint
     (with Adam states after one step, the arguments Namespace, the epoch)."""
     model_sd = {f"{prefix}{k}": v.clone() for k, v in net.state_dict().items()}
@@ -147,16 +168,21 @@ def dnc_checkpoint(net: DncNet, heads: list[torch.Tensor], *, full: bool = False
     opt.step()
     for o in head_opts:
         o.step()
-    ckpt.update({"epoch_num": epoch, "optimizer_state_dict": opt.state_dict(),
-                 "optimizers_state_dict": [o.state_dict() for o in head_opts],
-                 "args": args or argparse.Namespace(M=20, N=2, min_images_per_class=10, classifier_type="AAMC",
-                                                    lmcc_s=100.0, lmcc_m=0.2, test_resize=256),
-                 "best_train_loss": 3.25})
+    ckpt.update(
+        {
+            "epoch_num": epoch,
+            "optimizer_state_dict": opt.state_dict(),
+            "optimizers_state_dict": [o.state_dict() for o in head_opts],
+            "args": args or argparse.Namespace(**DNC_RELEASE_ARGS),
+            "best_train_loss": 3.25,
+        }
+    )
     return ckpt
 
 
-def random_points(rng: np.random.Generator, n: int, east0: float = 550_000.0, north0: float = 4_180_000.0,
-                  side: float = 200.0) -> tuple[np.ndarray, np.ndarray]:
+def random_points(
+    rng: np.random.Generator, n: int, east0: float = 550_000.0, north0: float = 4_180_000.0, side: float = 200.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Points denser in one corner, so some 20 m cells fall under 10 images and are dropped."""
     u = rng.uniform(0, 1, (n, 2)) ** 1.6
     return (east0 + side * u[:, 0]).round(2), (north0 + side * u[:, 1]).round(2)
@@ -180,7 +206,7 @@ class NetVLADLayer(nn.Module):
         vlad = torch.zeros(n, self.centroids.shape[0], c)
         for k in range(self.centroids.shape[0]):
             residual = flat - self.centroids[k][None, :, None]
-            vlad[:, k] = (residual * assign[:, k:k + 1, :]).sum(-1)
+            vlad[:, k] = (residual * assign[:, k : k + 1, :]).sum(-1)
         vlad = F.normalize(vlad, p=2, dim=2).view(n, -1)
         return F.normalize(vlad, p=2, dim=1)
 
@@ -202,5 +228,11 @@ def netvlad_checkpoint(net: NetVLADNet, *, parallel: bool = True) -> dict:
     it ran in DataParallel), epoch, recalls (NumPy scalars), best score, optimizer, parallel flag."""
     state = {(k.replace("encoder.", "encoder.module.", 1) if parallel else k): v for k, v in net.state_dict().items()}
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    return {"epoch": 5, "state_dict": state, "recalls": {1: np.float64(0.8), 5: np.float64(0.9)},
-            "best_score": np.float64(0.9), "optimizer": opt.state_dict(), "parallel": parallel}
+    return {
+        "epoch": 5,
+        "state_dict": state,
+        "recalls": {1: np.float64(0.8), 5: np.float64(0.9)},
+        "best_score": np.float64(0.9),
+        "optimizer": opt.state_dict(),
+        "parallel": parallel,
+    }

@@ -25,7 +25,9 @@ def test_arcface_logits_by_hand():
     logits = head(x, torch.tensor([0]))
     expected = 100.0 * torch.tensor([math.cos(theta + 0.2), math.cos(math.pi / 2 - theta), -math.cos(theta)])
     assert torch.allclose(logits[0], expected, atol=1e-4)
-    assert torch.allclose(head(x)[0], 100.0 * torch.tensor([math.cos(theta), math.sin(theta), -math.cos(theta)]), atol=1e-4)
+    assert torch.allclose(
+        head(x)[0], 100.0 * torch.tensor([math.cos(theta), math.sin(theta), -math.cos(theta)]), atol=1e-4
+    )
 
 
 def test_easy_margin_switch():

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from quick_training import set_options
 from release_formats import (
     CosPlaceNet,
     DncNet,
     NetVLADNet,
     dnc_checkpoint,
+    dnc_train_args,
     netvlad_checkpoint,
     official_dnc_groups,
     randomise_batch_norm,
@@ -49,21 +50,26 @@ def release_dataset(tmp_path_factory):
     rng = np.random.default_rng(5)
     cells = rng.integers(0, 5, (480, 2)) * 20 + rng.uniform(1, 19, (480, 2))
     east, north = (550_000 + cells[:, 0]).round(2), (4_180_000 + cells[:, 1]).round(2)
-    train = [standard_name(e, n, heading=float(h), pano=f"t{i}")
-             for i, (e, n, h) in enumerate(zip(east, north, rng.choice([0, 90, 180, 270], len(east))))]
+    train = [
+        standard_name(e, n, heading=float(h), pano=f"t{i}")
+        for i, (e, n, h) in enumerate(zip(east, north, rng.choice([0, 90, 180, 270], len(east))))
+    ]
     root = tmp / "city"
     _write(root / "images" / "train", train, 16, 0)
     _write(root / "images" / "test" / "database", train[::16], 48, 1)
-    _write(root / "images" / "test" / "queries", [standard_name(e + 2, n + 2, pano=f"q{i}")
-                                                  for i, (e, n) in enumerate(zip(east[:6], north[:6]))], 40, 2, mixed=True)
+    _write(
+        root / "images" / "test" / "queries",
+        [standard_name(e + 2, n + 2, pano=f"q{i}") for i, (e, n) in enumerate(zip(east[:6], north[:6]))],
+        40,
+        2,
+        mixed=True,
+    )
     torch.manual_seed(0)
     net = DncNet().eval()
     randomise_batch_norm(net)
     table = official_dnc_groups(train)
     heads = [torch.randn(len(g), 1280) for g in table]
-    args = argparse.Namespace(M=20, N=2, min_images_per_class=10, classifier_type="AAMC", lmcc_s=100.0, lmcc_m=0.2,
-                              test_resize=256, epochs_num=5, iterations_per_epoch=1, batch_size=2, lr=1e-4,
-                              classifier_lr=0.01, scheduler_patience=10, seed=0, train_resize=(32, 32))
+    args = dnc_train_args(epochs_num=5, iterations_per_epoch=1, batch_size=2, train_resize=(32, 32))
     torch.save(dnc_checkpoint(net, heads, full=True, args=args, epoch=4), tmp / "last_checkpoint.pth")
     torch.save(CosPlaceNet("ResNet18", 64).state_dict(), tmp / "ResNet18_64_cosplace.pth")
     return tmp, root
@@ -75,37 +81,68 @@ def _ok(args):
     return result
 
 
+def _resume(kind: str, name: str, dataset, out, *overrides: str):
+    """``vprkit train KIND NAME --resume`` of an imported model folder, on the CPU without validation."""
+    sets = set_options(["training.device=cpu", "training.num_workers=0", "training.validate_every=0", *overrides])
+    return _ok(["train", kind, name, "--dataset", str(dataset), "--out", str(out), "--resume", "--quiet", *sets])
+
+
 def test_import_show_run_index_and_resume(tmp_path, release_dataset):
     tmp, root = release_dataset
     dnc, cos = tmp_path / "dnc", tmp_path / "cosplace"
-    out = _ok(["models", "import", "dnc", str(tmp / "last_checkpoint.pth"), "--out", str(dnc), "--train-dataset", str(root)])
+    out = _ok(
+        ["models", "import", "dnc", str(tmp / "last_checkpoint.pth"), "--out", str(dnc), "--train-dataset", str(root)]
+    )
     assert str(dnc) in out.stdout
     _ok(["models", "import", "cosplace", str(tmp / "ResNet18_64_cosplace.pth"), "--out", str(cos)])
     card = json.loads(_ok(["models", "show", str(dnc), "--json"]).stdout)["card"]
     assert card["source"]["sha256"] == sha256_file(tmp / "last_checkpoint.pth")
     assert card["test_transform"]["summary"].startswith("shorter side 256")
 
-    report = json.loads(_ok(["run", "--classifier", str(dnc), "--retriever", str(cos), "--topn", "3", "--dataset",
-                             str(root), "--json"]).stdout)
+    report = json.loads(
+        _ok(
+            ["run", "--classifier", str(dnc), "--retriever", str(cos), "--topn", "3", "--dataset", str(root), "--json"]
+        ).stdout
+    )
     assert report[0]["queries"] == 6 and report[0]["config"]["topn"] == 3
-    _ok(["index", "build", "--out", str(tmp_path / "bundle"), "--classifier", str(dnc), "--retriever", str(cos),
-         "--dataset", str(root)])
+    _ok(
+        [
+            "index",
+            "build",
+            "--out",
+            str(tmp_path / "bundle"),
+            "--classifier",
+            str(dnc),
+            "--retriever",
+            str(cos),
+            "--dataset",
+            str(root),
+        ]
+    )
     queries = sorted((root / "images" / "test" / "queries").glob("*.jpg"))[:2]  # a square and a 2:3 photo
-    places = json.loads(_ok(["localize", *map(str, queries), "--bundle", str(tmp_path / "bundle"), "--topn", "3",
-                             "--json"]).stdout)
+    places = json.loads(
+        _ok(["localize", *map(str, queries), "--bundle", str(tmp_path / "bundle"), "--topn", "3", "--json"]).stdout
+    )
     assert len(places) == 2 and all(p["places"] for p in places)
 
     # the imported training checkpoint continues at its epoch (4 → 5) with the authors' optimizer states
-    _ok(["train", "classifier", "dnc", "--dataset", str(root), "--out", str(dnc), "--resume", "--quiet",
-         "--set", "training.device=cpu", "--set", "training.num_workers=0", "--set", "training.validate_every=0"])
+    _resume("classifier", "dnc", root, dnc)
     card = json.loads(_ok(["models", "show", str(dnc), "--json"]).stdout)["card"]
     assert card["source"]["type"] == "trained" and card["source"]["epochs_done"] == 5
     assert "epoch 4" in card["source"]["initialised_from"]
     # CosPlace releases carry no heads: --resume fine-tunes the network with fresh heads for the dataset
-    _ok(["train", "retriever", "cosplace", "--dataset", str(root), "--out", str(cos), "--resume", "--quiet",
-         "--set", "training.device=cpu", "--set", "training.num_workers=0", "--set", "training.validate_every=0",
-         "--set", "training.epochs=1", "--set", "training.iterations_per_epoch=1", "--set", "training.batch_size=2",
-         "--set", "training.image_size=32", "--set", "partition.min_images_per_class=1", "--set", "partition.groups_num=1"])
+    _resume(
+        "retriever",
+        "cosplace",
+        root,
+        cos,
+        "training.epochs=1",
+        "training.iterations_per_epoch=1",
+        "training.batch_size=2",
+        "training.image_size=32",
+        "partition.min_images_per_class=1",
+        "partition.groups_num=1",
+    )
     assert json.loads(_ok(["models", "show", str(cos), "--json"]).stdout)["card"]["source"]["epochs_done"] == 1
 
 
@@ -115,11 +152,16 @@ def test_netvlad_import_fine_tunes_with_train_resume(tmp_path, release_dataset):
     torch.save(netvlad_checkpoint(NetVLADNet(clusters=8)), tmp_path / "checkpoint.pth.tar")
     out = tmp_path / "netvlad"
     _ok(["models", "import", "netvlad", str(tmp_path / "checkpoint.pth.tar"), "--out", str(out)])
-    args = ["train", "retriever", "netvlad", "--dataset", str(root), "--out", str(out), "--resume", "--quiet"]
-    for item in ("device=cpu", "num_workers=0", "validate_every=0", "epochs=1", "queries_per_epoch=2",
-                 "cache_refresh_rate=2", "neg_samples_num=8", "negs_num_per_query=1", "batch_size=1", "image_size=32"):
-        args += ["--set", f"training.{item}"]
-    _ok(args)
+    schedule = (
+        "epochs=1",
+        "queries_per_epoch=2",
+        "cache_refresh_rate=2",
+        "neg_samples_num=8",
+        "negs_num_per_query=1",
+        "batch_size=1",
+        "image_size=32",
+    )
+    _resume("retriever", "netvlad", root, out, *(f"training.{item}" for item in schedule))
     card = json.loads(_ok(["models", "show", str(out), "--json"]).stdout)["card"]
     assert card["source"]["epochs_done"] == 1 and "checkpoint.pth.tar" in card["source"]["initialised_from"]
     assert card["descriptor_dim"] == 8 * 512
@@ -127,8 +169,11 @@ def test_netvlad_import_fine_tunes_with_train_resume(tmp_path, release_dataset):
 
 def test_import_errors_are_one_line(tmp_path, release_dataset):
     tmp, _ = release_dataset
-    result = runner.invoke(build_app(), ["models", "import", "dnc", str(tmp / "last_checkpoint.pth"), "--out",
-                                         str(tmp_path / "x")], catch_exceptions=True)
+    result = runner.invoke(
+        build_app(),
+        ["models", "import", "dnc", str(tmp / "last_checkpoint.pth"), "--out", str(tmp_path / "x")],
+        catch_exceptions=True,
+    )
     assert result.exit_code != 0 and not (tmp_path / "x").exists()
     from vprkit.cli import main
 

@@ -50,7 +50,9 @@ def test_dnc_checkpoint_layout_maps_exactly(tmp_path):
     model_sd = {f"module.backbone.{k}": v for k, v in effnet.features.state_dict().items()}
     model_sd.update({"module.classifier.0.weight": whiten.weight.data, "module.classifier.0.bias": whiten.bias.data})
     heads = [{"weight": torch.randn(7, 1280)}, {"weight": torch.randn(5, 1280)}]
-    torch.save({"model_state_dict": model_sd, "classifiers_state_dict": heads, "epoch_num": 3}, tmp_path / "best_model.pth")
+    torch.save(
+        {"model_state_dict": model_sd, "classifiers_state_dict": heads, "epoch_num": 3}, tmp_path / "best_model.pth"
+    )
 
     net_sd, head_sds = dnc_to_vprkit(read_state_file(tmp_path / "best_model.pth"))
     ours = build_descriptor_net("efficientnet_b0", "avg_whiten").eval()

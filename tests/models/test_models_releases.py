@@ -4,8 +4,6 @@ per-class scores and top-5 cells, on square and non-square images."""
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,7 @@ from release_formats import (
     DncNet,
     NetVLADNet,
     dnc_checkpoint,
+    dnc_train_args,
     netvlad_checkpoint,
     official_dnc_groups,
     official_dnc_scores,
@@ -66,8 +65,11 @@ def test_cosplace_release_gives_the_authors_descriptors(tmp_path, backbone, dim)
 def test_cosplace_training_checkpoint_and_refusals(tmp_path):
     torch.manual_seed(1)
     official = CosPlaceNet("ResNet18", 64).eval()
-    ckpt = {"epoch_num": 2, "model_state_dict": {f"module.{k}": v for k, v in official.state_dict().items()},
-            "best_val_recall1": 50.0}
+    ckpt = {
+        "epoch_num": 2,
+        "model_state_dict": {f"module.{k}": v for k, v in official.state_dict().items()},
+        "best_val_recall1": 50.0,
+    }
     torch.save(ckpt, tmp_path / "last_checkpoint.pth")
     model, _ = import_model("cosplace", tmp_path / "last_checkpoint.pth", tmp_path / "m")
     assert model.descriptor_dim == 64
@@ -132,8 +134,10 @@ def _vprkit_scores(model, image) -> tuple[torch.Tensor, dict[tuple[int, int], fl
 def test_dnc_release_gives_the_authors_scores_and_cells(tmp_path, dnc_release, layout):
     r = dnc_release
     weights = tmp_path / f"{layout}.pth"
-    torch.save(dnc_checkpoint(r["net"], r["heads"], full=layout == "full", prefix="module." if layout == "full" else ""),
-               weights)
+    torch.save(
+        dnc_checkpoint(r["net"], r["heads"], full=layout == "full", prefix="module." if layout == "full" else ""),
+        weights,
+    )
     model, card = import_model("dnc", weights, tmp_path / "model", train_names=r["dir"] / "train_names.txt")
     assert card["source"]["official_group_sizes"] == [len(g) for g in r["table"]]
     assert card["test_transform"]["resize"] == "shorter_side" and card["test_transform"]["size"] == 256
@@ -176,7 +180,9 @@ def test_dnc_official_class_cache_and_paths_cache_give_the_same_model(tmp_path, 
     torch.save(sorted(f"/{n}" for n in r["names"]), tmp_path / "paths_sf_xl.torch")
     b, _ = import_model("dnc", tmp_path / "best.pth", tmp_path / "b", train_names=tmp_path / "paths_sf_xl.torch")
     torch.save((r["table"], [{} for _ in r["table"]]), tmp_path / "sf_xl_M20_N2_mipc10.torch")
-    c, _ = import_model("dnc", tmp_path / "best.pth", tmp_path / "c", class_table=tmp_path / "sf_xl_M20_N2_mipc10.torch")
+    c, _ = import_model(
+        "dnc", tmp_path / "best.pth", tmp_path / "c", class_table=tmp_path / "sf_xl_M20_N2_mipc10.torch"
+    )
     for m in (b, c):
         for h_a, h_m in zip(a.heads, m.heads):
             assert torch.equal(h_a.weight, h_m.weight)
@@ -187,13 +193,12 @@ def test_dnc_training_checkpoint_maps_the_optimizer_states(tmp_path, dnc_release
     from vprkit.training.checkpoint import load_checkpoint
 
     r = dnc_release
-    args = argparse.Namespace(M=20, N=2, min_images_per_class=10, classifier_type="AAMC", lmcc_s=100.0, lmcc_m=0.2,
-                              test_resize=256, epochs_num=40, iterations_per_epoch=2000, batch_size=64, lr=1e-4,
-                              classifier_lr=0.01, scheduler_patience=10, seed=0, train_resize=(224, 224))
+    args = dnc_train_args(epochs_num=40, iterations_per_epoch=2000, batch_size=64, train_resize=(224, 224))
     ckpt = dnc_checkpoint(r["net"], r["heads"], full=True, args=args, epoch=7)
     torch.save(ckpt, tmp_path / "last_checkpoint.pth")
-    model, card = import_model("dnc", tmp_path / "last_checkpoint.pth", tmp_path / "m",
-                               train_names=r["dir"] / "train_names.txt")
+    model, card = import_model(
+        "dnc", tmp_path / "last_checkpoint.pth", tmp_path / "m", train_names=r["dir"] / "train_names.txt"
+    )
     assert card["source"]["format"] == "full training checkpoint" and card["source"]["epoch_num"] == 7
     assert model.config.training.epochs == 40 and model.config.training.image_size == 224
     start = load_checkpoint(tmp_path / "m" / "training" / "last.pt")
@@ -202,10 +207,20 @@ def test_dnc_training_checkpoint_maps_the_optimizer_states(tmp_path, dnc_release
     trainable = [n for n, p in model.net.named_parameters() if p.requires_grad]
     assert len(start["backbone_opt"]["state"]) == len(ckpt["optimizer_state_dict"]["state"])
     whiten = trainable.index("aggregation.1.weight")
-    official_whiten = len([k for k in ckpt["model_state_dict"] if not k.endswith(("running_mean", "running_var",
-                                                                                   "num_batches_tracked"))]) - 2
-    assert torch.equal(start["backbone_opt"]["state"][whiten]["exp_avg"],
-                       ckpt["optimizer_state_dict"]["state"][official_whiten]["exp_avg"])
+    official_whiten = (
+        len(
+            [
+                k
+                for k in ckpt["model_state_dict"]
+                if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+            ]
+        )
+        - 2
+    )
+    assert torch.equal(
+        start["backbone_opt"]["state"][whiten]["exp_avg"],
+        ckpt["optimizer_state_dict"]["state"][official_whiten]["exp_avg"],
+    )
     official_order = [c for g in r["table"] for c in g]
     offsets = np.cumsum([0] + [len(g) for g in r["table"]])
     for j, group in enumerate(r["table"]):

@@ -28,7 +28,7 @@ def _write_dataset(root, with_heading=True, n=3000):
 
 
 def test_library_function_reads_the_split_and_passes_the_zone(tmp_path):
-    east, north = _write_dataset(tmp_path)
+    _east, _north = _write_dataset(tmp_path)
     part, images = partition_dataset("s2", tmp_path, overrides=["tau_min=5", "tau_max=200"])
     assert part.utm_zone == "10S" and len(images) == 3000
     np.testing.assert_array_equal(part.assign(images.east, images.north)[0], part.train_labels)
@@ -38,9 +38,24 @@ def test_library_function_reads_the_split_and_passes_the_zone(tmp_path):
 def test_cli_prints_summary_and_draws_the_map(tmp_path, name):
     _write_dataset(tmp_path / "ds")
     png, saved = tmp_path / "map.png", tmp_path / "part.npz"
-    sets = {"s2": ["tau_min=5", "tau_max=200"], "hge": ["tau_min=5", "tau_max_coarse=800", "tau_max_medium=400", "tau_max_fine=200"],
-            "cplanet": ["num_geoclasses=[20,20,25,24,22]"], "cosplace": ["min_images_per_class=2"]}.get(name, [])
-    args = ["partition", "--partitioner", name, "--dataset", str(tmp_path / "ds"), "--png", str(png), "--save", str(saved), "--json"]
+    sets = {
+        "s2": ["tau_min=5", "tau_max=200"],
+        "hge": ["tau_min=5", "tau_max_coarse=800", "tau_max_medium=400", "tau_max_fine=200"],
+        "cplanet": ["num_geoclasses=[20,20,25,24,22]"],
+        "cosplace": ["min_images_per_class=2"],
+    }.get(name, [])
+    args = [
+        "partition",
+        "--partitioner",
+        name,
+        "--dataset",
+        str(tmp_path / "ds"),
+        "--png",
+        str(png),
+        "--save",
+        str(saved),
+        "--json",
+    ]
     for s in sets:
         args += ["--set", s]
     result = CliRunner().invoke(build_app(), args)
@@ -70,8 +85,21 @@ def test_config_file_then_overrides(tmp_path):
 
 def test_cli_on_synthcity_tiny(synthcity_tiny, tmp_path):
     png = tmp_path / "synthcity_dnc.png"
-    result = CliRunner().invoke(build_app(), ["partition", "-p", "dnc", "--dataset", str(synthcity_tiny),
-                                              "--set", "min_images_per_class=1", "--png", str(png), "--json"])
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            "partition",
+            "-p",
+            "dnc",
+            "--dataset",
+            str(synthcity_tiny),
+            "--set",
+            "min_images_per_class=1",
+            "--png",
+            str(png),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["num_classes"] > 0 and summary["num_groups"] == 4 and summary["images"] > 0

@@ -70,7 +70,9 @@ def test_groups_cover_every_combination():
     east, north, heading = rng.uniform(0, 100, 60000), rng.uniform(0, 100, 60000), rng.uniform(0, 360, 60000)
     full = create_partitioner("cosplace", groups_num=None, min_images_per_class=1).fit(east, north, heading)
     assert sorted(full.info["group_tuples"]) == list(range(5 * 5 * 2))
-    cells = np.column_stack([full.class_keys[:, 0] / 10, full.class_keys[:, 1] / 10, full.class_keys[:, 2] / 30]).astype(int)
+    cells = np.column_stack(
+        [full.class_keys[:, 0] / 10, full.class_keys[:, 1] / 10, full.class_keys[:, 2] / 30]
+    ).astype(int)
     expected = ((cells[:, 0] % 5) * 5 + cells[:, 1] % 5) * 2 + cells[:, 2] % 2
     np.testing.assert_array_equal(np.asarray(full.info["group_tuples"])[full.group_of_class], expected)
     kept = create_partitioner("cosplace", min_images_per_class=1).fit(east, north, heading)

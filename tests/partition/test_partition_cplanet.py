@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from vprkit_cplanet.scoring import normalized_sum
 
 from vprkit import create_partitioner
 from vprkit.errors import DataError
 from vprkit.geometry import s2
 from vprkit.partition import Partition
-from vprkit_cplanet.scoring import normalized_sum
 
 ZONE = "10S"
 TARGETS = [40, 40, 52, 48, 44]
@@ -60,8 +60,10 @@ def test_normalized_sum_matches_the_atom_level_definition(part):
     rng = np.random.default_rng(1)
     probs = [rng.dirichlet(np.ones(c.num_classes), size=4) for c in part.children.values()]
     regions = normalized_sum(probs, part)
-    per_atom = sum(p[:, c.locator.cell_to_class] / c.extras["atoms_per_class"][c.locator.cell_to_class]
-                   for p, c in zip(probs, part.children.values()))
+    per_atom = sum(
+        p[:, c.locator.cell_to_class] / c.extras["atoms_per_class"][c.locator.cell_to_class]
+        for p, c in zip(probs, part.children.values())
+    )
     np.testing.assert_allclose(regions[:, part.extras["atom_region"]], per_atom)
     np.testing.assert_allclose(per_atom.sum(axis=1), 5.0)  # each set contributes exactly one
 
@@ -70,7 +72,8 @@ def test_order_independent_round_trip_and_geo_fallback(part, city, tmp_path):
     east, north, features = city
     perm = np.random.default_rng(5).permutation(len(east))
     again = create_partitioner("cplanet", num_geoclasses=TARGETS, utm_zone=ZONE).fit(
-        east[perm], north[perm], features=features[perm])
+        east[perm], north[perm], features=features[perm]
+    )
     assert again.fingerprint() == part.fingerprint()
     np.testing.assert_array_equal(part.train_labels[perm], again.train_labels)
     loaded = Partition.load(part.save(tmp_path / "cplanet.npz"))
@@ -87,4 +90,6 @@ def test_default_targets_keep_the_sfxl_mean_geoclass_size(city):
 
     east, north, _ = city
     # 600 m × 600 m fully covered = 900 squares of 20 m = 360,000 m²; SF-XL set 1: 45.2 km² / 20k.
-    assert target_counts(CPlaNetPartitionConfig(), east, north) == [round(360000 / (45.2e6 / g)) for g in (20000, 20000, 26000, 24000, 22000)]
+    assert target_counts(CPlaNetPartitionConfig(), east, north) == [
+        round(360000 / (45.2e6 / g)) for g in (20000, 20000, 26000, 24000, 22000)
+    ]

@@ -19,7 +19,11 @@ def _leaf(east, north):
 
 
 def _first_differing_level(a: int, b: int) -> int:
-    return next(level for level in range(31) if s2cell.cell_id_to_parent_cell_id(a, level) != s2cell.cell_id_to_parent_cell_id(b, level))
+    return next(
+        level
+        for level in range(31)
+        if s2cell.cell_id_to_parent_cell_id(a, level) != s2cell.cell_id_to_parent_cell_id(b, level)
+    )
 
 
 def test_known_points_split_until_they_separate():
@@ -29,7 +33,11 @@ def test_known_points_split_until_they_separate():
     north = np.array([p1[1]] * 3 + [p2[1]] * 2 + [p3[1]] * 2)
     l1, l2 = _leaf(*p1), _leaf(*p2)
     split_level = _first_differing_level(l1, l2)
-    assert s2cell.cell_id_to_parent_cell_id(l1, 10) == s2cell.cell_id_to_parent_cell_id(l2, 10) != s2cell.cell_id_to_parent_cell_id(_leaf(*p3), 10)
+    assert (
+        s2cell.cell_id_to_parent_cell_id(l1, 10)
+        == s2cell.cell_id_to_parent_cell_id(l2, 10)
+        != s2cell.cell_id_to_parent_cell_id(_leaf(*p3), 10)
+    )
     # τmin=2 drops p3's level-10 cell (2 ≤ 2) at the start; τmax=4 splits the 5-image cell until
     # p1 and p2 separate; then p2's cell (2 images) is dropped by the final τmin pass.
     part = create_partitioner("s2", tau_min=2, tau_max=4, lvl_min=10, utm_zone=ZONE).fit(east, north)
@@ -89,8 +97,9 @@ def test_density_scaling_and_missing_zone():
 
 def test_hge_hierarchy_follows_cell_ancestry(tmp_path):
     east, north = _city()
-    part = create_partitioner("hge", tau_min=20, tau_max_coarse=2400, tau_max_medium=1200, tau_max_fine=600,
-                              utm_zone=ZONE).fit(east, north)
+    part = create_partitioner(
+        "hge", tau_min=20, tau_max_coarse=2400, tau_max_medium=1200, tau_max_fine=600, utm_zone=ZONE
+    ).fit(east, north)
     coarse, medium = part.children["coarse"], part.children["medium"]
     assert coarse.num_classes < medium.num_classes < part.num_classes
     fine_ids = part.extras["cell_ids"]

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from vprkit import create_classifier, create_partitioner, create_retriever
+from vprkit.data.images import open_image
 from vprkit.data.standard import load_split
 from vprkit.errors import DataError
 from vprkit.pipeline import BundleError, Localizer, MapBundle, build_bundle, evaluate
-from vprkit.pipeline.images import open_image
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,9 @@ def test_mixed_pipeline_equals_brute_force_restricted_to_the_top_cells(tiny_bund
         allowed = np.flatnonzero(np.isin(cells, pred.classes[i, :topn]))
         assert loc.candidates[i] == len(allowed)
         order = allowed[np.argsort(-(db[allowed] @ desc[i]), kind="stable")][:k]
-        assert loc.rows[i, :len(order)].tolist() == order.tolist()
+        assert loc.rows[i, : len(order)].tolist() == order.tolist()
         db_xy = np.stack([tiny_bundle.database.east[order], tiny_bundle.database.north[order]], 1)
-        np.testing.assert_allclose(loc.coords[i, :len(order)], db_xy)
+        np.testing.assert_allclose(loc.coords[i, : len(order)], db_xy)
     assert np.array_equal(loc.cells, pred.classes[:, :topn])
 
 
@@ -90,18 +90,22 @@ def test_fill_up_rule_uses_the_next_classes(tiny_bundle, queries):
         n_rows = int((loc.rows[i] >= 0).sum())
         assert n_rows == min(loc.candidates[i], k)
         filled = loc.coords[i, n_rows:]
-        np.testing.assert_allclose(filled, pred.coords[i, 1:1 + k - n_rows])
+        np.testing.assert_allclose(filled, pred.coords[i, 1 : 1 + k - n_rows])
 
 
 def test_evaluate_report_has_every_field(tiny_bundle, queries):
     q, _ = queries
-    report = evaluate(Localizer(tiny_bundle, topn=3), q, batch_size=16)
+    report = evaluate(Localizer(tiny_bundle, topn=3), q, batch_size=16).report
     assert set(report["lr"]) == {"1", "5", "10", "20"}
     assert all(0.0 <= v <= 100.0 for v in report["lr"].values())
     assert report["lr"]["1"] <= report["lr"]["5"] <= report["lr"]["10"] <= report["lr"]["20"]
     assert set(report["latency_ms"]) == {"extract", "classify", "gather", "knn", "total"}
-    assert report["latency_ms"]["total"] == pytest.approx(sum(v for s, v in report["latency_ms"].items() if s != "total"), rel=1e-3)
-    assert report["queries"] == len(q) and report["database_size"] == len(load_split(q.root.parent.parent.parent, "test/database"))
+    assert report["latency_ms"]["total"] == pytest.approx(
+        sum(v for s, v in report["latency_ms"].items() if s != "total"), rel=1e-3
+    )
+    assert report["queries"] == len(q) and report["database_size"] == len(
+        load_split(q.root.parent.parent.parent, "test/database")
+    )
     assert 0 < report["candidates"] <= report["database_size"]
     assert report["memory_bytes"]["store"] > 0 and report["throughput_qps"] > 0
 
@@ -111,8 +115,8 @@ def test_positives_in_candidates_matches_a_plain_scan(tiny_bundle, queries, topn
     from vprkit.data.positives import positives_within
 
     q, _ = queries
-    report = evaluate(Localizer(tiny_bundle, topn=topn), q, batch_size=16)
-    loc = report["_localization"]
+    evaluation = evaluate(Localizer(tiny_bundle, topn=topn), q, batch_size=16)
+    report, loc = evaluation.report, evaluation.localization
     db = tiny_bundle.database
     cells, _ = tiny_bundle.classifier.partition.assign(db.east, db.north)
     truth = np.stack([q.east, q.north], axis=1)

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from commands import run_args
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -27,7 +28,8 @@ def _write(folder, points, seed):
     folder.mkdir(parents=True, exist_ok=True)
     for e, n in points:
         Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(
-            folder / format_filename(e, n, 10, "S", None, None, heading=float(rng.choice([0, 90, 180])), ext=".png"))
+            folder / format_filename(e, n, 10, "S", None, None, heading=float(rng.choice([0, 90, 180])), ext=".png")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +46,15 @@ def sfxl_like(tmp_path_factory):
     partition = create_partitioner("dnc", min_images_per_class=2).fit(train.east, train.north)
     torch.manual_seed(0)
     models = tmp_path_factory.mktemp("models")
-    create_classifier("dnc", backbone="tinycnn", test_transform={"resize": "none"}).build(partition).save(models / "dnc")
+    create_classifier("dnc", backbone="tinycnn", test_transform={"resize": "none"}).build(partition).save(
+        models / "dnc"
+    )
     create_retriever("cosplace", backbone="tinycnn").save(models / "cosplace")
     return root, models
 
 
 def _run(root, models, *extra):
-    return runner.invoke(build_app(), ["run", "--classifier", str(models / "dnc"), "--retriever", str(models / "cosplace"),
-                                       "--topn", "4", "--dataset", str(root), *extra])
+    return runner.invoke(build_app(), run_args(models / "dnc", models / "cosplace", root, "--topn", "4", *extra))
 
 
 def test_all_query_sets_give_one_row_each(sfxl_like, tmp_path, monkeypatch):

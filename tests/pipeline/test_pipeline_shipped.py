@@ -21,7 +21,9 @@ def test_shipped_checkpoint_loads_with_matching_fingerprints(kind, name):
     from vprkit.models.artifact import read_manifest
 
     card = read_manifest(folder)["card"]
-    assert card["source"]["type"] == "trained" and card["test_transform"]["resize"] == model.config.test_transform.resize
+    assert (
+        card["source"]["type"] == "trained" and card["test_transform"]["resize"] == model.config.test_transform.resize
+    )
     images = torch.rand(2, 3, 64, 64)
     with torch.inference_mode():
         if kind == "classifier":

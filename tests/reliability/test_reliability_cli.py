@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import index_build_args
 from PIL import Image
 
 from vprkit import (
@@ -21,16 +22,14 @@ from vprkit import (
     create_classifier,
     hookimpl,
 )
-from vprkit.data.standard import load_split
 from vprkit.errors import ConfigError, PluginConflictError, PluginError
-from vprkit.pipeline.bundle import build_bundle
-from vprkit.pipeline.models import load_model
 
 
 def vprkit(*args: str, cache: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "VPRKIT_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "vprkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vprkit", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -58,16 +57,38 @@ def test_names_and_files_are_refused_before_synthcity_is_generated(tmp_path):
 
 
 def test_a_misspelt_nested_option_is_named_with_its_section(tmp_path):
-    line = one_line_error(vprkit("train", "classifier", "dnc", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"),
-                                 "--set", "training.epoch=3", cache=tmp_path / "cache"))
+    line = one_line_error(
+        vprkit(
+            "train",
+            "classifier",
+            "dnc",
+            "--dataset",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "training.epoch=3",
+            cache=tmp_path / "cache",
+        )
+    )
     assert "did you mean training.epochs?" in line and "valid options of training:" in line
 
 
 def test_an_unwritable_cache_is_one_line(synthcity_tiny, models, tmp_path):
     cache = tmp_path / "not_a_folder"
     cache.write_text("a file where the cache folder should be")
-    line = one_line_error(vprkit("run", "--classifier", str(models / "dnc"), "--retriever", str(models / "cosplace"),
-                                 "--dataset", str(synthcity_tiny), cache=cache))
+    line = one_line_error(
+        vprkit(
+            "run",
+            "--classifier",
+            str(models / "dnc"),
+            "--retriever",
+            str(models / "cosplace"),
+            "--dataset",
+            str(synthcity_tiny),
+            cache=cache,
+        )
+    )
     assert "VPRKIT_CACHE_DIR" in line
     line = one_line_error(vprkit("run", cache=cache))  # the embedded dataset's first use
     assert "VPRKIT_CACHE_DIR" in line
@@ -96,9 +117,8 @@ def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
     out = tmp_path / "bundle"
     env = {**os.environ, "VPRKIT_CACHE_DIR": str(tmp_path / "cache")}
     with FileLock(str(tmp_path / ".bundle.lock")):  # the command will wait for this lock
-        proc = subprocess.Popen([sys.executable, "-m", "vprkit", "index", "build", "--out", str(out), "--classifier",
-                                 str(models / "dnc"), "--retriever", "none", "--dataset", str(synthcity_tiny)],
-                                stderr=subprocess.PIPE, text=True, env=env)
+        command = [sys.executable, "-m", "vprkit", *index_build_args(out, models / "dnc", "none", synthcity_tiny)]
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         _wait_until_idle(proc)  # it has reached the lock (not still importing, however loaded the box)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
@@ -155,26 +175,38 @@ def test_a_factory_returning_the_wrong_object_is_named(fresh_plugins):
         create("hollow")
 
 
-def test_localize_streams_in_batches_and_gives_the_same_places(synthcity_tiny, models, tmp_path):
+def test_localize_streams_in_batches_and_gives_the_same_places(synthcity_tiny, build_tiny_bundle, tmp_path):
     bundle = tmp_path / "bundle"
-    build_bundle(bundle, load_split(synthcity_tiny, "test/database"), classifier=load_model(models / "dnc"),
-                 retriever=load_model(models / "cosplace"))
+    build_tiny_bundle(bundle, synthcity_tiny)
     queries = sorted(str(p) for p in (synthcity_tiny / "images" / "test" / "queries").glob("*.png"))
-    small = vprkit("localize", *queries, "--bundle", str(bundle), "--topn", "3", "--batch-size", "7", "--json",
-                   cache=tmp_path / "cache")
-    whole = vprkit("localize", *queries, "--bundle", str(bundle), "--topn", "3", "--batch-size", "64", "--json",
-                   cache=tmp_path / "cache")
+    small, whole = (
+        vprkit(
+            "localize",
+            *queries,
+            "--bundle",
+            str(bundle),
+            "--topn",
+            "3",
+            "--batch-size",
+            batch,
+            "--json",
+            cache=tmp_path / "cache",
+        )
+        for batch in ("7", "64")
+    )
     assert small.returncode == 0 and whole.returncode == 0, small.stderr + whole.stderr
     a, b = json.loads(small.stdout), json.loads(whole.stdout)
     assert len(a) == len(queries) == 40 and [r["image"] for r in a] == queries
     for ra, rb in zip(a, b):
         assert [p["database_image"] for p in ra["places"]] == [p["database_image"] for p in rb["places"]]
     assert "images" in small.stderr  # the progress bar of a multi-batch run
-    missing = vprkit("localize", queries[0], str(tmp_path / "nope.png"), "--bundle", str(bundle), cache=tmp_path / "cache")
+    missing = vprkit(
+        "localize", queries[0], str(tmp_path / "nope.png"), "--bundle", str(bundle), cache=tmp_path / "cache"
+    )
     assert "do not exist (first:" in one_line_error(missing)
 
 
-def test_images_of_any_size_in_one_database_batch(synthcity_tiny, models, tmp_path):
+def test_images_of_any_size_in_one_database_batch(synthcity_tiny, build_tiny_bundle, tmp_path):
     import shutil
 
     city = tmp_path / "city"
@@ -183,8 +215,7 @@ def test_images_of_any_size_in_one_database_batch(synthcity_tiny, models, tmp_pa
     paths = sorted(folder.glob("*.png"))
     Image.fromarray(np.zeros((1, 1, 3), dtype=np.uint8)).save(paths[0])  # a 1×1 database image
     Image.fromarray(np.zeros((48, 80, 3), dtype=np.uint8)).save(paths[1])  # and a wide one
-    bundle = build_bundle(tmp_path / "bundle", load_split(city, "test/database"), classifier=load_model(models / "dnc"),
-                          retriever=load_model(models / "cosplace"))
+    bundle = build_tiny_bundle(tmp_path / "bundle", city)
     assert bundle.store.descriptors.shape[0] == len(paths)
 
 

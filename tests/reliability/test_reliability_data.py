@@ -21,6 +21,7 @@ from vprkit.cli import main
 from vprkit.data.check import check_dataset
 from vprkit.data.filenames import format_filename
 from vprkit.data.image_list import ImageList
+from vprkit.data.images import open_image
 from vprkit.data.standard import (
     IMAGE_EXTENSIONS,
     MIN_IMAGE_SIDE,
@@ -31,7 +32,6 @@ from vprkit.data.standard import (
     read_folder,
 )
 from vprkit.errors import DataError
-from vprkit.pipeline.images import open_image
 
 ORIGIN = (550_000.0, 4_180_000.0)  # UTM 10S, San Francisco
 
@@ -71,6 +71,7 @@ def _one_line(message: str) -> None:
 
 
 # --- 6: content keys --------------------------------------------------------------------------
+
 
 def test_content_fingerprint_sees_changed_pixels_under_the_same_name(tmp_path):
     names = _folder(tmp_path / "db", 3)
@@ -120,21 +121,39 @@ def test_content_fingerprint_of_a_missing_file_names_it(tmp_path):
 
 
 def test_content_fingerprint_of_an_empty_list(tmp_path):
-    empty = ImageList(root=tmp_path, paths=np.empty(0, dtype=str), east=np.empty(0), north=np.empty(0),
-                      zone_number=10, zone_letter="S", lat=np.empty(0), lon=np.empty(0), heading=np.empty(0))
+    empty = ImageList(
+        root=tmp_path,
+        paths=np.empty(0, dtype=str),
+        east=np.empty(0),
+        north=np.empty(0),
+        zone_number=10,
+        zone_letter="S",
+        lat=np.empty(0),
+        lon=np.empty(0),
+        heading=np.empty(0),
+    )
     assert len(empty.content_fingerprint()) == 64
 
 
 def test_content_fingerprint_of_absolute_paths(tmp_path):
     names = _folder(tmp_path / "db", 2)
     rel = read_folder(tmp_path / "db")
-    absolute = ImageList(root=tmp_path / "elsewhere", paths=np.asarray([str(tmp_path / "db" / n) for n in names]),
-                         east=rel.east, north=rel.north, zone_number=10, zone_letter="S", lat=rel.lat, lon=rel.lon,
-                         heading=rel.heading)
+    absolute = ImageList(
+        root=tmp_path / "elsewhere",
+        paths=np.asarray([str(tmp_path / "db" / n) for n in names]),
+        east=rel.east,
+        north=rel.north,
+        zone_number=10,
+        zone_letter="S",
+        lat=rel.lat,
+        lon=rel.lon,
+        heading=rel.heading,
+    )
     assert len(absolute.content_fingerprint()) == 64 and absolute.content_fingerprint() != rel.content_fingerprint()
 
 
 # --- 6: listing files checked against their folder -------------------------------------------
+
 
 def _listed_dataset(tmp_path: Path) -> tuple[Path, Path, list[str], str, list[str]]:
     root = _dataset(tmp_path / "ds", n_db=5)
@@ -199,6 +218,7 @@ def test_walk_follows_image_extensions(tmp_path):
 
 # --- 8: lat/lon against UTM -------------------------------------------------------------------
 
+
 def test_check_reports_latlon_that_contradict_utm(tmp_path):
     root = _dataset(tmp_path / "ds")
     db = root / "images" / "test" / "database"
@@ -213,6 +233,7 @@ def test_check_reports_latlon_that_contradict_utm(tmp_path):
 
 
 # --- 9: decompression bombs and too-small images ---------------------------------------------
+
 
 # The other images have 16×16 = 256 pixels, under the limit of 300 set below. 20×20 = 400 pixels
 # is over the limit (PIL warns); 32×32 = 1024 is over twice the limit (PIL raises).
@@ -241,8 +262,10 @@ def test_too_small_image_is_a_clear_error(tmp_path):
     _one_line(msg)
     assert tiny in msg and "1×1" in msg and f"{MIN_IMAGE_SIDE}" in msg
     assert open_image(path).size == (1, 1)  # without min_size nothing is refused
-    assert open_image(root / "images" / "test" / "queries" / os.listdir(root / "images" / "test" / "queries")[0],
-                      min_size=MIN_IMAGE_SIDE).size == (16, 16)
+    assert open_image(
+        root / "images" / "test" / "queries" / os.listdir(root / "images" / "test" / "queries")[0],
+        min_size=MIN_IMAGE_SIDE,
+    ).size == (16, 16)
     reasons = _reasons(check_dataset(root, verify="all"))
     assert list(reasons) == [tiny] and "1×1" in reasons[tiny]
     assert check_dataset(root, verify="all", min_side=0).ok
@@ -253,6 +276,7 @@ def test_too_small_image_is_a_clear_error(tmp_path):
 
 
 # --- 10: truncated JPEGs and a split without a database --------------------------------------
+
 
 def test_truncated_jpeg_is_found_by_a_full_decode(tmp_path):
     root = _dataset(tmp_path / "ds")

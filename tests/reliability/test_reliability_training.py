@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from quick_training import GROUP_TRAINING, TRIPLET_TRAINING, set_options
 from typer.testing import CliRunner
 
 from vprkit.cli import build_app
@@ -27,13 +28,14 @@ from vprkit.data.filenames import format_filename
 from vprkit.errors import ConfigError, DataError, VprkitError
 
 ORIGIN_E, ORIGIN_N = 549_000.0, 4_178_000.0
-FAST = ["--set", "backbone=tinycnn", "--set", "training.iterations_per_epoch=2", "--set", "training.batch_size=8",
-        "--set", "training.image_size=32", "--set", "training.num_workers=0", "--set", "training.device=cpu",
-        "--set", "training.validate_every=0", "--set", "training.epochs=1", "--quiet"]
-NETVLAD_FAST = ["backbone=tinycnn", "clusters=8", "kmeans_images=16", "reduction=fc", "out_dim=8",
-                "training.queries_per_epoch=4", "training.cache_refresh_rate=4", "training.neg_samples_num=16",
-                "training.negs_num_per_query=2", "training.batch_size=2", "training.image_size=32",
-                "training.num_workers=0", "training.device=cpu", "training.validate_every=0", "training.epochs=1"]
+FAST = [*set_options([*GROUP_TRAINING, "training.validate_every=0", "training.epochs=1"]), "--quiet"]
+NETVLAD_FAST = [
+    *TRIPLET_TRAINING,
+    "training.queries_per_epoch=4",
+    "training.cache_refresh_rate=4",
+    "training.neg_samples_num=16",
+    "training.epochs=1",
+]
 runner = CliRunner()
 
 
@@ -84,8 +86,9 @@ def _add_training_image(dataset: Path) -> None:
     from vprkit.data.standard import load_split
 
     images = load_split(dataset, "train")
-    name = format_filename(images.east[0] + 0.5, images.north[0], 10, "S", 37.7, -122.4,
-                           heading=float(images.heading[0]), ext=".png")
+    name = format_filename(
+        images.east[0] + 0.5, images.north[0], 10, "S", 37.7, -122.4, heading=float(images.heading[0]), ext=".png"
+    )
     shutil.copyfile(images.root / str(images.paths[0]), images.root / name)
 
 
@@ -134,8 +137,9 @@ def test_start_checkpoint_allows_schedule_changes_but_not_model_changes(tiny_vpr
     out = _copy(trained_dnc, tmp_path / "dnc")
     last = load_checkpoint(out / "training" / "last.pt")
     cfg = TrainingConfig.model_validate(last["config"])
-    save_checkpoint(out / "training" / "last.pt",
-                    start_checkpoint(cfg, last["net"], last["heads"], origin="a test release"))
+    save_checkpoint(
+        out / "training" / "last.pt", start_checkpoint(cfg, last["net"], last["heads"], origin="a test release")
+    )
     message = _refused(_resume(tiny_vpr_dataset, out, "--set", "partition.M=40"))
     assert "partition.M" in message
     _ok(_resume(tiny_vpr_dataset, out, "--set", "training.batch_size=4", "--set", "training.head_lr=0.5"))
@@ -154,8 +158,9 @@ def test_training_into_a_non_empty_out_is_refused(tiny_vpr_dataset, trained_dnc,
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    assert "not empty" in _refused(["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(other),
-                                    *FAST])
+    assert "not empty" in _refused(
+        ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(other), *FAST]
+    )
 
 
 def test_overwrite_replaces_the_run_only_after_validation(tiny_vpr_dataset, trained_dnc, tmp_path):
@@ -200,15 +205,20 @@ def test_a_second_training_into_the_same_out_is_refused_by_the_lock(tiny_vpr_dat
     out, go = tmp_path / "dnc", tmp_path / "go"
     args = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out), *FAST]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen([sys.executable, "-c", _HELD_TRAINING, str(go), *args], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", _HELD_TRAINING, str(go), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "training" / "config.yaml").is_file():  # written under the lock, before training
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "the first training never started"
             time.sleep(0.1)
-        for second in (args, [*args, "--overwrite"], [*args[:-len(FAST)], "--resume", "--quiet"]):
+        for second in (args, [*args, "--overwrite"], [*args[: -len(FAST)], "--resume", "--quiet"]):
             message = _refused(second)
             assert "another `vprkit train` is writing to" in message and ".train.lock" in message
         go.touch()
@@ -251,23 +261,45 @@ def test_triplet_resume_on_another_training_set_is_refused_unless_allowed(tiny_v
     _add_training_image(dataset)
     with pytest.raises(DataError, match="--allow-new-data"):
         train_model("retriever", "netvlad", dataset, out, overrides=["training.epochs=2"], resume=True)
-    model = train_model("retriever", "netvlad", dataset, out, overrides=["training.epochs=2"], resume=True,
-                        allow_new_data=True)
+    model = train_model(
+        "retriever", "netvlad", dataset, out, overrides=["training.epochs=2"], resume=True, allow_new_data=True
+    )
     assert model.training_summary["epochs_done"] == 2
 
 
-@pytest.mark.parametrize("kind,name,overrides", [
-    ("retriever", "cosplace", ["fc_output_dim=16", "partition.M=20", "partition.N=2", "partition.L=1",
-                               "partition.alpha=360", "partition.groups_num=2"]),
-    ("classifier", "planet", ["partition.tau_min=5", "partition.tau_max=60"]),  # the joint trainer
-])
+@pytest.mark.parametrize(
+    "kind,name,overrides",
+    [
+        (
+            "retriever",
+            "cosplace",
+            [
+                "fc_output_dim=16",
+                "partition.M=20",
+                "partition.N=2",
+                "partition.L=1",
+                "partition.alpha=360",
+                "partition.groups_num=2",
+            ],
+        ),
+        ("classifier", "planet", ["partition.tau_min=5", "partition.tau_max=60"]),  # the joint trainer
+    ],
+)
 def test_every_group_trainer_records_its_training_set(tiny_vpr_dataset, tmp_path, kind, name, overrides):
     from vprkit.training.api import train_model
 
     dataset = _copy(tiny_vpr_dataset, tmp_path / "data")
     out = tmp_path / name
-    fast = ["backbone=tinycnn", "training.epochs=1", "training.iterations_per_epoch=2", "training.batch_size=8",
-            "training.image_size=32", "training.num_workers=0", "training.device=cpu", "training.validate_every=0"]
+    fast = [
+        "backbone=tinycnn",
+        "training.epochs=1",
+        "training.iterations_per_epoch=2",
+        "training.batch_size=8",
+        "training.image_size=32",
+        "training.num_workers=0",
+        "training.device=cpu",
+        "training.validate_every=0",
+    ]
     train_model(kind, name, dataset, out, overrides=fast + overrides)
     _add_training_image(dataset)
     before = _snapshot(out)

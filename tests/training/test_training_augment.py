@@ -32,8 +32,17 @@ def test_same_seed_same_crop_and_global_rng_untouched(tmp_path):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     nan = np.full(1, np.nan)
-    images = ImageList(root=tmp_path, paths=np.array(["a.png"]), east=np.zeros(1), north=np.zeros(1),
-                       zone_number=10, zone_letter="S", lat=nan, lon=nan, heading=nan)
+    images = ImageList(
+        root=tmp_path,
+        paths=np.array(["a.png"]),
+        east=np.zeros(1),
+        north=np.zeros(1),
+        zone_number=10,
+        zone_letter="S",
+        lat=nan,
+        lon=nan,
+        heading=nan,
+    )
     ds = ImageDataset(images, cosplace_train_transform(24))
     torch.manual_seed(5)
     before = torch.get_rng_state()

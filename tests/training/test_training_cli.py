@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from quick_training import GROUP_TRAINING, set_options
 from typer.testing import CliRunner
 
 from vprkit.cli import build_app
 
-FAST = ["--set", "backbone=tinycnn", "--set", "training.iterations_per_epoch=2", "--set", "training.batch_size=8",
-        "--set", "training.image_size=32", "--set", "training.num_workers=0", "--set", "training.device=cpu"]
+FAST = set_options(GROUP_TRAINING)
 
 
 def test_train_classifier_cli_writes_a_model_folder_and_resumes(tiny_vpr_dataset, tmp_path):
@@ -17,8 +17,8 @@ def test_train_classifier_cli_writes_a_model_folder_and_resumes(tiny_vpr_dataset
     config.write_text("training:\n  epochs: 2\n  val_max_queries: 8\n")
     runner = CliRunner()
     out = tmp_path / "model"
-    args = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out), "--config", str(config)]
-    result = runner.invoke(build_app(), [*args, *FAST, "--json"])
+    train = ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out", str(out)]
+    result = runner.invoke(build_app(), [*train, "--config", str(config), *FAST, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["name"] == "dnc" and summary["last"]["epoch"] == 1
@@ -26,8 +26,7 @@ def test_train_classifier_cli_writes_a_model_folder_and_resumes(tiny_vpr_dataset
     assert "val_max_queries: 8" in (out / "training" / "config.yaml").read_text()
 
     # extend the finished run by one epoch: --resume reads the saved config, --set may change epochs
-    result = runner.invoke(build_app(), ["train", "classifier", "dnc", "--dataset", str(tiny_vpr_dataset), "--out",
-                                         str(out), "--resume", "--set", "training.epochs=3", "--json"])
+    result = runner.invoke(build_app(), [*train, "--resume", "--set", "training.epochs=3", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["last"]["epoch"] == 2
 
@@ -41,5 +40,7 @@ def test_train_cli_reports_bad_input_without_traceback(tmp_path):
         main(["train", "retriever", "cosplace", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
     assert exit_info.value.code == 1
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "classifier", "dnc", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "nope=1"])
+        main(
+            ["train", "classifier", "dnc", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "nope=1"]
+        )
     assert exit_info.value.code == 1

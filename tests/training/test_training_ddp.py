@@ -11,12 +11,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 from torch import nn
+from training_testdata import alternating_groups, images_on_a_line
 
-from vprkit.data.image_list import ImageList
 from vprkit.models.descriptor import build_descriptor_net
 from vprkit.models.heads import CosFaceHead
 from vprkit.training.config import TrainingConfig
-from vprkit.training.data import ImageDataset, group_data_from_labels
+from vprkit.training.data import ImageDataset
 from vprkit.training.engine import GroupTrainer
 
 
@@ -29,17 +29,14 @@ def _worker(rank: int, root: str, out: str) -> None:
     try:
         torch.set_num_threads(1)
         n = 16
-        nan = np.full(n, np.nan)
-        images = ImageList(root=__import__("pathlib").Path(root), paths=np.array([f"{i}.png" for i in range(n)]),
-                           east=np.arange(n) * 1.0, north=np.zeros(n), zone_number=10, zone_letter="S",
-                           lat=nan, lon=nan, heading=nan)
-        labels = np.arange(n) // 2
-        groups = [group_data_from_labels(np.where(labels % 2 == g, labels // 2, -1), 4) for g in range(2)]
+        images = images_on_a_line(root, [f"{i}.png" for i in range(n)], np.arange(n) * 1.0)
+        groups = alternating_groups(n, 4)
         torch.manual_seed(rank)  # different inits on purpose: DDP must broadcast rank 0's weights
         net = build_descriptor_net("tinycnn", "gem_fc", out_dim=16)
         heads = nn.ModuleList([CosFaceHead(16, 4) for _ in groups])
-        cfg = TrainingConfig(epochs=2, iterations_per_epoch=3, batch_size=4, image_size=16, num_workers=0,
-                             device="cpu", validate_every=0)
+        cfg = TrainingConfig(
+            epochs=2, iterations_per_epoch=3, batch_size=4, image_size=16, num_workers=0, device="cpu", validate_every=0
+        )
         trainer = GroupTrainer(net, heads, groups, ImageDataset(images, _to_tensor), cfg, f"{out}/run")
         trainer.fit()
         params = {k: v.detach().clone() for k, v in net.named_parameters()}

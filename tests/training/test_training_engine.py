@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from training_testdata import alternating_groups, images_on_a_line
 
 from vprkit.data.image_list import ImageList
 from vprkit.errors import ConfigError, DataError
@@ -28,21 +29,25 @@ def make_images(root: Path, n: int = 24, size: int = 20, seed: int = 0) -> Image
         rel = f"img_{i:03d}.png"
         Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / rel)
         paths.append(rel)
-    east = np.repeat(np.arange(n // 2) * 30.0, 2)[:n]
-    nan = np.full(n, np.nan)
-    return ImageList(root=root, paths=np.array(paths), east=east, north=np.zeros(n), zone_number=10,
-                     zone_letter="S", lat=nan, lon=nan, heading=nan)
+    return images_on_a_line(root, paths, np.repeat(np.arange(n // 2) * 30.0, 2)[:n])
 
 
 def build(images: ImageList, run_dir: Path, **overrides):
     torch.manual_seed(0)
-    labels = np.arange(len(images)) // 2  # classes of 2 images, alternating between 2 groups
     per_group = len(images) // 4
-    groups = [group_data_from_labels(np.where(labels % 2 == g, labels // 2, -1), per_group) for g in range(2)]
+    groups = alternating_groups(len(images), per_group)
     net = build_descriptor_net("tinycnn", "avg_whiten", out_dim=16)
     heads = nn.ModuleList([ArcFaceHead(16, per_group, s=30, m=0.2) for _ in groups])
-    settings = {"epochs": 2, "iterations_per_epoch": 6, "batch_size": 4, "image_size": 16, "augmentation": "dnc",
-                    "num_workers": 0, "device": "cpu", "deterministic": True}
+    settings = {
+        "epochs": 2,
+        "iterations_per_epoch": 6,
+        "batch_size": 4,
+        "image_size": 16,
+        "augmentation": "dnc",
+        "num_workers": 0,
+        "device": "cpu",
+        "deterministic": True,
+    }
     cfg = TrainingConfig(**{**settings, **overrides})
     dataset = ImageDataset(images, train_transform(cfg.augmentation, cfg.image_size))
     return net, heads, GroupTrainer(net, heads, groups, dataset, cfg, run_dir)
@@ -74,13 +79,18 @@ def test_resume_after_mid_epoch_crash_gives_identical_weights(tmp_path):
     net_c, heads_c, trainer_c = build(images, tmp_path / "b", checkpoint_every=2)
     state = trainer_c.fit(resume=True)
     assert state["epoch"] == 2 and len(state["history"]) == 2
-    for a, c in zip(list(net_a.state_dict().values()) + list(heads_a.state_dict().values()),
-                    list(net_c.state_dict().values()) + list(heads_c.state_dict().values())):
+    for a, c in zip(
+        list(net_a.state_dict().values()) + list(heads_a.state_dict().values()),
+        list(net_c.state_dict().values()) + list(heads_c.state_dict().values()),
+        strict=True,
+    ):
         assert torch.equal(a, c)
     assert state["history"][1]["loss"] == pytest.approx(trainer_a.state["history"][1]["loss"], abs=0)
     # the head optimizer of group 0, untouched in epoch 1, kept its state across the crash
-    assert torch.equal(trainer_a.head_opts[0].state_dict()["state"][0]["exp_avg"],
-                       trainer_c.head_opts[0].state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(
+        trainer_a.head_opts[0].state_dict()["state"][0]["exp_avg"],
+        trainer_c.head_opts[0].state_dict()["state"][0]["exp_avg"],
+    )
 
 
 def test_resume_refuses_changed_schedule(tmp_path):
@@ -102,8 +112,9 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
 
 def test_plateau_scheduler_stops_at_lr_floor(tmp_path):
     images = make_images(tmp_path, n=8)
-    _, _, trainer = build(images, tmp_path / "p", plateau_patience=0, plateau_factor=0.01, min_lr=1e-6,
-                          backbone_lr=1e-5)
+    _, _, trainer = build(
+        images, tmp_path / "p", plateau_patience=0, plateau_factor=0.01, min_lr=1e-6, backbone_lr=1e-5
+    )
     trainer.cfg.epochs = 10
     state = trainer.fit()
     assert state["stopped"] and len(state["history"]) < 10

@@ -10,8 +10,15 @@ from vprkit.errors import DataError
 from vprkit.registry import create_classifier, create_retriever
 from vprkit.training.api import resolve_training_config, train_model
 
-FAST = ["training.epochs=4", "training.iterations_per_epoch=3", "training.batch_size=16", "training.image_size=32",
-        "training.num_workers=0", "training.device=cpu", "backbone=tinycnn"]
+FAST = [
+    "training.epochs=4",
+    "training.iterations_per_epoch=3",
+    "training.batch_size=16",
+    "training.image_size=32",
+    "training.num_workers=0",
+    "training.device=cpu",
+    "backbone=tinycnn",
+]
 
 
 def test_dnc_trains_saves_and_loads(tiny_vpr_dataset, tmp_path):
@@ -56,8 +63,16 @@ def test_edited_model_directory_is_refused(tiny_vpr_dataset, tmp_path):
 
 
 def test_cosplace_trains_and_discards_heads(tiny_vpr_dataset, tmp_path):
-    overrides = FAST + ["fc_output_dim=32", "partition.M=20", "partition.N=2", "partition.L=1", "partition.alpha=360",
-                        "partition.groups_num=2", "training.epochs=2"]
+    overrides = [
+        *FAST,
+        "fc_output_dim=32",
+        "partition.M=20",
+        "partition.N=2",
+        "partition.L=1",
+        "partition.alpha=360",
+        "partition.groups_num=2",
+        "training.epochs=2",
+    ]
     model = train_model("retriever", "cosplace", tiny_vpr_dataset, tmp_path / "cp", overrides=overrides)
     assert model.training_summary["partition"]["num_groups"] == 2
     from safetensors.torch import load_file
@@ -74,7 +89,12 @@ def test_config_resolution_and_paper_defaults():
     dnc = resolve_training_config("classifier", "dnc")
     assert (dnc.s, dnc.m, dnc.easy_margin, dnc.score_mode) == (100.0, 0.2, True, "raw")
     assert (dnc.training.iterations_per_epoch, dnc.training.batch_size, dnc.training.backbone_lr) == (2000, 64, 1e-4)
-    assert (dnc.training.head_lr, dnc.training.plateau_patience, dnc.partition.M, dnc.partition.N) == (0.01, 10, 20.0, 2)
+    assert (dnc.training.head_lr, dnc.training.plateau_patience, dnc.partition.M, dnc.partition.N) == (
+        0.01,
+        10,
+        20.0,
+        2,
+    )
     cp = resolve_training_config("retriever", "cosplace", overrides=["training.epochs=3"])
     assert (cp.s, cp.m, cp.fc_output_dim, cp.backbone) == (30.0, 0.4, 512, "resnet18")
     assert (cp.training.iterations_per_epoch, cp.training.batch_size, cp.training.backbone_lr) == (10_000, 32, 1e-5)
@@ -89,7 +109,9 @@ def test_cosplace_needs_headings(tmp_path):
     folder = tmp_path / "images" / "train"
     folder.mkdir(parents=True)
     for i in range(12):
-        Image.new("RGB", (8, 8)).save(folder / format_filename(549000.0 + i, 4178000.0, 10, "S", 37.7, -122.4, ext=".png"))
+        Image.new("RGB", (8, 8)).save(
+            folder / format_filename(549000.0 + i, 4178000.0, 10, "S", 37.7, -122.4, ext=".png")
+        )
     with pytest.raises(DataError, match="heading"):
         train_model("retriever", "cosplace", tmp_path, tmp_path / "out", overrides=FAST)
     assert create_retriever("cosplace", backbone="tinycnn", fc_output_dim=16).descriptor_dim == 16

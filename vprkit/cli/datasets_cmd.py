@@ -13,7 +13,10 @@ from vprkit.cli.options import JsonOpt, OutOpt, PngOpt, SetOpt
 app = typer.Typer(help="Dataset specs, checks, maps, generation and preparation.", no_args_is_help=True)
 
 ZoneOpt = Annotated[
-    Optional[str], typer.Option("--zone", help="Re-project every image into this UTM zone (e.g. 10S) instead of refusing mixed zones.")
+    Optional[str],
+    typer.Option(
+        "--zone", help="Re-project every image into this UTM zone (e.g. 10S) instead of refusing mixed zones."
+    ),
 ]
 KeepZonesOpt = Annotated[
     bool, typer.Option("--keep-mixed-zones", help="Multi-city datasets (MSLS): keep each image in its own UTM zone.")
@@ -48,14 +51,26 @@ def check_cmd(
     zone: ZoneOpt = None,
     verify: Annotated[str, typer.Option(help="Open and fully decode images with PIL: sample, all or none.")] = "sample",
     sample: Annotated[int, typer.Option(help="Images opened per split with --verify sample.")] = 200,
-    name: Annotated[Optional[str], typer.Option("--name", help="Registered dataset whose published counts to compare.")] = None,
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="Registered dataset whose published counts to compare.")
+    ] = None,
     keep_mixed_zones: KeepZonesOpt = False,
-    latlon_tolerance: Annotated[float, typer.Option(
-        "--latlon-tolerance", min=0.0,
-        help="Metres a name's lat/lon may lie from its own UTM fields before it is listed.")] = 5.0,
-    min_side: Annotated[Optional[int], typer.Option(
-        "--min-side", min=0,
-        help="Pixels: verified images with a shorter side are listed (default: MIN_IMAGE_SIDE, 16; 0 skips).")] = None,
+    latlon_tolerance: Annotated[
+        float,
+        typer.Option(
+            "--latlon-tolerance",
+            min=0.0,
+            help="Metres a name's lat/lon may lie from its own UTM fields before it is listed.",
+        ),
+    ] = 5.0,
+    min_side: Annotated[
+        Optional[int],
+        typer.Option(
+            "--min-side",
+            min=0,
+            help="Pixels: verified images with a shorter side are listed (default: MIN_IMAGE_SIDE, 16; 0 skips).",
+        ),
+    ] = None,
 ) -> None:
     """Counts, area, density, images per 20 m cell, headings; every bad file by name (exit 1 if any)."""
     from vprkit.data.check import check_dataset
@@ -66,9 +81,16 @@ def check_cmd(
         from vprkit.registry import get_dataset_spec
 
         expected = dict(get_dataset_spec(name).expected_counts)
-    report = check_dataset(path, target_zone=zone, verify=verify, sample=sample, expected=expected,
-                           mixed_zones="keep" if keep_mixed_zones else "raise", latlon_tolerance_m=latlon_tolerance,
-                           min_side=MIN_IMAGE_SIDE if min_side is None else min_side)
+    report = check_dataset(
+        path,
+        target_zone=zone,
+        verify=verify,
+        sample=sample,
+        expected=expected,
+        mixed_zones="keep" if keep_mixed_zones else "raise",
+        latlon_tolerance_m=latlon_tolerance,
+        min_side=MIN_IMAGE_SIDE if min_side is None else min_side,
+    )
     if json:
         print_json(report.to_dict())
     else:
@@ -81,7 +103,9 @@ def _print_report(report) -> None:
     out.print(f"[bold]{report.root}[/]  (area = {report.area_method})", highlight=False)
     for s in report.splits:
         exp = f" (published: {s.expected:,})" if s.expected is not None else ""
-        out.print(f"[bold]{s.split}[/]: {s.images:,} images{exp}, {s.usable:,} usable, zone {s.zone or '-'}", highlight=False)
+        out.print(
+            f"[bold]{s.split}[/]: {s.images:,} images{exp}, {s.usable:,} usable, zone {s.zone or '-'}", highlight=False
+        )
         if s.usable:
             out.print(
                 f"    area {s.area_km2:.4f} km², {s.density_per_km2:,.0f} images/km²; "
@@ -116,9 +140,13 @@ def show_cmd(
         from vprkit.registry import list_datasets
 
         if path not in list_datasets():
-            raise typer.BadParameter(f"{path!r} is neither a folder nor a registered dataset ({', '.join(list_datasets())})")
+            raise typer.BadParameter(
+                f"{path!r} is neither a folder nor a registered dataset ({', '.join(list_datasets())})"
+            )
         if png is not None:
-            raise typer.BadParameter("a registered name has no images to draw; give the dataset's folder", param_hint="--png")
+            raise typer.BadParameter(
+                "a registered name has no images to draw; give the dataset's folder", param_hint="--png"
+            )
         info = describe_spec(path)
     else:
         info = describe_folder(root)
@@ -163,10 +191,14 @@ def make_cmd(
     set_: SetOpt = None,
 ) -> None:
     """Generate a dataset in the standard layout."""
+    from vprkit.cli.progress import step_progress
     from vprkit.config import parse_overrides
     from vprkit.data.dataset_protocol import make_dataset
 
-    counts = make_dataset(name, out_dir, size=size, seed=seed, overrides=parse_overrides(set_ or []))
+    with step_progress() as progress:
+        counts = make_dataset(
+            name, out_dir, size=size, seed=seed, overrides=parse_overrides(set_ or []), progress=progress
+        )
     for split, n in dict(counts or {}).items():
         err.print(f"{split}: {n} images")
     out.print(str(out_dir))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from vprkit.cli.console import err, print_json
@@ -19,14 +17,18 @@ from vprkit.cli.options import (
 )
 from vprkit.cli.progress import step_progress
 
-app = typer.Typer(help="Map bundles: database descriptors sorted by cell, CSR offsets, the index.", no_args_is_help=True)
+app = typer.Typer(
+    help="Map bundles: database descriptors sorted by cell, CSR offsets, the index.", no_args_is_help=True
+)
 
 
 @app.command("build")
 def build(
     out: OutOpt,
     classifier: ClassifierOpt = "dnc",
-    retriever: str = typer.Option("cosplace", "--retriever", help="Retriever name (shipped checkpoint), model folder, or 'none'."),
+    retriever: str = typer.Option(
+        "cosplace", "--retriever", help="Retriever name (shipped checkpoint), model folder, or 'none'."
+    ),
     dataset: DatasetOpt = "synthcity",
     split: SplitOpt = "test",
     index: IndexOpt = "flat",
@@ -36,31 +38,29 @@ def build(
 ) -> None:
     """Build a map bundle in OUT from a dataset's database split and trained models."""
     from vprkit.config import parse_overrides
-    from vprkit.pipeline.bundle import check_not_inside
-    from vprkit.pipeline.run import (
-        check_stage_choice,
-        dataset_root,
-        prepare_bundle,
-        resolve_stage_model,
-    )
+    from vprkit.pipeline.run import build_dataset_bundle
 
-    for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
-        check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
-    check_not_inside(out, [Path(c) for c in (classifier, retriever) if Path(c).is_dir()])
     with step_progress(enabled=not json) as progress:
-        root, is_default = dataset_root(dataset, lambda done, total: progress("generating synthcity (first use)", done, total))
-        bundle = prepare_bundle(root, split, resolve_stage_model("classifier", classifier, is_default),
-                                resolve_stage_model("retriever", retriever, is_default), index, parse_overrides(index_set or []),
-                                out, lambda done, total: progress("database descriptors", done, total),
-                                sources=[Path(c) for c in (classifier, retriever) if Path(c).is_dir()],
-                                verify_content=verify_content)
+        bundle = build_dataset_bundle(
+            out,
+            classifier=classifier,
+            retriever=retriever,
+            dataset=dataset,
+            split=split,
+            index=index,
+            index_config=parse_overrides(index_set or []),
+            verify_content=verify_content,
+            progress=progress,
+        )
     summary = {"bundle": str(bundle.root), "manifest": bundle.manifest, "memory_bytes": bundle.memory_bytes()}
     if json:
         print_json(summary)
     else:
         db = bundle.manifest.get("database", {})
-        err.print(f"[green]bundle written[/] {bundle.root}: {db.get('count', 0)} database rows, "
-                  f"{db.get('in_cells', 0)} inside the classifier's cells, index {bundle.index_name}")
+        err.print(
+            f"[green]bundle written[/] {bundle.root}: {db.get('count', 0)} database rows, "
+            f"{db.get('in_cells', 0)} inside the classifier's cells, index {bundle.index_name}"
+        )
 
 
 def register(root: typer.Typer) -> None:

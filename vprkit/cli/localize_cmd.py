@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from vprkit.cli.console import err, out
-from vprkit.cli.options import ClassifierSetOpt, JsonOpt, PngOpt, TopnOpt
+from vprkit.cli.options import ClassifierSetOpt, JsonOpt, PngOpt, TopnOpt, flags_for_fields
 from vprkit.cli.progress import step_progress
 
 
@@ -27,29 +27,31 @@ def localize(
 ) -> None:
     """Latitude/longitude, UTM, confidence and top-K places of each image, printed as each batch is
     done; optionally a PNG map per image (NAME.png for one image, NAME_<i>.png for several)."""
-    from vprkit.config import apply_inference_settings, parse_overrides
+    from vprkit.config import parse_overrides
     from vprkit.errors import ConfigError
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.localize_images import iter_localize, plot_localization
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    settings = parse_overrides(classifier_set or [])
     missing = [str(p) for p in images if not p.is_file()]
     if missing:  # before the bundle is loaded
         raise ConfigError(f"{len(missing)} image(s) do not exist (first: {missing[0]})")
     loaded = MapBundle.load(bundle)
-    if classifier_set:
-        if loaded.classifier is None:
-            raise ConfigError(f"--classifier-set: the bundle {bundle} has no classifier")
-        apply_inference_settings(loaded.classifier.config, parse_overrides(classifier_set))
-    if png is not None and len(images) > 1:
-        err.print(f"[dim]maps: {png.with_name(f'{png.stem}_<i>{png.suffix}')} for image i = 0 … {len(images) - 1}[/]")
-    done = 0
-    if json:
-        sys.stdout.write("[")  # one JSON list, written record by record as batches finish
     with step_progress(enabled=len(images) > batch_size) as progress:
-        for records, loc in iter_localize(loaded, images, topn=topn, k=k, batch_size=batch_size,
-                                          progress=lambda n, total: progress("images", n, total)):
+        with flags_for_fields():  # the settings are refused here, before anything is printed
+            batches = iter_localize(
+                loaded, images, topn=topn, k=k, batch_size=batch_size, classifier_settings=settings, progress=progress
+            )
+        if png is not None and len(images) > 1:
+            err.print(
+                f"[dim]maps: {png.with_name(f'{png.stem}_<i>{png.suffix}')} for image i = 0 … {len(images) - 1}[/]"
+            )
+        done = 0
+        if json:
+            sys.stdout.write("[")  # one JSON list, written record by record as batches finish
+        for records, loc in batches:
             for j, rec in enumerate(records):
                 i = done + j
                 if png is not None:
@@ -71,8 +73,15 @@ def _print_record(rec: dict) -> None:
     for col in ("rank", "lat", "lon", "east", "north", "score", "source"):
         table.add_column(col, no_wrap=True, justify="left" if col == "source" else "right")
     for p in rec["places"]:
-        table.add_row(str(p["rank"]), _fmt(p["lat"], 6), _fmt(p["lon"], 6), _fmt(p["east"], 1),
-                      _fmt(p["north"], 1), f"{p['score']:.3f}", _SHORT.get(p["source"], p["source"]))
+        table.add_row(
+            str(p["rank"]),
+            _fmt(p["lat"], 6),
+            _fmt(p["lon"], 6),
+            _fmt(p["east"], 1),
+            _fmt(p["north"], 1),
+            f"{p['score']:.3f}",
+            _SHORT.get(p["source"], p["source"]),
+        )
     out.print(table)
     if rec["confidence_std_m"] is not None:
         out.print(f"confidence: expert spread {rec['confidence_std_m']:.1f} m (small = the group experts agree)")

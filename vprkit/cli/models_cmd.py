@@ -16,25 +16,47 @@ app = typer.Typer(help="Model folders: import released weights, list releases, s
 @app.command("import")
 def import_cmd(
     name: Annotated[str, typer.Argument(help="Method whose release format the file is in (dnc, cosplace...).")],
-    weights: Annotated[str, typer.Argument(help="The weights file, or the name of a release (`vprkit models releases`).")],
+    weights: Annotated[
+        str, typer.Argument(help="The weights file, or the name of a release (`vprkit models releases`).")
+    ],
     out_dir: OutOpt,
     set_: SetOpt = None,
-    train_names: Annotated[Optional[Path], typer.Option(
-        "--train-names", help="D&C: the training image list the release was trained on (one path per line, "
-        "or the official cache/paths_<dataset>.torch).")] = None,
-    train_dataset: Annotated[Optional[Path], typer.Option(
-        "--train-dataset", help="D&C: the training folder (or dataset root) whose file list to use.")] = None,
-    class_table: Annotated[Optional[Path], typer.Option(
-        "--class-table", help="D&C: the official class cache cache/<dataset>_M<M>_N<N>_mipc<min>.torch.")] = None,
-    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Refuse the file unless it has this SHA-256.")] = None,
+    train_names: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--train-names",
+            help="D&C: the training image list the release was trained on (one path per line, "
+            "or the official cache/paths_<dataset>.torch).",
+        ),
+    ] = None,
+    train_dataset: Annotated[
+        Optional[Path],
+        typer.Option("--train-dataset", help="D&C: the training folder (or dataset root) whose file list to use."),
+    ] = None,
+    class_table: Annotated[
+        Optional[Path],
+        typer.Option("--class-table", help="D&C: the official class cache cache/<dataset>_M<M>_N<N>_mipc<min>.torch."),
+    ] = None,
+    sha256: Annotated[
+        Optional[str], typer.Option("--sha256", help="Refuse the file unless it has this SHA-256.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Turn released weights into a vprkit model folder (OUT) that run, localize, index build and train take."""
     from vprkit.config import parse_overrides
     from vprkit.models.release import import_model
 
-    model, card = import_model(name, weights, out_dir, overrides=parse_overrides(set_ or []), train_names=train_names,
-                               train_dataset=train_dataset, class_table=class_table, sha256=sha256, progress=not json)
+    model, card = import_model(
+        name,
+        weights,
+        out_dir,
+        overrides=parse_overrides(set_ or []),
+        train_names=train_names,
+        train_dataset=train_dataset,
+        class_table=class_table,
+        sha256=sha256,
+        progress=not json,
+    )
     if json:
         print_json({"out": str(out_dir), "fingerprint": model.fingerprint(), "card": card})
         return
@@ -74,10 +96,20 @@ def release_rows(name: str | None = None) -> list[dict[str, Any]]:
             spec = get_spec(kind, method)
             if (name and method != name) or not getattr(spec, "importer", None):
                 continue
-            for r in spec.releases:
-                rows.append({"kind": kind, "method": method, "release": r.name, "url": r.url, "sha256": r.sha256 or None,
-                             "description": r.description, "license": r.license, "source": r.source,
-                             "config": dict(r.config)})
+            for r in getattr(spec, "releases", ()):
+                rows.append(
+                    {
+                        "kind": kind,
+                        "method": method,
+                        "release": r.name,
+                        "url": r.url,
+                        "sha256": r.sha256 or None,
+                        "description": r.description,
+                        "license": r.license,
+                        "source": r.source,
+                        "config": dict(r.config),
+                    }
+                )
     return rows
 
 
@@ -90,13 +122,19 @@ def show_cmd(
     from vprkit.models.artifact import read_manifest
 
     manifest = read_manifest(directory)
-    card = manifest.get("card") or {"kind": manifest.get("kind"), "method": manifest.get("method"),
-                                    "note": "written by a vprkit without model cards"}
+    card = manifest.get("card") or {
+        "kind": manifest.get("kind"),
+        "method": manifest.get("method"),
+        "note": "written by a vprkit without model cards",
+    }
     if json:
         print_json({"folder": str(directory), "fingerprint": manifest.get("fingerprint"), "card": card})
         return
-    out.print(f"[bold]{directory}[/]: {card.get('kind')} {card.get('method')!r}, fingerprint "
-              f"{str(manifest.get('fingerprint'))[:12]}", highlight=False)
+    out.print(
+        f"[bold]{directory}[/]: {card.get('kind')} {card.get('method')!r}, fingerprint "
+        f"{str(manifest.get('fingerprint'))[:12]}",
+        highlight=False,
+    )
     _print_card(card, out)
 
 
@@ -105,20 +143,26 @@ def _print_card(card: dict[str, Any], console) -> None:
     if source.get("type") == "release":
         where = source.get("url") or source.get("file")
         console.print(f"  source: release {source.get('release') or '(file)'} — {where}", highlight=False)
-        console.print(f"  sha256: {source.get('sha256')}; licence: {card.get('license') or 'not stated'}", highlight=False)
+        console.print(
+            f"  sha256: {source.get('sha256')}; licence: {card.get('license') or 'not stated'}", highlight=False
+        )
         if source.get("class_order"):
             console.print(f"  class order: {source['class_order']}", highlight=False)
     elif source:
-        console.print(f"  source: trained on {source.get('dataset', '?')} (best epoch {source.get('best_epoch', '?')})",
-                  highlight=False)
+        console.print(
+            f"  source: trained on {source.get('dataset', '?')} (best epoch {source.get('best_epoch', '?')})",
+            highlight=False,
+        )
     if card.get("descriptor_dim"):
         console.print(f"  descriptor: {card['descriptor_dim']}-D", highlight=False)
     if card.get("test_transform"):
         console.print(f"  test transform: {card['test_transform']['summary']}", highlight=False)
     if card.get("class_table"):
         t = card["class_table"]
-        console.print(f"  classes: {t['classes']} in {t['groups']} groups ({t['partitioner']} partition, {t['file']})",
-                  highlight=False)
+        console.print(
+            f"  classes: {t['classes']} in {t['groups']} groups ({t['partitioner']} partition, {t['file']})",
+            highlight=False,
+        )
 
 
 def register(root: typer.Typer) -> None:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from vprkit.errors import ConfigError
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")]
 SetOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--set", "-s", help="Override a config value: key=value (repeatable; dotted keys for nested).", metavar="KEY=VALUE"),
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a config value: key=value (repeatable; dotted keys for nested).",
+        metavar="KEY=VALUE",
+    ),
 ]
 ConfigOpt = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="YAML file with config values (before --set).", exists=False)
@@ -31,16 +40,44 @@ IndexOpt = Annotated[str, typer.Option("--index", help=INDEX_HELP)]
 SplitOpt = Annotated[str, typer.Option("--split", help=SPLIT_HELP)]
 QueriesOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--queries", help="Query set of the split to evaluate (repeatable: queries_v1, v2...; "
-                 "'all' = every set, the default).", metavar="NAME"),
+    typer.Option(
+        "--queries",
+        help="Query set of the split to evaluate (repeatable: queries_v1, v2...; 'all' = every set, the default).",
+        metavar="NAME",
+    ),
 ]
 ClassifierSetOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--classifier-set", help="Inference setting of the classifier: key=value (repeatable), "
-                 "e.g. score_precision=auto for D&C at city scale.", metavar="KEY=VALUE"),
+    typer.Option(
+        "--classifier-set",
+        help="Inference setting of the classifier: key=value (repeatable), "
+        "e.g. score_precision=auto for D&C at city scale.",
+        metavar="KEY=VALUE",
+    ),
 ]
-BundleOpt = Annotated[Optional[Path], typer.Option("--bundle", "-b", help="Map bundle folder (built by `vprkit index build`).")]
+BundleOpt = Annotated[
+    Optional[Path], typer.Option("--bundle", "-b", help="Map bundle folder (built by `vprkit index build`).")
+]
 VerifyContentOpt = Annotated[
-    bool, typer.Option("--verify-content", help="Key the cached bundle by the bytes of every database image "
-                       "(slow; by default their name, size and modification time).")
+    bool,
+    typer.Option(
+        "--verify-content",
+        help="Key the cached bundle by the bytes of every database image "
+        "(slow; by default their name, size and modification time).",
+    ),
 ]
+
+#: library names of settings → the flags that set them, for the errors about them (``ConfigError.field``)
+FIELD_FLAGS = {"classifier_settings": "--classifier-set"}
+
+
+@contextmanager
+def flags_for_fields() -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` about a library setting (``field``) as one about its flag."""
+    try:
+        yield
+    except ConfigError as exc:
+        field, text = exc.field or "", str(exc)
+        if field not in FIELD_FLAGS or not text.startswith(field):
+            raise
+        raise ConfigError(FIELD_FLAGS[field] + text[len(field) :], field=field) from exc

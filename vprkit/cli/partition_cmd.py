@@ -12,9 +12,13 @@ from vprkit.cli.options import ConfigOpt, DatasetOpt, JsonOpt, PngOpt, SetOpt
 
 
 def partition_cmd(
-    partitioner: Annotated[str, typer.Option("--partitioner", "-p", help="Partitioner name (see 'vprkit plugins list').")],
+    partitioner: Annotated[
+        str, typer.Option("--partitioner", "-p", help="Partitioner name (see 'vprkit plugins list').")
+    ],
     dataset: DatasetOpt,
-    split: Annotated[str, typer.Option("--split", help="Split to partition (folder under <dataset>/images).")] = "train",
+    split: Annotated[
+        str, typer.Option("--split", help="Split to partition (folder under <dataset>/images).")
+    ] = "train",
     set_: SetOpt = None,
     config: ConfigOpt = None,
     png: PngOpt = None,
@@ -55,8 +59,10 @@ def _print_summary(summary: dict) -> None:
         ("images kept", summary["kept_images"]),
         ("images dropped", summary["dropped_images"]),
         *((f"  dropped: {k}", v) for k, v in summary["dropped_by_reason"].items()),
-        ("images per class (min / median / mean / max)",
-         f"{per_class['min']} / {per_class['median']:g} / {per_class['mean']:.1f} / {per_class['max']}"),
+        (
+            "images per class (min / median / mean / max)",
+            f"{per_class['min']} / {per_class['median']:g} / {per_class['mean']:.1f} / {per_class['max']}",
+        ),
         ("class coordinate", summary["coord_mode"]),
     ]
     for name, child in summary.get("children", {}).items():

@@ -10,7 +10,7 @@ from rich.table import Table
 from vprkit.cli.console import out, print_json
 from vprkit.cli.options import JsonOpt
 from vprkit.plugins import plugin_infos, registered_specs
-from vprkit.registry import KINDS, get_registered
+from vprkit.registry import KINDS, get_registered, missing_partitioner
 
 app = typer.Typer(help="Installed vprkit plugins and the methods they register.", no_args_is_help=True)
 
@@ -26,6 +26,8 @@ def plugins_table() -> dict[str, list[dict[str, Any]]]:
                 "distribution": reg.plugin.distribution,
                 "version": reg.plugin.version,
                 "description": reg.spec.description,
+                # a classifier whose partitioner is not installed: listed, but create() refuses it
+                **({"missing_partitioner": missing} if (missing := missing_partitioner(reg.spec)) else {}),
             }
             for name, reg in registered_specs(kind).items()
         ]
@@ -44,7 +46,12 @@ def list_cmd(json: JsonOpt = False) -> None:
         table.add_column(col)
     for kind, rows in data.items():
         for row in rows:
-            table.add_row(kind, row["name"], row["plugin"], row["distribution"], row["description"])
+            note = (
+                f"[red](needs partitioner {row['missing_partitioner']!r}, not installed)[/] "
+                if "missing_partitioner" in row
+                else ""
+            )
+            table.add_row(kind, row["name"], row["plugin"], row["distribution"], note + row["description"])
     out.print(table)
 
 
@@ -57,9 +64,17 @@ def show_cmd(kind: str, name: str, json: JsonOpt = False) -> None:
         default = field.get_default(call_default_factory=True)
         fields.append({"option": fname, "default": default, "help": field.description or ""})
     if json:
-        print_json({"kind": kind, "name": name, "plugin": reg.plugin.name,
-                    "distribution": reg.plugin.distribution, "factory": reg.spec.factory,
-                    "description": reg.spec.description, "config": fields})
+        print_json(
+            {
+                "kind": kind,
+                "name": name,
+                "plugin": reg.plugin.name,
+                "distribution": reg.plugin.distribution,
+                "factory": reg.spec.factory,
+                "description": reg.spec.description,
+                "config": fields,
+            }
+        )
         return
     out.print(f"[bold]{kind} {name}[/] — {reg.spec.description}")
     out.print(f"plugin {reg.plugin.name!r} from {reg.plugin.distribution!r}; factory {reg.spec.factory}")

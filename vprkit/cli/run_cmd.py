@@ -23,6 +23,7 @@ from vprkit.cli.options import (
     SetOpt,
     TopnOpt,
     VerifyContentOpt,
+    flags_for_fields,
 )
 from vprkit.cli.progress import step_progress
 
@@ -41,19 +42,33 @@ def run(
     k: int = typer.Option(20, "--k", help="Places returned per query (LR@N needs N ≤ k)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the throughput run."),
     predictions: Optional[Path] = typer.Option(
-        None, "--predictions", help="Write every query's top-K places, top-N cells and hits to this .csv or .json file."),
+        None, "--predictions", help="Write every query's top-K places, top-N cells and hits to this .csv or .json file."
+    ),
     verify_content: VerifyContentOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
     from vprkit.config import parse_overrides
-    from vprkit.pipeline.run import run_pipeline
+    from vprkit.pipeline.run import RunConfig, run_pipeline
 
-    with step_progress(enabled=not json) as progress:
-        reports = run_pipeline(classifier, retriever, topn, index, parse_overrides(index_set or []), dataset,
-                               split, bundle, k, batch_size, progress,
-                               classifier_settings=parse_overrides(classifier_set or []), queries=queries,
-                               predictions=predictions, verify_content=verify_content)
+    config = RunConfig(
+        classifier=classifier,
+        retriever=retriever,
+        topn=topn,
+        index=index,
+        index_config=parse_overrides(index_set or []),
+        dataset=dataset,
+        split=split,
+        queries=queries,
+        bundle=bundle,
+        k=k,
+        batch_size=batch_size,
+        classifier_settings=parse_overrides(classifier_set or []),
+        predictions=predictions,
+        verify_content=verify_content,
+    )
+    with flags_for_fields(), step_progress(enabled=not json) as progress:
+        reports = [report.to_dict() for report in run_pipeline(config, progress)]
     if json:
         print_json(reports)
         return
@@ -126,8 +141,9 @@ def _notes(report: dict[str, Any], several: bool) -> list[str]:
     if memory and not several:
         lines.append(f"memory: {memory}")
     if "positives" in report:
-        lines.append(f"{where}queries with a positive in the database: "
-                     f"{report['positives']['queries_with_positives_pct']:.1f} %")
+        lines.append(
+            f"{where}queries with a positive in the database: {report['positives']['queries_with_positives_pct']:.1f} %"
+        )
     if "confidence" in report:
         lines.append(f"{where}confidence std (median): {report['confidence']['median_std_m']:.1f} m")
     published = report.get("protocol", {}).get("published_queries")

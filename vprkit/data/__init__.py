@@ -1,4 +1,4 @@
-"""Dataset formats, readers and checks (METHODS.md §10).
+"""Dataset formats, readers and checks (docs/datasets/index.md).
 
 Names are imported lazily so that plugins importing e.g. :mod:`vprkit.data.dataset_protocol`
 at registration time do not pull in NumPy.
@@ -20,16 +20,16 @@ from typing import Any
 
 __all__ = [
     "ImageList",
+    "check_dataset",
     "format_filename",
     "format_filenames",
-    "parse_filenames",
-    "read_folder",
-    "load_split",
     "list_splits",
+    "load_split",
+    "parse_filenames",
+    "positives_within",
+    "read_folder",
     "read_npy_lists",
     "read_sequence",
-    "positives_within",
-    "check_dataset",
 ]
 
 _WHERE = {

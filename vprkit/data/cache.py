@@ -18,8 +18,9 @@ in ``image_lists/<key>.npz``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path, fingerprint, fingerprint_strings
 
-__all__ = ["FORMAT_VERSION", "cache_dir", "image_list_key", "save_image_list", "load_image_list", "cached_image_list"]
+__all__ = ["FORMAT_VERSION", "cache_dir", "cached_image_list", "image_list_key", "load_image_list", "save_image_list"]
 
 #: Bumped whenever the parse of a name changes, so older cache files are not reused.
 FORMAT_VERSION = 1
@@ -51,7 +52,7 @@ def _file(key: str, directory: Path | None) -> Path:
 
 def save_image_list(images: ImageList, key: str, directory: Path | None = None) -> Path:
     """Write ``images`` (without its root) atomically as ``<cache>/image_lists/<key>.npz``."""
-    arrays = {
+    arrays: dict[str, Any] = {
         "paths": np.asarray(images.paths, dtype=str),
         "east": images.east,
         "north": images.north,

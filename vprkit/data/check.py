@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from vprkit.geometry.hull import cell_counts, hull_area_m2
 from vprkit.data.standard import (
     MIN_IMAGE_SIDE,
     PATHS_FILE_SUFFIX,
@@ -42,8 +41,9 @@ from vprkit.data.standard import (
     scan_paths,
 )
 from vprkit.errors import DataError
+from vprkit.geometry.hull import cell_counts, hull_area_m2
 
-__all__ = ["SplitReport", "DatasetReport", "check_dataset", "unreadable_images"]
+__all__ = ["DatasetReport", "SplitReport", "check_dataset", "unreadable_images"]
 
 
 @dataclass
@@ -119,14 +119,18 @@ def _image_problem(path: Path, min_side: int) -> str | None:
             w, h = im.size
             im.load()  # every pixel: finds truncated and corrupt data that verify() does not read
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return (f"refused as a possible decompression bomb ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS "
-                "if the image is genuine")
-    except Exception as exc:  # noqa: BLE001 - a damaged file may make PIL raise anything; check must go on
+        return (
+            f"refused as a possible decompression bomb ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS "
+            "if the image is genuine"
+        )
+    except Exception as exc:
         text = " ".join(str(exc).split()) or "no detail"
         return f"cannot be opened as an image ({type(exc).__name__}: {text})"
     if min(w, h) < min_side:
-        return (f"is {w}×{h} pixels; the models need at least {min_side} pixels on the shorter side "
-                "(MIN_IMAGE_SIDE; min_side=0 or --min-side 0 skips this check)")
+        return (
+            f"is {w}×{h} pixels; the models need at least {min_side} pixels on the shorter side "
+            "(MIN_IMAGE_SIDE; min_side=0 or --min-side 0 skips this check)"
+        )
     return None
 
 
@@ -153,8 +157,15 @@ def _sample(paths: list[str], verify: str, sample: int) -> list[str]:
 
 
 def _check_split(
-    split: str, folder: Path, target_zone: Any, verify: str, sample: int, cell_m: float, mixed_zones: str,
-    latlon_tolerance_m: float | None, min_side: int,
+    split: str,
+    folder: Path,
+    target_zone: Any,
+    verify: str,
+    sample: int,
+    cell_m: float,
+    mixed_zones: str,
+    latlon_tolerance_m: float | None,
+    min_side: int,
 ) -> SplitReport:
     report = SplitReport(split=split, folder=str(folder), cell_m=cell_m)
     try:
@@ -170,8 +181,9 @@ def _check_split(
         report.problems.extend(Problem(p, f"in the folder but not listed in {listing.name}") for p in diff.unlisted)
         report.problems.extend(Problem(p, f"listed more than once in {listing.name}") for p in diff.duplicated)
     try:
-        images, problems = scan_paths(folder, paths, target_zone=target_zone, mixed_zones=mixed_zones,
-                                      latlon_tolerance_m=latlon_tolerance_m)
+        images, problems = scan_paths(
+            folder, paths, target_zone=target_zone, mixed_zones=mixed_zones, latlon_tolerance_m=latlon_tolerance_m
+        )
     except DataError as exc:  # e.g. mixed UTM zones: reported, not a crash
         report.problems.append(Problem(str(folder), str(exc)))
         return report
@@ -189,7 +201,7 @@ def _check_split(
         report.area_km2 = round(area, 6)
         report.density_per_km2 = round(len(images) / area, 3) if area > 0 else 0.0
         counts = np.concatenate([cell_counts(xy[g], cell_m) for g in groups])
-        report.cells = int(len(counts))
+        report.cells = len(counts)
         report.images_per_cell_min = int(counts.min())
         report.images_per_cell_median = float(np.median(counts))
         report.images_per_cell_max = int(counts.max())
@@ -211,9 +223,15 @@ def _missing_databases(base: Path, splits: list[str]) -> list[SplitReport]:
         if not queries or f"{top}/database" in splits or database.with_name("database" + PATHS_FILE_SUFFIX).is_file():
             continue
         report = SplitReport(split=f"{top}/database", folder=str(database))
-        report.problems.append(Problem(str(database), (
-            f"{top} has query sets ({', '.join(queries)}) but no database (no {top}/database folder or "
-            f"{top}/database{PATHS_FILE_SUFFIX}): its queries cannot be evaluated")))
+        report.problems.append(
+            Problem(
+                str(database),
+                (
+                    f"{top} has query sets ({', '.join(queries)}) but no database (no {top}/database folder or "
+                    f"{top}/database{PATHS_FILE_SUFFIX}): its queries cannot be evaluated"
+                ),
+            )
+        )
         reports.append(report)
     return reports
 

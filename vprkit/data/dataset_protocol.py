@@ -6,7 +6,8 @@ A :class:`~vprkit.specs.DatasetSpec` names
   the returned object's ``generate(out_dir)`` writes the dataset in the standard layout under
   ``out_dir`` and may return a summary mapping (split → image count). For convenience the factory
   may instead return a plain callable ``fn(out_dir)``. Datasets that are downloaded, not made,
-  return a :class:`LocalDataset` whose ``generate`` explains how to get and prepare them.
+  have a :class:`DownloadedDatasetSpec`: their factory is a :class:`LocalDataset` whose
+  ``generate`` explains how to get and prepare them.
 - ``prepare`` (optional): ``prepare(src, out, *, link="symlink") -> Mapping[str, int]`` turns the
   files as distributed by the authors (``src``) into the standard layout under ``out`` and returns
   the image count per split.
@@ -21,28 +22,36 @@ apply its protocol (query sets, published counts, radius).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Optional, Protocol, runtime_checkable
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from vprkit.config import VprkitConfig, build_config
 from vprkit.errors import DataError, PluginError
+from vprkit.specs import DatasetSpec
+
+if TYPE_CHECKING:
+    from vprkit.contracts import Progress
+    from vprkit.data.image_list import ImageList
 
 __all__ = [
-    "DatasetGenerator",
-    "PrepareStep",
-    "LINK_MODES",
-    "LocalDatasetConfig",
-    "LocalDataset",
-    "make_dataset",
-    "prepare_dataset",
-    "describe_datasets",
     "DATASET_MARKER",
+    "LINK_MODES",
+    "DatasetGenerator",
+    "DownloadedDatasetSpec",
+    "LocalDataset",
+    "LocalDatasetConfig",
+    "PrepareStep",
     "dataset_spec_of",
-    "downloaded_dataset",
-    "standard_splits",
+    "describe_datasets",
+    "make_dataset",
     "mark_dataset",
+    "prepare_dataset",
+    "standard_splits",
 ]
 
 DATASET_MARKER = "vprkit-dataset.json"
@@ -87,7 +96,7 @@ class LocalDataset:
             f"then run: vprkit datasets prepare {self.name} --src <downloaded folder> --out {out_dir}"
         )
 
-    def load_split(self, split: str, **kwargs: Any):
+    def load_split(self, split: str, **kwargs: Any) -> ImageList:
         """:func:`vprkit.data.standard.load_split` on ``config.root``."""
         from vprkit.data.standard import load_split
 
@@ -96,15 +105,21 @@ class LocalDataset:
         return load_split(self.config.root, split, **kwargs)
 
 
-def downloaded_dataset(name: str, how_to_get: str) -> Callable[[LocalDatasetConfig], LocalDataset]:
-    """The factory of a dataset that is downloaded, not generated: ``factory(config)`` is a
-    :class:`LocalDataset` reading a prepared copy whose ``generate`` says ``how_to_get`` it."""
+@dataclass(frozen=True, kw_only=True)
+class DownloadedDatasetSpec(DatasetSpec):
+    """The spec of a dataset that is downloaded, not generated: ``how_to_get`` says where its files
+    are (a user who tries to make it is told), ``prepare`` turns them into the standard layout, and
+    the factory reads the prepared copy: ``factory`` (by default :class:`LocalDataset`, configured
+    by :class:`LocalDatasetConfig`, whose ``root`` is the copy) is called as
+    ``factory(name, config, how_to_get=how_to_get)``."""
 
-    def make(config: LocalDatasetConfig) -> LocalDataset:
-        return LocalDataset(name, config, how_to_get)
+    how_to_get: str
+    factory: str = f"{__name__}:LocalDataset"
+    config: type[BaseModel] = LocalDatasetConfig
 
-    make.__doc__ = f"Factory of dataset {name!r}: a reader of a prepared copy ({name} is downloaded, not generated)."
-    return make
+    def load_factory(self) -> Callable[..., Any]:
+        """``factory(config)``: the reader class bound to this dataset's name and ``how_to_get``."""
+        return functools.partial(super().load_factory(), self.name, how_to_get=self.how_to_get)
 
 
 def standard_splits(*names: str) -> dict[str, str]:
@@ -112,11 +127,18 @@ def standard_splits(*names: str) -> dict[str, str]:
     return {n: f"images/{n}" for n in names}
 
 
-def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int | None = None,
-                 overrides: Mapping[str, Any] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> Mapping[str, int] | None:
+def make_dataset(
+    name: str,
+    out_dir: Path,
+    *,
+    size: str | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Mapping[str, int] | None:
     """Build ``name``'s config from the options given, call its factory, then ``generate(out_dir)``
-    (with ``progress(done, total)`` when the generator takes a ``progress`` argument)."""
+    (with ``progress``, a :class:`vprkit.contracts.Progress`, when the generator takes a
+    ``progress`` argument)."""
     from vprkit.registry import get_dataset_spec
 
     spec = get_dataset_spec(name)
@@ -127,14 +149,15 @@ def make_dataset(name: str, out_dir: Path, *, size: str | None = None, seed: int
         values["seed"] = seed
     cfg = build_config(spec.config, values, dict(overrides or {}), owner=f"dataset {name!r}")
     made = spec.load_factory()(cfg)
-    generate: Callable[[Path], Any]
     if isinstance(made, DatasetGenerator):
-        generate = made.generate
+        generate: Callable[..., Mapping[str, int] | None] = made.generate  # (out_dir), or (out_dir, progress=...)
     elif callable(made):
         generate = made
     else:
-        raise PluginError(f"dataset {name!r}: factory {spec.factory} returned {type(made).__name__}, "
-                          "which has no generate(out_dir) method")
+        raise PluginError(
+            f"dataset {name!r}: factory {spec.factory} returned {type(made).__name__}, "
+            "which has no generate(out_dir) method"
+        )
     import inspect
 
     takes_progress = progress is not None and "progress" in inspect.signature(generate).parameters
@@ -148,21 +171,20 @@ def mark_dataset(root: Path, name: str, counts: Mapping[str, int] | None) -> Pat
     from vprkit import __version__
     from vprkit.fileio import atomic_write_json
 
-    return atomic_write_json(root / DATASET_MARKER, {"dataset": name, "vprkit": __version__,
-                                                     "counts": dict(counts or {})})
+    return atomic_write_json(
+        root / DATASET_MARKER, {"dataset": name, "vprkit": __version__, "counts": dict(counts or {})}
+    )
 
 
-def dataset_spec_of(root: str | Path):
+def dataset_spec_of(root: str | Path) -> DatasetSpec | None:
     """The registered :class:`~vprkit.specs.DatasetSpec` of a folder made or prepared by vprkit,
     else ``None`` (a folder assembled by hand, or a dataset whose plugin is not installed)."""
-    import json
-
+    from vprkit.fileio import read_json_object
     from vprkit.registry import get_dataset_spec, list_datasets
 
-    marker = Path(root) / DATASET_MARKER
     try:
-        name = json.loads(marker.read_text(encoding="utf-8")).get("dataset")
-    except (OSError, ValueError):
+        name = read_json_object(Path(root) / DATASET_MARKER, DataError, "no marker").get("dataset")
+    except (OSError, DataError):  # no marker, or not one vprkit wrote: a folder like any other
         return None
     return get_dataset_spec(name) if name in list_datasets() else None
 
@@ -176,7 +198,8 @@ def prepare_dataset(name: str, src: Path, out: Path, *, link: str = "symlink") -
     spec = get_dataset_spec(name)
     if not Path(src).exists():
         raise DataError(f"source folder {src} does not exist")
-    counts = spec.load_prepare()(Path(src), Path(out), link=link)
+    prepare: PrepareStep = spec.load_prepare()
+    counts = prepare(Path(src), Path(out), link=link)
     mark_dataset(Path(out), name, counts)
     return counts
 
@@ -184,21 +207,28 @@ def prepare_dataset(name: str, src: Path, out: Path, *, link: str = "symlink") -
 def describe_datasets() -> list[dict[str, Any]]:
     """Every registered dataset spec: name, plugin, splits, published counts, homepage, licence."""
     from vprkit.plugins import registered_specs
+    from vprkit.specs import DatasetSpec
 
     rows = []
     for name, reg in registered_specs("dataset").items():
         spec = reg.spec
-        rows.append({
-            "name": name,
-            "plugin": reg.plugin.name,
-            "distribution": reg.plugin.distribution,
-            "description": spec.description,
-            "splits": dict(getattr(spec, "splits", {}) or {}),
-            "expected_counts": dict(getattr(spec, "expected_counts", {}) or {}),
-            "homepage": getattr(spec, "homepage", ""),
-            "licence": getattr(spec, "licence", ""),
-            "can_prepare": bool(getattr(spec, "prepare", None)),
-            "protocol": {"radius_m": spec.protocol.radius_m, "paper_query_sets": list(spec.protocol.paper_query_sets),
-                         "notes": spec.protocol.notes},
-        })
+        assert isinstance(spec, DatasetSpec)  # registered_specs checked every spec's type
+        rows.append(
+            {
+                "name": name,
+                "plugin": reg.plugin.name,
+                "distribution": reg.plugin.distribution,
+                "description": spec.description,
+                "splits": dict(getattr(spec, "splits", {}) or {}),
+                "expected_counts": dict(getattr(spec, "expected_counts", {}) or {}),
+                "homepage": getattr(spec, "homepage", ""),
+                "licence": getattr(spec, "licence", ""),
+                "can_prepare": bool(getattr(spec, "prepare", None)),
+                "protocol": {
+                    "radius_m": spec.protocol.radius_m,
+                    "paper_query_sets": list(spec.protocol.paper_query_sets),
+                    "notes": spec.protocol.notes,
+                },
+            }
+        )
     return rows

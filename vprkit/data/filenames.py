@@ -1,4 +1,4 @@
-"""The standard VPR file name (METHODS.md §10): write one, write many, parse millions.
+"""The standard VPR file name (docs/datasets/index.md): write one, write many, parse millions.
 
 A standard name carries 14 '@'-separated fields between a leading '@' and the extension::
 
@@ -16,8 +16,9 @@ column and numeric columns are cast to float64 in C, with no per-name Python cal
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,20 @@ __all__ = [
 
 #: Field names in file-name order (between the leading '@' and the extension).
 FIELDS: tuple[str, ...] = (
-    "east", "north", "zone_number", "zone_letter", "lat", "lon", "pano_id", "tile_num",
-    "heading", "pitch", "roll", "height", "timestamp", "note",
+    "east",
+    "north",
+    "zone_number",
+    "zone_letter",
+    "lat",
+    "lon",
+    "pano_id",
+    "tile_num",
+    "heading",
+    "pitch",
+    "roll",
+    "height",
+    "timestamp",
+    "note",
 )
 #: Fields parsed as float64 (empty → NaN); the others stay strings.
 NUMERIC_FIELDS: tuple[str, ...] = ("east", "north", "zone_number", "lat", "lon", "heading", "pitch", "roll", "height")
@@ -256,7 +269,9 @@ def _spans(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return mat.view(f"S{width}").ravel()
 
 
-def _fixed_layout_spans(buf, at, line_start, line_end, ok):
+def _fixed_layout_spans(
+    buf: np.ndarray, at: np.ndarray, line_start: np.ndarray, line_end: np.ndarray, ok: np.ndarray
+) -> Callable[[int], np.ndarray] | None:
     """Fast path for machine-written lists: every line has the same length and '@' offsets.
 
     Then the block is a ``(n, line length)`` byte grid and each field is a column slice of it
@@ -321,11 +336,11 @@ def _parse_block(names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, l
     n = len(names)
     joined = "\n".join(names)
     if joined.count("\n") != n - 1:
-        bad = [(i, "contains a newline") for i, s in enumerate(names) if "\n" in s]
+        with_newline = [(i, "contains a newline") for i, s in enumerate(names) if "\n" in s]
         names = [s.replace("\n", " ") for s in names]
-        cols, ok, problems = _parse_block(names)
-        ok[[i for i, _ in bad]] = False
-        return cols, ok, sorted(problems + bad)
+        block_cols, block_ok, block_problems = _parse_block(names)
+        block_ok[[i for i, _ in with_newline]] = False
+        return block_cols, block_ok, sorted(block_problems + with_newline)
     buf = np.frombuffer(joined.encode("utf-8", "surrogateescape"), dtype=np.uint8)
     newlines = np.flatnonzero(buf == ord("\n"))
     line_start = np.concatenate([[0], newlines + 1])
@@ -399,8 +414,11 @@ def parse_filenames(names: Sequence[str] | np.ndarray | Iterable[str], *, errors
         raise ValueError(f"errors must be 'raise' or 'report', not {errors!r}")
     if isinstance(names, np.ndarray):
         names = names.tolist()
-    names = [s if isinstance(s, str) else str(s) for s in names] if not isinstance(names, list) or (
-        names and not isinstance(names[0], str)) else names
+    names = (
+        [s if isinstance(s, str) else str(s) for s in names]
+        if not isinstance(names, list) or (names and not isinstance(names[0], str))
+        else names
+    )
     n = len(names)
     blocks = [_parse_block(names[s : s + _CHUNK]) for s in range(0, n, _CHUNK)]
     keys = (*FIELDS, "ext")

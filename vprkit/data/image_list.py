@@ -126,7 +126,7 @@ class ImageList:
         mtimes = np.fromiter((st.st_mtime_ns for st in stats), dtype=np.int64, count=len(stats))
         return fingerprint("vprkit-image-content", CONTENT_KEY_VERSION, "stat", names, sizes, mtimes)
 
-    def subset(self, rows: np.ndarray) -> "ImageList":
+    def subset(self, rows: np.ndarray) -> ImageList:
         """Rows ``rows`` (indices or boolean mask) as a new list."""
         return ImageList(
             root=self.root,
@@ -147,7 +147,7 @@ def _paths_digest(paths: list[str]) -> str:
     joined names rather than two updates per path."""
     h = hashlib.sha256()
     for start in range(0, len(paths), _BLOCK):
-        h.update(("\n".join(paths[start:start + _BLOCK]) + "\n").encode("utf-8"))
+        h.update(("\n".join(paths[start : start + _BLOCK]) + "\n").encode("utf-8"))
     return h.hexdigest()
 
 
@@ -155,5 +155,7 @@ def _unreadable(root: Path, failed: list[tuple[str, OSError]], total: int) -> Da
     path, exc = failed[0]
     what = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
     more = f" (the first of {len(failed)} such files)" if len(failed) > 1 else ""
-    return DataError(f"image {Path(root) / path} {what}{more}; {len(failed)} of {total} images of {root} "
-                     "cannot be fingerprinted: re-read the folder (its listing may be stale) or restore the files")
+    return DataError(
+        f"image {Path(root) / path} {what}{more}; {len(failed)} of {total} images of {root} "
+        "cannot be fingerprinted: re-read the folder (its listing may be stale) or restore the files"
+    )

@@ -24,7 +24,21 @@ from vprkit.errors import DataError
 
 __all__ = ["load_mat"]
 
-_MI = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8", 16: "u1", 17: "u2", 18: "u4"}
+_MI = {
+    1: "i1",
+    2: "u1",
+    3: "i2",
+    4: "u2",
+    5: "i4",
+    6: "u4",
+    7: "f4",
+    9: "f8",
+    12: "i8",
+    13: "u8",
+    16: "u1",
+    17: "u2",
+    18: "u4",
+}
 _MI_MATRIX, _MI_COMPRESSED = 14, 15
 _MX = {6: "f8", 7: "f4", 8: "i1", 9: "u1", 10: "i2", 11: "u2", 12: "i4", 13: "u4", 14: "i8", 15: "u8"}
 _MX_CELL, _MX_STRUCT, _MX_OBJECT, _MX_CHAR, _MX_SPARSE = 1, 2, 3, 4, 5
@@ -114,7 +128,7 @@ class _Reader:
         raise self.fail(f"variable {name!r} is a {kind} array, which vprkit's .mat reader does not support")
 
     def element(self, pos: int, aligned: bool) -> tuple[Any, int]:
-        mtype, nbytes, start, end = self.tag(pos)
+        mtype, _nbytes, start, end = self.tag(pos)
         if mtype != _MI_MATRIX:
             raise self.fail(f"expected an array element, found data type {mtype}")
         _, value = self.matrix(start, end)
@@ -139,7 +153,7 @@ def load_mat(path: str | Path) -> dict[str, Any]:
     pos = 128
     while pos + 8 <= len(data):
         top = _Reader(data, endian, str(path))
-        mtype, nbytes, start, end = top.tag(pos)
+        mtype, _nbytes, start, end = top.tag(pos)
         if mtype == _MI_COMPRESSED:
             try:
                 inner = zlib.decompress(data[start:end])

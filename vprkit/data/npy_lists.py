@@ -20,6 +20,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ _ALLOWED = {
 
 
 class _ArraysOnly(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only NumPy arrays are allowed)")
@@ -56,7 +57,9 @@ def load_npy_array(path: str | Path) -> np.ndarray:
     try:
         with open(path, "rb") as fh:
             version = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(fh)
             if not dtype.hasobject:
                 return np.load(path, allow_pickle=False)
@@ -94,8 +97,17 @@ def _as_list(root: Path, paths: np.ndarray, source: Path) -> ImageList:
     if parsed.ok.all():  # standard names: use their coordinates
         return image_list_from_paths(root, paths.tolist())
     nan = np.full(len(paths), np.nan)
-    return ImageList(root=root, paths=paths, east=nan, north=nan.copy(), zone_number=0, zone_letter="",
-                     lat=nan.copy(), lon=nan.copy(), heading=nan.copy())
+    return ImageList(
+        root=root,
+        paths=paths,
+        east=nan,
+        north=nan.copy(),
+        zone_number=0,
+        zone_letter="",
+        lat=nan.copy(),
+        lon=nan.copy(),
+        heading=nan.copy(),
+    )
 
 
 def read_npy_lists(list_dir: str | Path, name: str, image_root: str | Path) -> NpyEvalSet:
@@ -114,7 +126,9 @@ def read_npy_lists(list_dir: str | Path, name: str, image_root: str | Path) -> N
         gt_file = d / f"{name}_pIdx.npy"
     for f in (db_file, q_file, gt_file):
         if not f.is_file():
-            raise DataError(f"{f} does not exist (expected {name}_dbImages.npy, {name}_qImages.npy and {name}_gt.npy or {name}_pIdx.npy in {d})")
+            raise DataError(
+                f"{f} does not exist (expected {name}_dbImages.npy, {name}_qImages.npy and {name}_gt.npy or {name}_pIdx.npy in {d})"
+            )
     db_paths = load_npy_array(db_file)
     q_paths = load_npy_array(q_file)
     q_idx_file = d / f"{name}_qIdx.npy"

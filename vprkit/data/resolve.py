@@ -3,10 +3,13 @@ into the cache on first use: under a minute for ``small`` on 2 cores)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vprkit.errors import DataError
+
+if TYPE_CHECKING:
+    from vprkit.contracts import Progress
 
 __all__ = ["DEFAULT_DATASET", "DEFAULT_SEED", "DEFAULT_SIZE", "default_dataset", "resolve_dataset"]
 
@@ -15,26 +18,23 @@ DEFAULT_SIZE = "small"
 DEFAULT_SEED = 0
 
 
-def default_dataset(size: str = DEFAULT_SIZE, seed: int = DEFAULT_SEED, root: Path | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> Path:
-    """Root of synthcity ``size``/``seed`` in the cache, generated on first use (``progress(done,
-    total)`` views). A half-written folder (no ``.complete`` marker, e.g. an interrupted
+def default_dataset(
+    size: str = DEFAULT_SIZE, seed: int = DEFAULT_SEED, root: Path | None = None, progress: Progress | None = None
+) -> Path:
+    """Root of synthcity ``size``/``seed`` in the cache, generated on first use (the views written
+    reported to ``progress``). A half-written folder (no ``.complete`` marker, e.g. an interrupted
     generation) is generated again."""
     from filelock import FileLock
 
     from vprkit.data.cache import cache_dir
     from vprkit.data.dataset_protocol import make_dataset
-    from vprkit.fileio import atomic_write_text
+    from vprkit.fileio import atomic_write_text, make_folder
 
     root = root or cache_dir() / "datasets" / f"synthcity-{size}-seed{seed}"
     marker = root / ".complete"
     if marker.is_file():
         return root
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create {str(root.parent)!r} ({exc.strerror or exc}) for the embedded dataset; set "
-                        "VPRKIT_CACHE_DIR to a writable folder") from exc
+    make_folder(root.parent, " for the embedded dataset; set VPRKIT_CACHE_DIR to a writable folder")
     # Two commands started at once on a fresh machine would generate into the same folder: the
     # first takes the lock and generates, the others wait and then find the marker.
     with FileLock(str(root.parent / f".{root.name}.lock")):
@@ -44,9 +44,9 @@ def default_dataset(size: str = DEFAULT_SIZE, seed: int = DEFAULT_SEED, root: Pa
     return root
 
 
-def resolve_dataset(dataset: str | Path, progress: Callable[[int, int], None] | None = None) -> tuple[Path, bool]:
+def resolve_dataset(dataset: str | Path, progress: Progress | None = None) -> tuple[Path, bool]:
     """``(root, is_default)`` for a ``--dataset`` value (a folder, or ``"synthcity"``, generated on
-    first use with ``progress(done, total)``)."""
+    first use, reported to ``progress``)."""
     if str(dataset) == DEFAULT_DATASET:
         return default_dataset(progress=progress), True
     root = Path(dataset)

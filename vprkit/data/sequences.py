@@ -23,7 +23,7 @@ from vprkit.data.image_list import ImageList
 from vprkit.data.standard import list_image_paths
 from vprkit.errors import DataError
 
-__all__ = ["read_sequence", "frame_tolerance_radius"]
+__all__ = ["frame_tolerance_radius", "read_sequence"]
 
 _DIGITS = re.compile(r"(\d+)(?!.*\d)")
 
@@ -56,7 +56,7 @@ def read_sequence(folder: str | Path, *, frame_spacing_m: float = 1.0, index_fro
                 f"{folder}: {len(missing)} frame names carry no frame number, e.g. {missing[:3]}; "
                 "use index_from='order' to number frames by sorted position"
             )
-        frame = np.array([int(m.group(1)) for m in found], dtype=np.int64)
+        frame = np.array([int(m.group(1)) for m in found if m is not None], dtype=np.int64)  # none is missing
         order = np.argsort(frame, kind="stable")
         paths = [paths[i] for i in order]
         frame = frame[order]

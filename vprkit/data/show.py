@@ -16,7 +16,6 @@ import numpy as np
 from vprkit.data.image_list import ImageList
 from vprkit.data.standard import list_splits, load_split
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path
 
 __all__ = ["describe_folder", "describe_spec", "load_all_splits", "plot_positions"]
 
@@ -46,8 +45,13 @@ def describe_spec(name: str) -> dict[str, Any]:
     spec = get_dataset_spec(name)
     splits = [{"split": s, "images": None, "published": spec.expected_counts.get(s)} for s in spec.splits]
     tops = dict.fromkeys(s.split("/")[0] for s in spec.splits)
-    return {"root": name, "dataset": name, "splits": splits,
-            "query_sets": {t: spec.query_sets(t) for t in tops if spec.query_sets(t)}, "protocol": _protocol(spec)}
+    return {
+        "root": name,
+        "dataset": name,
+        "splits": splits,
+        "query_sets": {t: spec.query_sets(t) for t in tops if spec.query_sets(t)},
+        "protocol": _protocol(spec),
+    }
 
 
 def describe_folder(root: str | Path) -> dict[str, Any]:
@@ -61,12 +65,22 @@ def describe_folder(root: str | Path) -> dict[str, Any]:
     names = list_splits(root)
     if not names:
         raise DataError(f"{root} has no split folders (images/train, images/test/database, images/test/queries...)")
-    splits = [{"split": s, "images": len(list_image_paths(split_folder(root, s))),
-               "published": spec.expected_counts.get(s) if spec else None} for s in names]
+    splits = [
+        {
+            "split": s,
+            "images": len(list_image_paths(split_folder(root, s))),
+            "published": spec.expected_counts.get(s) if spec else None,
+        }
+        for s in names
+    ]
     tops = dict.fromkeys(s.split("/")[0] for s in names)
-    return {"root": str(root), "dataset": spec.name if spec else None, "splits": splits,
-            "query_sets": {t: list_query_sets(root, t) for t in tops if list_query_sets(root, t)},
-            "protocol": _protocol(spec) if spec else None}
+    return {
+        "root": str(root),
+        "dataset": spec.name if spec else None,
+        "splits": splits,
+        "query_sets": {t: list_query_sets(root, t) for t in tops if list_query_sets(root, t)},
+        "protocol": _protocol(spec) if spec else None,
+    }
 
 
 def _style(split: str) -> tuple[str, int, float]:
@@ -80,39 +94,36 @@ def _style(split: str) -> tuple[str, int, float]:
     return colour, size, alpha
 
 
-def plot_positions(splits: dict[str, ImageList], png: str | Path, *, title: str = "", max_points: int = 200_000) -> Path:
+def plot_positions(
+    splits: dict[str, ImageList], png: str | Path, *, title: str = "", max_points: int = 200_000
+) -> Path:
     """Write a map of every split's positions to ``png`` (atomically); returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from vprkit.plotting import png_figure
 
     located = {k: v for k, v in splits.items() if len(v) and np.isfinite(v.east).any()}
     if not located:
         raise DataError("nothing to draw: no split has positions")
     allxy = np.concatenate([v.utm[np.isfinite(v.east)] for v in located.values()])
     origin = allxy.min(axis=0)
-    fig, ax = plt.subplots(figsize=(8, 8), dpi=120)
-    order = sorted(located, key=lambda s: ("queries" in s, "database" in s, s))  # train below, queries on top
-    for split in order:
-        images = located[split]
-        xy = images.utm[np.isfinite(images.east)] - origin
-        label = f"{split} ({len(images):,})"
-        if len(xy) > max_points:
-            xy = xy[np.linspace(0, len(xy) - 1, max_points).astype(int)]
-            label += f", {max_points:,} drawn"
-        colour, size, alpha = _style(split)
-        ax.scatter(xy[:, 0], xy[:, 1], s=size, c=colour, alpha=alpha, linewidths=0, label=label)
-    any_list = next(iter(located.values()))
-    zone = f" (UTM zone {any_list.zone_number}{any_list.zone_letter})" if any_list.zone_number else ""
-    ax.set_xlabel(f"east − {origin[0]:.0f} [m]{zone}")
-    ax.set_ylabel(f"north − {origin[1]:.0f} [m]")
-    ax.set_aspect("equal")
-    ax.legend(loc="upper right", markerscale=2, fontsize=8, framealpha=0.9)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(png, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with png_figure(png, figsize=(8, 8), dpi=120) as fig:
+        ax = fig.subplots()
+        order = sorted(located, key=lambda s: ("queries" in s, "database" in s, s))  # train below, queries on top
+        for split in order:
+            images = located[split]
+            xy = images.utm[np.isfinite(images.east)] - origin
+            label = f"{split} ({len(images):,})"
+            if len(xy) > max_points:
+                xy = xy[np.linspace(0, len(xy) - 1, max_points).astype(int)]
+                label += f", {max_points:,} drawn"
+            colour, size, alpha = _style(split)
+            ax.scatter(xy[:, 0], xy[:, 1], s=size, c=colour, alpha=alpha, linewidths=0, label=label)
+        any_list = next(iter(located.values()))
+        zone = f" (UTM zone {any_list.zone_number}{any_list.zone_letter})" if any_list.zone_number else ""
+        ax.set_xlabel(f"east − {origin[0]:.0f} [m]{zone}")
+        ax.set_ylabel(f"north − {origin[1]:.0f} [m]")
+        ax.set_aspect("equal")
+        ax.legend(loc="upper right", markerscale=2, fontsize=8, framealpha=0.9)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
     return Path(png)

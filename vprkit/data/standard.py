@@ -1,4 +1,4 @@
-"""Readers for the standard layout: folders of '@'-named images (METHODS.md §10).
+"""Readers for the standard layout: folders of '@'-named images (docs/datasets/index.md).
 
 Layout::
 
@@ -23,34 +23,35 @@ from __future__ import annotations
 import os
 import posixpath
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
-from vprkit.geometry.utm import Zone, unify_zone, utm_latlon_distance
 from vprkit.data.filenames import parse_filenames
 from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
+from vprkit.geometry.utm import Zone, unify_zone, utm_latlon_distance
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MIN_IMAGE_SIDE",
     "PATHS_FILE_SUFFIX",
-    "Problem",
     "ListingDiff",
-    "walk_image_paths",
+    "Problem",
     "check_listing",
-    "list_image_paths",
-    "scan_paths",
     "image_list_from_paths",
-    "read_folder",
-    "split_folder",
-    "list_splits",
+    "list_image_paths",
     "list_query_sets",
-    "resolve_query_sets",
+    "list_splits",
     "load_split",
+    "read_folder",
+    "resolve_query_sets",
+    "scan_paths",
+    "split_folder",
+    "walk_image_paths",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -97,18 +98,24 @@ class ListingDiff:
         """One line naming the first differences (empty when :attr:`ok`)."""
         parts = []
         if self.missing:
-            parts.append(f"lists {_count(self.missing, 'image that is', 'images that are')} missing "
-                         f"(first: {self.missing[0]})")
+            parts.append(
+                f"lists {_count(self.missing, 'image that is', 'images that are')} missing (first: {self.missing[0]})"
+            )
         if self.unlisted:
-            parts.append(f"{_count(self.unlisted, 'image in the folder is', 'images in the folder are')} not listed "
-                         f"(first: {self.unlisted[0]})")
+            parts.append(
+                f"{_count(self.unlisted, 'image in the folder is', 'images in the folder are')} not listed "
+                f"(first: {self.unlisted[0]})"
+            )
         if self.duplicated:
-            parts.append(f"{_count(self.duplicated, 'path is', 'paths are')} listed twice or more "
-                         f"(first: {self.duplicated[0]})")
+            parts.append(
+                f"{_count(self.duplicated, 'path is', 'paths are')} listed twice or more (first: {self.duplicated[0]})"
+            )
         if not parts:
             return ""
-        return (f"{self.listing} " + " and ".join(parts) + "; regenerate the listing from the folder, "
-                "or delete it to read the folder itself")
+        return (
+            f"{self.listing} " + " and ".join(parts) + "; regenerate the listing from the folder, "
+            "or delete it to read the folder itself"
+        )
 
 
 def _count(items: Sequence[str], one: str, many: str) -> str:
@@ -183,7 +190,9 @@ def list_image_paths(folder: str | Path, verify_listing: bool = False) -> list[s
             raise DataError(f"{listing} lists no images")
         for p in {paths[0], paths[-1]}:
             if not (folder / p).is_file():
-                raise DataError(f"{listing} lists {p!r}, but {folder / p} does not exist (paths must be relative to {folder})")
+                raise DataError(
+                    f"{listing} lists {p!r}, but {folder / p} does not exist (paths must be relative to {folder})"
+                )
         if verify_listing:
             diff = check_listing(folder, paths)
             if not diff.ok:
@@ -201,7 +210,7 @@ def scan_paths(
     root: str | Path,
     paths: Sequence[str],
     *,
-    target_zone: "str | Zone | None" = None,
+    target_zone: str | Zone | None = None,
     mixed_zones: str = "raise",
     latlon_tolerance_m: float | None = None,
 ) -> tuple[ImageList, list[Problem]]:
@@ -225,16 +234,27 @@ def scan_paths(
     if latlon_tolerance_m is not None:
         problems.extend(_latlon_disagreements(paths, c, float(latlon_tolerance_m)))
     east, north, lat, lon, zone, row_zone = unify_zone(
-        c["east"], c["north"], c["zone_number"], c["zone_letter"], c["lat"], c["lon"], target_zone,
-        source=str(root), mixed_zones=mixed_zones, names=np.asarray(paths),
+        c["east"],
+        c["north"],
+        c["zone_number"],
+        c["zone_letter"],
+        c["lat"],
+        c["lon"],
+        target_zone,
+        source=str(root),
+        mixed_zones=mixed_zones,
+        names=np.asarray(paths),
     )
     # A UTM position needs its zone (from the name, or implied by lat/lon) to mean anything.
     has_ll = np.isfinite(c["lat"]) & np.isfinite(c["lon"])
     has_zone = (np.isfinite(c["zone_number"]) & (c["zone_letter"] != "")) | has_ll
     located = parsed.ok & np.isfinite(east) & np.isfinite(north) & has_zone
     for i in np.flatnonzero(parsed.ok & ~located).tolist():
-        reason = ("UTM east/north without a UTM zone, and no lat/lon" if np.isfinite(east[i])
-                  else "no coordinates (UTM east/north and lat/lon are empty or NaN)")
+        reason = (
+            "UTM east/north without a UTM zone, and no lat/lon"
+            if np.isfinite(east[i])
+            else "no coordinates (UTM east/north and lat/lon are empty or NaN)"
+        )
         problems.append(Problem(str(paths[i]), reason))
     rows = np.flatnonzero(located)
     extra = {k: c[k][rows] for k in ("pano_id", "timestamp", "note") if (c[k] != "").any()}
@@ -261,12 +281,21 @@ def _latlon_disagreements(paths: Sequence[str], c: dict[str, np.ndarray], tolera
     problems = []
     for i in bad.tolist():  # one message per bad file (few); the distances above are vectorised
         zone = f"{int(c['zone_number'][i])}{c['zone_letter'][i]}"
-        where = (f"are {gap[i]:,.0f} m from" if np.isfinite(gap[i])
-                 else "are outside UTM's range (latitude -80..84, longitude -180..180), so cannot match")
-        problems.append(Problem(str(paths[i]), (
-            f"lat/lon {c['lat'][i]:.7f}, {c['lon'][i]:.7f} {where} the UTM position "
-            f"{c['east'][i]:.2f} E {c['north'][i]:.2f} N (zone {zone}) in the same name "
-            f"(tolerance {tolerance_m:g} m); fix the name's lat/lon or UTM fields")))
+        where = (
+            f"are {gap[i]:,.0f} m from"
+            if np.isfinite(gap[i])
+            else "are outside UTM's range (latitude -80..84, longitude -180..180), so cannot match"
+        )
+        problems.append(
+            Problem(
+                str(paths[i]),
+                (
+                    f"lat/lon {c['lat'][i]:.7f}, {c['lon'][i]:.7f} {where} the UTM position "
+                    f"{c['east'][i]:.2f} E {c['north'][i]:.2f} N (zone {zone}) in the same name "
+                    f"(tolerance {tolerance_m:g} m); fix the name's lat/lon or UTM fields"
+                ),
+            )
+        )
     return problems
 
 
@@ -285,23 +314,17 @@ def _finish(images: ImageList, problems: list[Problem], errors: str, where: str)
     return images
 
 
-def image_list_from_paths(
-    root: str | Path,
-    paths: Sequence[str],
-    *,
-    target_zone: "str | Zone | None" = None,
-    errors: str = "raise",
-    mixed_zones: str = "raise",
-) -> ImageList:
-    """:func:`scan_paths`, then raise on problems (``errors="raise"``) or warn and exclude them."""
-    images, problems = scan_paths(root, paths, target_zone=target_zone, mixed_zones=mixed_zones)
+def image_list_from_paths(root: str | Path, paths: Sequence[str], *, errors: str = "raise", **scan: Any) -> ImageList:
+    """:func:`scan_paths` (``scan``: its options), then raise on problems (``errors="raise"``) or warn
+    and exclude them."""
+    images, problems = scan_paths(root, paths, **scan)
     return _finish(images, problems, errors, str(root))
 
 
 def read_folder(
     folder: str | Path,
     *,
-    target_zone: "str | Zone | None" = None,
+    target_zone: str | Zone | None = None,
     errors: str = "raise",
     cache: bool = False,
     mixed_zones: str = "raise",
@@ -344,7 +367,9 @@ def split_folder(root: str | Path, split: str) -> Path:
         if candidate.is_dir() or candidate.with_name(candidate.name + PATHS_FILE_SUFFIX).is_file():
             return candidate
     found = ", ".join(list_splits(root)) if root.is_dir() else "the root does not exist"
-    raise DataError(f"dataset {root} has no split {split!r} (looked in {root / 'images' / split}); splits found: {found or 'none'}")
+    raise DataError(
+        f"dataset {root} has no split {split!r} (looked in {root / 'images' / split}); splits found: {found or 'none'}"
+    )
 
 
 def list_splits(root: str | Path) -> list[str]:
@@ -352,9 +377,11 @@ def list_splits(root: str | Path) -> list[str]:
     base = Path(root) / "images"
     if not base.is_dir():
         base = Path(root)
-    splits = []
+    splits: list[str] = []
     for top in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
-        subs = sorted(p.name for p in top.iterdir() if p.is_dir() and (p.name == "database" or p.name.startswith("queries")))
+        subs = sorted(
+            p.name for p in top.iterdir() if p.is_dir() and (p.name == "database" or p.name.startswith("queries"))
+        )
         if subs:
             splits.extend(f"{top.name}/{s}" for s in subs)
         elif top.name == "train":  # a flat training folder (SF-XL)
@@ -370,15 +397,19 @@ def list_query_sets(root: str | Path, split: str) -> list[str]:
     for base in (Path(root) / "images" / split, Path(root) / split):
         if base.is_dir():
             found |= {p.name for p in base.iterdir() if p.is_dir() and p.name.startswith("queries")}
-            found |= {p.name[: -len(PATHS_FILE_SUFFIX)] for p in base.iterdir()
-                      if p.name.startswith("queries") and p.name.endswith(PATHS_FILE_SUFFIX)}
+            found |= {
+                p.name[: -len(PATHS_FILE_SUFFIX)]
+                for p in base.iterdir()
+                if p.name.startswith("queries") and p.name.endswith(PATHS_FILE_SUFFIX)
+            }
         if found:
             break
     return sorted(found)
 
 
-def resolve_query_sets(root: str | Path, split: str, requested: Sequence[str] | None,
-                       order: Sequence[str] = ()) -> list[str]:
+def resolve_query_sets(
+    root: str | Path, split: str, requested: Sequence[str] | None, order: Sequence[str] = ()
+) -> list[str]:
     """The query sets to evaluate: ``None`` or ``["all"]`` → every set of the split (in ``order``,
     e.g. the dataset spec's, then by name); otherwise the names given (``queries_v1`` or ``v1``),
     each checked to exist — an unknown one is refused, listing those that do (before anything is
@@ -387,33 +418,25 @@ def resolve_query_sets(root: str | Path, split: str, requested: Sequence[str] | 
     available = sorted(list_query_sets(root, split), key=lambda name: (rank.get(name, len(rank)), name))
     if not available:
         splits = ", ".join(list_splits(root)) if Path(root).is_dir() else "the root does not exist"
-        raise DataError(f"dataset {root} has no query set under {split!r} (no {split}/queries* folder); "
-                        f"splits found: {splits or 'none'}")
+        raise DataError(
+            f"dataset {root} has no query set under {split!r} (no {split}/queries* folder); "
+            f"splits found: {splits or 'none'}"
+        )
     if not requested or list(requested) == ["all"]:
         return available
     chosen = []
     for name in requested:
         full = name if name.startswith("queries") else f"queries_{name}"
         if full not in available and name not in available:
-            raise DataError(f"dataset {root} has no query set {name!r} in split {split!r}; "
-                            f"query sets there: {', '.join(available)} (or 'all')")
+            raise DataError(
+                f"dataset {root} has no query set {name!r} in split {split!r}; "
+                f"query sets there: {', '.join(available)} (or 'all')"
+            )
         chosen.append(name if name in available else full)
     return list(dict.fromkeys(chosen))
 
 
-def load_split(
-    dataset: str | Path,
-    split: str,
-    *,
-    target_zone: "str | Zone | None" = None,
-    errors: str = "raise",
-    cache: bool = False,
-    mixed_zones: str = "raise",
-    verify_listing: bool = False,
-) -> ImageList:
+def load_split(dataset: str | Path, split: str, **options: Any) -> ImageList:
     """Read one split of a dataset in the standard layout, e.g. ``load_split(root, "test/queries")``
-    (arguments as :func:`read_folder`)."""
-    return read_folder(
-        split_folder(dataset, split), target_zone=target_zone, errors=errors, cache=cache, mixed_zones=mixed_zones,
-        verify_listing=verify_listing,
-    )
+    (``options`` as :func:`read_folder`'s)."""
+    return read_folder(split_folder(dataset, split), **options)

@@ -1,4 +1,4 @@
-"""Evaluation of classifiers, retrievers and pipelines on one metric (METHODS.md §0)."""
+"""Evaluation of classifiers, retrievers and pipelines on one metric (docs/pipelines.md)."""
 
 from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall, recall_at_n
 from vprkit.evaluation.timing import StageTimer

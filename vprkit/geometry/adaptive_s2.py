@@ -1,4 +1,4 @@
-"""Adaptive S2 subdivision (PlaNet/HGE procedure, METHODS.md §4) and τ density scaling.
+"""Adaptive S2 subdivision (PlaNet/HGE procedure; docs/partitioners/s2.md) and τ density scaling.
 
 Each image starts in its level-``lvl_min`` cell; cells with ``count ≤ τmin`` are deleted with their
 images; then, level by level, every image of a cell with ``count > τmax`` moves to its child at the
@@ -16,10 +16,10 @@ import numpy as np
 from vprkit.errors import ConfigError
 from vprkit.geometry import s2
 
-__all__ = ["AdaptiveCells", "adaptive_s2_cells", "occupied_cell_density", "SFXL_DENSITY"]
+__all__ = ["SFXL_DENSITY", "AdaptiveCells", "adaptive_s2_cells", "occupied_cell_density"]
 
 #: Mean training images per occupied 20 m × 20 m cell on SF-XL: 5.6M processed training images
-#: (paper 002) over the ~113k D&C classes of 20 m (paper 001 §4). The reference density the
+#: (Berton et al., CVPR 2022) over the ~113k D&C classes of 20 m (Trivigno et al., ICCV 2023, §4). The reference density the
 #: papers' τ values were tuned at.
 SFXL_DENSITY = 5.6e6 / 113e3
 
@@ -52,7 +52,9 @@ def _runs(sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sorted_ids[starts], np.cumsum(change) - 1, np.diff(np.append(starts, n))
 
 
-def adaptive_s2_cells(leaf_ids: np.ndarray, tau_min: int, tau_max: int, lvl_min: int = 2, lvl_max: int = 30) -> AdaptiveCells:
+def adaptive_s2_cells(
+    leaf_ids: np.ndarray, tau_min: int, tau_max: int, lvl_min: int = 2, lvl_max: int = 30
+) -> AdaptiveCells:
     """Adaptive S2 cells of the leaf ids ``(n,)`` uint64 of the training images.
 
     The leaves are sorted once; because the current cells are always disjoint leaf ranges, the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["convex_hull", "hull_area_m2", "cell_counts"]
+__all__ = ["cell_counts", "convex_hull", "hull_area_m2"]
 
 
 def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -21,8 +21,18 @@ def convex_hull(xy: np.ndarray) -> np.ndarray:
     if len(pts) < 3:
         return np.unique(pts, axis=0)
     x, y = pts[:, 0], pts[:, 1]
-    ext = pts[[np.argmin(x), np.argmin(x + y), np.argmin(y), np.argmax(x - y),
-               np.argmax(x), np.argmax(x + y), np.argmax(y), np.argmin(x - y)]]
+    ext = pts[
+        [
+            np.argmin(x),
+            np.argmin(x + y),
+            np.argmin(y),
+            np.argmax(x - y),
+            np.argmax(x),
+            np.argmax(x + y),
+            np.argmax(y),
+            np.argmin(x - y),
+        ]
+    ]
     ext = ext[np.r_[True, np.any(np.diff(ext, axis=0) != 0, axis=1)]]  # drop repeated vertices
     if len(ext) >= 3:
         inside = np.ones(len(pts), dtype=bool)

@@ -43,7 +43,9 @@ class GridLocator:
             self._low = np.zeros(width, dtype=np.int64)
             self._span = np.ones(width, dtype=np.int64)
         if float(np.prod(self._span.astype(np.float64))) >= 2.0**62:
-            raise DataError("grid locator: the cells span too large an area to index (check the UTM zone of the points)")
+            raise DataError(
+                "grid locator: the cells span too large an area to index (check the UTM zone of the points)"
+            )
         self._packed = self._pack(self.cells)
         if len(self._packed) > 1 and not (np.diff(self._packed) > 0).all():
             raise DataError("grid locator: cells must be unique and sorted lexicographically")
@@ -59,6 +61,8 @@ class GridLocator:
         """Integer cell of every point ``(n, 2|3)`` int64: ``floor(east/M)``, ``floor(north/M)`` [, ``floor(h/α)``]."""
         cols = [np.floor(east / self.cell_size), np.floor(north / self.cell_size)]
         if self.heading_step:
+            if heading is None:
+                raise DataError("grid locator: the cells are heading-binned, so headings are required")
             cols.append(np.floor(heading / self.heading_step))
         return np.stack(cols, axis=1).astype(np.int64)
 
@@ -79,7 +83,11 @@ class GridLocator:
         return out
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"cells": self.cells}, {"kind": self.kind, "cell_size": self.cell_size, "heading_step": self.heading_step}
+        return {"cells": self.cells}, {
+            "kind": self.kind,
+            "cell_size": self.cell_size,
+            "heading_step": self.heading_step,
+        }
 
 
 class S2Locator:

@@ -10,6 +10,7 @@ figure fast at SF-XL scale.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,13 +19,16 @@ from vprkit.geometry import s2
 from vprkit.geometry.locate import GridLocator, S2Locator
 from vprkit.geometry.utm import latlon_to_utm
 
+if TYPE_CHECKING:
+    from vprkit.partition import Partition
+
 __all__ = ["plot_partition"]
 
 MAX_POLYGONS = 20000
 MAX_POINTS = 30000
 
 
-def _class_colours(partition) -> np.ndarray:
+def _class_colours(partition: Partition) -> np.ndarray:
     """RGBA ``(C, 4)``: by group when there are several groups, else by class (hashed palette)."""
     from matplotlib import colormaps
 
@@ -35,7 +39,7 @@ def _class_colours(partition) -> np.ndarray:
     return palette((np.arange(partition.num_classes) * 7) % 20)
 
 
-def _polygons(partition) -> tuple[np.ndarray, np.ndarray]:
+def _polygons(partition: Partition) -> tuple[np.ndarray, np.ndarray]:
     """Cell outlines ``(P, 4, 2)`` in UTM metres and the class of each polygon."""
     loc = partition.locator
     if isinstance(loc, GridLocator):
@@ -50,7 +54,9 @@ def _polygons(partition) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([east, north], axis=1).reshape(-1, 4, 2), loc.cell_to_class[keep]
 
 
-def plot_partition(partition, east: np.ndarray, north: np.ndarray, path: str | Path, title: str | None = None) -> Path:
+def plot_partition(
+    partition: Partition, east: np.ndarray, north: np.ndarray, path: str | Path, title: str | None = None
+) -> Path:
     """Write a PNG map of ``partition`` over its training points (UTM metres); returns the path."""
     from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg canvas on save
@@ -63,10 +69,20 @@ def plot_partition(partition, east: np.ndarray, north: np.ndarray, path: str | P
     stride = max(1, len(east) // MAX_POINTS)
     if dropped.any():
         ax.scatter(east[dropped][::stride], north[dropped][::stride], s=1, c="0.75", linewidths=0, label="dropped")
-    n_poly = len(partition.locator.cells) if isinstance(partition.locator, GridLocator) else len(partition.locator.cell_ids)
+    n_poly = (
+        len(partition.locator.cells) if isinstance(partition.locator, GridLocator) else len(partition.locator.cell_ids)
+    )
     if 0 < n_poly <= MAX_POLYGONS:
         polys, poly_class = _polygons(partition)
-        ax.add_collection(PolyCollection(polys, facecolors=colours[poly_class], edgecolors="white", linewidths=0.3, alpha=0.85))
+        # matplotlib's stub wants a Sequence; a (P, 4, 2) array is the fast path PolyCollection documents
+        collection = PolyCollection(
+            polys,  # type: ignore[arg-type]
+            facecolors=colours[poly_class],
+            edgecolors="white",
+            linewidths=0.3,
+            alpha=0.85,
+        )
+        ax.add_collection(collection)
     kept = np.flatnonzero(~dropped)[::stride]
     ax.scatter(east[kept], north[kept], s=0.5, c=colours[labels[kept]] * [0.6, 0.6, 0.6, 1], linewidths=0)
     ax.set_aspect("equal")
@@ -74,8 +90,12 @@ def plot_partition(partition, east: np.ndarray, north: np.ndarray, path: str | P
     ax.set_xlabel("UTM east (m)")
     ax.set_ylabel("UTM north (m)")
     ax.ticklabel_format(useOffset=False, style="plain")
-    ax.set_title(title or f"{partition.method}: {partition.num_classes} classes in {partition.num_groups} group(s), "
-                 f"{partition.dropped} images dropped", fontsize=10)
+    ax.set_title(
+        title
+        or f"{partition.method}: {partition.num_classes} classes in {partition.num_groups} group(s), "
+        f"{partition.dropped} images dropped",
+        fontsize=10,
+    )
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:

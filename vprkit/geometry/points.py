@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, ClassVar, TypeVar
+
 import numpy as np
 
 from vprkit.errors import DataError
 
-__all__ = ["check_points", "check_headings", "canonical_order", "exact_class_sums", "class_means", "class_medoids", "dense_labels"]
+__all__ = [
+    "RowArrays",
+    "check_headings",
+    "check_points",
+    "class_means",
+    "class_medoids",
+    "exact_class_sums",
+]
+
+RowsT = TypeVar("RowsT", bound="RowArrays")
+
+
+class RowArrays:
+    """Base of a dataclass whose fields are arrays with one row per item (points, camera views):
+    ``len()`` is the number of rows, ``take(rows)`` the same dataclass of the rows selected."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on the subclass
+
+    def __len__(self) -> int:
+        return len(getattr(self, dataclasses.fields(self)[0].name))
+
+    def take(self: RowsT, rows: np.ndarray) -> RowsT:
+        return type(self)(**{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)})
 
 
 def check_points(east: np.ndarray, north: np.ndarray, what: str = "points") -> tuple[np.ndarray, np.ndarray]:
@@ -29,30 +54,22 @@ def check_headings(heading: np.ndarray | None, n: int, what: str = "points", met
     """Headings in degrees wrapped into [0, 360) ``(n,)``; missing headings are a clear error."""
     needs = f"the {method} partition needs headings" if method else "headings are required"
     if heading is None:
-        raise DataError(f"{what}: no headings given, and {needs}; this dataset has none. "
-                        "Use a partitioner that ignores heading (e.g. 'dnc').")
+        raise DataError(
+            f"{what}: no headings given, and {needs}; this dataset has none. "
+            "Use a partitioner that ignores heading (e.g. 'dnc')."
+        )
     heading = np.asarray(heading, dtype=np.float64)
     if heading.shape != (n,):
         raise DataError(f"{what}: heading has shape {heading.shape}, expected ({n},)")
     missing = ~np.isfinite(heading)
     if missing.any():
-        raise DataError(f"{what}: {missing.sum()} of {n} images have no heading (NaN), and {needs}. "
-                        "Use a partitioner that ignores heading (e.g. 'dnc') or fill the heading field.")
+        raise DataError(
+            f"{what}: {missing.sum()} of {n} images have no heading (NaN), and {needs}. "
+            "Use a partitioner that ignores heading (e.g. 'dnc') or fill the heading field."
+        )
     wrapped = np.mod(heading, 360.0)
     wrapped[wrapped >= 360.0] = 0.0  # np.mod(-1e-20, 360) rounds to 360.0
     return wrapped
-
-
-def dense_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique values and each row's index into them (``np.unique`` with inverse)."""
-    unique, inverse = np.unique(labels, return_inverse=True, axis=0 if np.ndim(labels) > 1 else None)
-    return unique, inverse.reshape(-1)
-
-
-def canonical_order(labels: np.ndarray, east: np.ndarray, north: np.ndarray) -> np.ndarray:
-    """Row order by (label, east, north): summing in this order makes float sums independent of
-    the order the images were given in (results must not depend on input order)."""
-    return np.lexsort((north, east, labels))
 
 
 def exact_class_sums(labels: np.ndarray, values: np.ndarray, num_classes: int, offset: float) -> np.ndarray:

@@ -15,17 +15,17 @@ import numpy as np
 
 __all__ = [
     "MAX_LEVEL",
-    "latlon_to_leaf_ids",
-    "face_ij_to_leaf_ids",
-    "ids_to_face_ij",
-    "parent_ids",
-    "id_levels",
-    "id_range_min",
-    "id_range_max",
     "cell_centers_latlon",
     "cell_corners_latlon",
     "edge_neighbor_ids",
+    "face_ij_to_leaf_ids",
+    "id_levels",
+    "id_range_max",
+    "id_range_min",
+    "ids_to_face_ij",
     "ids_to_tokens",
+    "latlon_to_leaf_ids",
+    "parent_ids",
     "tokens_to_ids",
 ]
 

@@ -18,13 +18,13 @@ from vprkit.errors import DataError
 
 __all__ = [
     "Zone",
-    "parse_zone",
-    "zone_numbers",
-    "zone_letters",
     "latlon_to_utm",
-    "utm_to_latlon",
-    "utm_latlon_distance",
+    "parse_zone",
     "unify_zone",
+    "utm_latlon_distance",
+    "utm_to_latlon",
+    "zone_letters",
+    "zone_numbers",
     "zone_text",
 ]
 
@@ -46,25 +46,26 @@ class Zone:
         return f"{self.number}{self.letter}"
 
 
-def zone_text(zone: "str | Zone | tuple[int, str] | None") -> str | None:
+def zone_text(zone: str | Zone | tuple[int, str] | None) -> str | None:
     """``(10, "S")``, ``"10s"`` or a :class:`Zone` → ``"10S"``; ``None`` stays ``None``."""
     return None if zone is None else str(parse_zone(zone))
 
 
-def parse_zone(zone: "str | Zone | tuple[int, str]") -> Zone:
+def parse_zone(zone: str | Zone | tuple[int, str]) -> Zone:
     """``"10S"``, ``(10, "S")`` or a :class:`Zone` → :class:`Zone`; anything else is a DataError."""
     if isinstance(zone, Zone):
         return zone
+    raw_number: int | str
     if isinstance(zone, tuple) and len(zone) == 2:
-        number, letter = zone
+        raw_number, raw_letter = zone
     else:
         text = str(zone).strip().upper()
-        number, letter = text[:-1], text[-1:]
+        raw_number, raw_letter = text[:-1], text[-1:]
     try:
-        number = int(number)
+        number = int(raw_number)
     except (TypeError, ValueError):
         raise DataError(f"UTM zone {zone!r} is not of the form '10S' (number 1-60 and band letter)") from None
-    letter = str(letter).upper()
+    letter = str(raw_letter).upper()
     if not 1 <= number <= 60 or letter not in "CDEFGHJKLMNPQRSTUVWX" or len(letter) != 1:
         raise DataError(f"UTM zone {zone!r} is not of the form '10S' (number 1-60 and band letter)")
     return Zone(number, letter)
@@ -96,7 +97,9 @@ def zone_letters(lat: np.ndarray) -> np.ndarray:
     return np.where(inside, _BANDS[idx], "")
 
 
-def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: "str | Zone | tuple[int, str] | None" = None) -> tuple[np.ndarray, np.ndarray, Zone]:
+def latlon_to_utm(
+    lat: np.ndarray, lon: np.ndarray, zone: str | Zone | tuple[int, str] | None = None
+) -> tuple[np.ndarray, np.ndarray, Zone]:
     """Project degrees to UTM metres in one zone.
 
     Args:
@@ -129,7 +132,9 @@ def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: "str | Zone | tuple[in
     return np.asarray(east, dtype=np.float64), np.asarray(northing, dtype=np.float64), zone
 
 
-def utm_to_latlon(east: np.ndarray, north: np.ndarray, zone: "str | Zone | tuple[int, str]") -> tuple[np.ndarray, np.ndarray]:
+def utm_to_latlon(
+    east: np.ndarray, north: np.ndarray, zone: str | Zone | tuple[int, str]
+) -> tuple[np.ndarray, np.ndarray]:
     """UTM metres of one zone → ``(lat, lon)`` degrees, ``(n,)`` float64 each."""
     zone = parse_zone(zone)
     east = np.asarray(east, dtype=np.float64)
@@ -188,7 +193,7 @@ def unify_zone(
     zone_letter: np.ndarray,
     lat: np.ndarray,
     lon: np.ndarray,
-    target_zone: "str | Zone | None" = None,
+    target_zone: str | Zone | None = None,
     *,
     source: str = "dataset",
     mixed_zones: str = "raise",
@@ -248,7 +253,8 @@ def unify_zone(
         return east, north, lat, lon, Zone(0, ""), row_zone
     if target_zone is None and len(uniq) > 1:
         desc = ", ".join(
-            f"zone {k // 2} ({'northern' if k % 2 else 'southern'} hemisphere): {c} images" for k, c in zip(uniq, counts)
+            f"zone {k // 2} ({'northern' if k % 2 else 'southern'} hemisphere): {c} images"
+            for k, c in zip(uniq, counts)
         )
         if names is not None:  # a few files of every zone but the largest, so the user can look
             minority = [k for k in uniq if k != uniq[np.argmax(counts)]]

@@ -5,7 +5,9 @@ and answer two questions:
 
 - ``search(queries, k)``: top-k over all rows;
 - ``search_rows(queries, rows, k)``: top-k among given database rows only (the pipeline's second
-  stage: rows of the top-N predicted cells).
+  stage: rows of the top-N predicted cells). The rows arrive as :class:`CandidateRows` (CSR:
+  ``rows``, ``offsets``), as one row array shared by every query, or as one array per query; the
+  base class validates them once into CSR and hands that to the index's ``_search_rows``.
 
 Both return ``(scores, rows)``: ``scores`` (q, k) float32, best first; ``rows`` (q, k) int64
 database row numbers (the order the descriptors were added in). When fewer than k rows are
@@ -20,21 +22,23 @@ database list it is used with (:class:`StaleIndexError`), and a payload whose si
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel
 
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_write_json, file_checksum, fingerprint_strings
+from vprkit.fileio import atomic_write_json, file_checksum, fingerprint_strings, read_json_object
+from vprkit.index.exact import csr_to_padded
 
 __all__ = [
     "INDEX_META_FILE",
+    "CandidateRows",
     "DescriptorIndex",
     "IndexFingerprint",
     "StaleIndexError",
@@ -48,6 +52,9 @@ __all__ = [
 INDEX_META_FILE = "index.json"
 #: how far a database descriptor's L2 norm may be from 1 before it is refused.
 NORM_TOLERANCE = 1e-3
+#: names saved index folders used before they were renamed → the registered name that reads them
+#: (the cell-sorted store was ``cell_sorted`` until it became the ``flat`` index)
+LEGACY_NAMES = {"cell_sorted": "flat"}
 
 
 class StaleIndexError(DataError):
@@ -80,7 +87,7 @@ class IndexFingerprint:
         return cls(model=str(data["model"]), database=str(data["database"]))
 
 
-def as_descriptors(x: Any, *, dim: int | None, what: str, check_norm: bool) -> np.ndarray:
+def as_descriptors(x: ArrayLike, *, dim: int | None, what: str, check_norm: bool) -> np.ndarray:
     """Validate descriptors into a C-contiguous float32 (n, dim) array.
 
     ``check_norm`` refuses rows whose L2 norm is not 1 (± ``NORM_TOLERANCE``) or that are not
@@ -98,8 +105,8 @@ def as_descriptors(x: Any, *, dim: int | None, what: str, check_norm: bool) -> n
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not check_norm and arr.size and not np.isfinite(arr).all():
         # an approximate index would answer a NaN query with real rows
-        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise DataError(f"{what}: row {bad} is not finite (NaN or inf); its image cannot be localised")
+        first = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise DataError(f"{what}: row {first} is not finite (NaN or inf); its image cannot be localised")
     if check_norm and arr.size:
         norms = np.sqrt(np.einsum("ij,ij->i", arr, arr))
         bad = np.flatnonzero(~(np.abs(norms - 1.0) <= NORM_TOLERANCE))
@@ -117,35 +124,118 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
-def as_candidate_rows(rows: Any, n_queries: int, ntotal: int) -> tuple[np.ndarray, np.ndarray]:
-    """Normalise "rows to search" into CSR form ``(flat_rows int64, offsets int64 (q+1,))``.
+@dataclass(frozen=True, eq=False)
+class CandidateRows:
+    """The database rows each query may return, in CSR form: query ``i`` searches
+    ``rows[offsets[i]:offsets[i+1]]``.
 
-    ``rows`` is either one 1-D integer array shared by every query, or a sequence of ``n_queries``
-    1-D arrays (one per query, any lengths, possibly empty). Rows out of ``[0, ntotal)`` or repeated
-    within one query are refused (a repeat would return the same row twice).
+    ``rows`` (nnz,) int64 database row numbers; ``offsets`` (q+1,) int64, non-decreasing from 0 to
+    nnz. ``distinct=True`` is the producer's promise that no row repeats within a query (the
+    cell-sorted store's candidates of distinct cells are disjoint by construction), so
+    :func:`as_candidate_rows` skips that check; range and shape are always checked.
     """
-    if _is_shared(rows):
-        shared = _as_row_array(rows, "rows")
-        per_query = [shared] * n_queries
+
+    rows: np.ndarray
+    offsets: np.ndarray
+    distinct: bool = False
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(q,) int64 rows per query."""
+        return np.diff(self.offsets)
+
+    def of_query(self, i: int | np.integer) -> np.ndarray:
+        return self.rows[self.offsets[i] : self.offsets[i + 1]]
+
+    def padded(self) -> np.ndarray:
+        """(q, max count) int64, each query's rows padded with -1 (what the exact kernel reads)."""
+        return csr_to_padded(self.rows, self.offsets)
+
+    @classmethod
+    def from_lists(cls, lists: Sequence[ArrayLike]) -> CandidateRows:
+        """One 1-D integer array per query (any lengths, possibly empty) → CSR (not yet checked)."""
+        arrays = [_as_row_array(r, f"rows[{i}]") for i, r in enumerate(lists)]
+        offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays)), out=offsets[1:])
+        rows = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+        return cls(rows.astype(np.int64, copy=False), offsets)
+
+
+def as_candidate_rows(
+    rows: CandidateRows | ArrayLike | Sequence[ArrayLike], n_queries: int, ntotal: int
+) -> CandidateRows:
+    """Validate "rows to search" once into :class:`CandidateRows` (CSR) for ``n_queries`` queries.
+
+    ``rows`` is a :class:`CandidateRows`, one 1-D integer array shared by every query, or a
+    sequence of ``n_queries`` 1-D arrays (one per query, any lengths, possibly empty). Rows out of
+    ``[0, ntotal)`` or repeated within one query are refused (a repeat would return the same row
+    twice). A valid :class:`CandidateRows` is returned as it is (no copy).
+    """
+    if isinstance(rows, CandidateRows):
+        cand = _checked_csr(rows, n_queries)
+    elif _is_shared(rows):
+        shared = _as_row_array(cast("ArrayLike", rows), "rows")
+        _check_range(shared, ntotal)
+        _check_distinct(shared, np.zeros(len(shared), dtype=np.int64), ntotal)
+        offsets = np.arange(n_queries + 1, dtype=np.int64) * len(shared)
+        return CandidateRows(np.tile(shared, n_queries), offsets, distinct=True)
     else:
-        per_query = [_as_row_array(r, f"rows[{i}]") for i, r in enumerate(rows)]
-        if len(per_query) != n_queries:
-            raise DataError(f"rows: got {len(per_query)} row lists for {n_queries} queries")
-    lengths = np.fromiter((len(r) for r in per_query), dtype=np.int64, count=n_queries)
-    offsets = np.zeros(n_queries + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = np.concatenate(per_query) if n_queries else np.zeros(0, np.int64)
-    if flat.size:
-        lo, hi = int(flat.min()), int(flat.max())
+        lists = cast("Sequence[ArrayLike]", rows)
+        if len(lists) != n_queries:
+            raise DataError(f"rows: got {len(lists)} row lists for {n_queries} queries")
+        cand = CandidateRows.from_lists(lists)
+    _check_range(cand.rows, ntotal)
+    if not cand.distinct:
+        _check_distinct(cand.rows, np.repeat(np.arange(n_queries, dtype=np.int64), cand.counts), ntotal)
+    return cand
+
+
+def _checked_csr(cand: CandidateRows, n_queries: int) -> CandidateRows:
+    rows, offsets = cand.rows, cand.offsets
+    if (
+        isinstance(rows, np.ndarray)
+        and rows.dtype == np.int64
+        and rows.ndim == 1
+        and isinstance(offsets, np.ndarray)
+        and offsets.dtype == np.int64
+        and offsets.shape == (n_queries + 1,)
+    ):  # the usual case: few checks
+        if offsets[0] != 0 or offsets[-1] != len(rows) or (offsets[1:] < offsets[:-1]).any():
+            raise DataError(f"rows: offsets must rise from 0 to the {len(rows)} rows, got {offsets[0]} … {offsets[-1]}")
+        return cand
+    rows, offsets = np.asarray(rows), np.asarray(offsets)
+    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+        raise DataError(f"rows: expected a 1-D integer array of row numbers, got {rows.dtype} of shape {rows.shape}")
+    if offsets.shape != (n_queries + 1,) or not np.issubdtype(offsets.dtype, np.integer):
+        raise DataError(
+            f"rows: offsets must be ({n_queries + 1},) integers for {n_queries} queries, "
+            f"got {offsets.dtype} of shape {offsets.shape}"
+        )
+    if offsets[0] != 0 or offsets[-1] != len(rows) or (np.diff(offsets) < 0).any():
+        raise DataError(f"rows: offsets must rise from 0 to the {len(rows)} rows, got {offsets[0]} … {offsets[-1]}")
+    return CandidateRows(rows.astype(np.int64), offsets.astype(np.int64), distinct=cand.distinct)
+
+
+def _check_range(rows: np.ndarray, ntotal: int) -> None:
+    if rows.size:
+        lo, hi = rows.min(), rows.max()
         if lo < 0 or hi >= ntotal:
             raise DataError(f"rows: values must lie in [0, {ntotal}), got range [{lo}, {hi}]")
-        owner = np.repeat(np.arange(n_queries, dtype=np.int64), lengths)
-        order = np.lexsort((flat, owner))
-        same = (flat[order][1:] == flat[order][:-1]) & (owner[order][1:] == owner[order][:-1])
-        if same.any():
-            i = int(np.flatnonzero(same)[0])
-            raise DataError(f"rows: row {flat[order][i]} is listed twice for query {owner[order][i]}")
-    return flat, offsets
+
+
+def _check_distinct(rows: np.ndarray, owner: np.ndarray, ntotal: int) -> None:
+    """Refuse a row listed twice for one query: one sort of the key ``owner · ntotal + row``."""
+    if rows.size < 2:
+        return
+    key = np.sort(owner * np.int64(ntotal) + rows)
+    same = np.flatnonzero(key[1:] == key[:-1])
+    if same.size:
+        query, row = divmod(int(key[same[0]]), ntotal)
+        raise DataError(f"rows: row {row} is listed twice for query {query}")
 
 
 def _is_shared(rows: Any) -> bool:
@@ -155,7 +245,7 @@ def _is_shared(rows: Any) -> bool:
     return not (isinstance(rows, Sequence) and len(rows) > 0 and all(np.ndim(r) == 1 for r in rows))
 
 
-def _as_row_array(r: Any, what: str) -> np.ndarray:
+def _as_row_array(r: ArrayLike, what: str) -> np.ndarray:
     arr = np.asarray(r)
     if arr.ndim != 1:
         raise DataError(f"{what}: expected a 1-D array of row numbers, got shape {arr.shape}")
@@ -187,7 +277,7 @@ class DescriptorIndex(ABC):
     def ntotal(self) -> int:
         """Number of database rows stored."""
 
-    def build(self, descriptors: Any, *, fingerprint: IndexFingerprint | None = None) -> DescriptorIndex:
+    def build(self, descriptors: ArrayLike, *, fingerprint: IndexFingerprint | None = None) -> DescriptorIndex:
         """Replace the content with ``descriptors`` (n, dim) float32, L2-normalised; train if needed."""
         x = as_descriptors(descriptors, dim=None, what="database descriptors", check_norm=True)
         if len(x) == 0:
@@ -197,25 +287,28 @@ class DescriptorIndex(ABC):
         self.fingerprint = fingerprint
         return self
 
-    def add(self, descriptors: Any) -> None:
+    def add(self, descriptors: ArrayLike) -> None:
         """Append rows (numbered after the existing ones); the index must be built first."""
         self._require_built()
         x = as_descriptors(descriptors, dim=self.dim, what="added descriptors", check_norm=True)
         if len(x):
             self._add(x)
 
-    def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` rows by inner product for each query (q, dim) → (scores, rows), each (q, k)."""
         self._require_built()
         q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
         return self._search(q, check_k(k))
 
-    def search_rows(self, queries: Any, rows: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` among ``rows`` only: one shared 1-D row array or one array per query."""
+    def search_rows(
+        self, queries: ArrayLike, rows: CandidateRows | ArrayLike | Sequence[ArrayLike], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` among ``rows`` only: :class:`CandidateRows` (CSR), one shared 1-D row array,
+        or one array per query (see :func:`as_candidate_rows`)."""
         self._require_built()
         q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
-        flat, offsets = as_candidate_rows(rows, len(q), self.ntotal)
-        return self._search_rows(q, flat, offsets, check_k(k))
+        candidates = as_candidate_rows(rows, len(q), self.ntotal)
+        return self._search_rows(q, candidates, check_k(k))
 
     @abstractmethod
     def memory_bytes(self) -> int:
@@ -223,6 +316,8 @@ class DescriptorIndex(ABC):
 
     def save(self, folder: str | Path) -> Path:
         """Write the payload files, then ``index.json`` last (so a half-written save has no meta)."""
+        from vprkit import __version__  # at call time: the package may still be initialising at import
+
         self._require_built()
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +330,7 @@ class DescriptorIndex(ABC):
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
             "files": {name: (out / name).stat().st_size for name in files},
             "checksums": {name: file_checksum(out / name) for name in files},
-            "vprkit_version": _vprkit_version(),
+            "vprkit_version": __version__,
         }
         atomic_write_json(out / INDEX_META_FILE, meta)
         return out
@@ -252,10 +347,8 @@ class DescriptorIndex(ABC):
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
     @abstractmethod
-    def _search_rows(
-        self, q: np.ndarray, flat_rows: np.ndarray, offsets: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Query i searches ``flat_rows[offsets[i]:offsets[i+1]]``."""
+    def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Query i searches ``candidates.rows[offsets[i]:offsets[i+1]]`` (validated CSR, int64)."""
 
     @abstractmethod
     def _save_payload(self, folder: Path) -> list[str]:
@@ -269,23 +362,14 @@ class DescriptorIndex(ABC):
             raise DataError(f"index {self.name!r} is empty: call build(descriptors) first")
 
 
-def _vprkit_version() -> str:
-    from vprkit import __version__
-
-    return __version__
-
-
 def read_index_meta(folder: str | Path, *, verify_content: bool = True) -> dict[str, Any]:
     """Read and sanity-check ``index.json`` of a saved index folder: every payload file must have
     its saved size and, with ``verify_content``, its saved checksum (a changed value is refused even
     when the size is unchanged). Indexes saved before checksums existed get the size check only."""
     path = Path(folder) / INDEX_META_FILE
-    if not path.is_file():
-        raise StaleIndexError(f"{str(folder)!r} is not a saved index: {INDEX_META_FILE} is missing")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StaleIndexError(f"{str(path)!r} is not valid JSON ({exc}); rebuild the index") from exc
+    meta = read_json_object(
+        path, StaleIndexError, f"{str(folder)!r} is not a saved index: {INDEX_META_FILE} is missing"
+    )
     missing = {"index", "config", "dim", "ntotal", "fingerprint", "files"} - set(meta)
     if missing:
         raise StaleIndexError(f"{str(path)!r} lacks {sorted(missing)}; rebuild the index")
@@ -306,16 +390,13 @@ def read_index_meta(folder: str | Path, *, verify_content: bool = True) -> dict[
     return meta
 
 
-def load_index(
-    folder: str | Path, expected: IndexFingerprint | None = None, *, mmap: bool = False
-) -> DescriptorIndex:
+def load_index(folder: str | Path, expected: IndexFingerprint | None = None, *, mmap: bool = False) -> DescriptorIndex:
     """Load a saved index; refuse it if ``expected`` differs from the fingerprint it was built with.
 
     ``mmap=True`` maps large arrays read-only instead of reading them (where the index supports it);
     then only the payload sizes are checked, not their checksums (which would read every byte).
     """
     from vprkit.config import build_config
-    from vprkit.index.cell_sorted import CellSortedDescriptors
     from vprkit.registry import get_spec
 
     meta = read_index_meta(folder, verify_content=not mmap)
@@ -331,13 +412,10 @@ def load_index(
                     f"(saved {getattr(saved, part)[:12]}…, expected {getattr(expected, part)[:12]}…); "
                     "rebuild it with `vprkit index build`"
                 )
-    name = meta["index"]
-    if name == CellSortedDescriptors.name:
-        index: DescriptorIndex = CellSortedDescriptors()
-    else:
-        spec = get_spec("index", name)
-        cfg = build_config(spec.config, meta["config"], owner=f"index {name!r} in {str(folder)!r}")
-        index = spec.load_factory()(cfg)
+    name = LEGACY_NAMES.get(meta["index"], meta["index"])
+    spec = get_spec("index", name)
+    cfg = build_config(spec.config, meta["config"], owner=f"index {name!r} in {str(folder)!r}")
+    index: DescriptorIndex = spec.load_factory()(cfg)
     index.dim = int(meta["dim"])
     index._load_payload(Path(folder), meta, mmap=mmap)
     if index.ntotal != int(meta["ntotal"]):

@@ -1,6 +1,6 @@
-"""Database descriptors sorted by cell with CSR offsets, and the candidate-restricted exact search.
+"""The ``flat`` index: exact search over database descriptors sorted by cell with CSR offsets.
 
-METHODS.md §9 / §1 "Classify → retrieve": the database is stored **sorted by cell**, so cell ``c``
+docs/indexes/restricted-search.md (classify → retrieve): the database is stored **sorted by cell**, so cell ``c``
 is the contiguous row range ``offsets[c]:offsets[c+1]`` of :attr:`descriptors`. Rows that fall in
 no cell (cell ``-1``: e.g. a database image in a cell the partition dropped) are kept in a tail
 segment ``offsets[-1]:n``: a plain :meth:`search` still sees them, a cell-restricted search never
@@ -8,29 +8,66 @@ does. Top-N cells per query become N contiguous slices; their row positions are 
 vectorised ``repeat``/``cumsum`` (no Python loop over candidates) and scored by one exact kernel
 (:mod:`vprkit.index.exact`).
 
+The store is the registered ``flat`` index (``create_index("flat")``; the spec is declared by the
+``vprkit_faiss`` plugin, whose kernels it runs by default): without cells every row is in the tail
+and it is a plain exact index. Its candidates of given cells (:meth:`CellSortedDescriptors.cell_candidates`)
+are :class:`~vprkit.index.base.CandidateRows` that any index's ``search_rows`` takes; searched by
+the store itself they are read at their sorted positions directly.
+
 Results are always *database row numbers* (the order descriptors were given to :meth:`build`),
 so a caller maps them to image names and coordinates without knowing about the sorting.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
+from pydantic import Field
 
+from vprkit.config import VprkitConfig
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path
-from vprkit.index.base import DescriptorIndex, IndexFingerprint, as_descriptors, check_k
-from vprkit.index.exact import csr_to_padded, resolve_kernel, topk_all, topk_subset
+from vprkit.index.base import (
+    CandidateRows,
+    DescriptorIndex,
+    IndexFingerprint,
+    StaleIndexError,
+    as_descriptors,
+)
+from vprkit.index.exact import csr_to_padded, faiss_threads, resolve_kernel, topk_all, topk_subset
 
-__all__ = ["CellSortedDescriptors"]
+__all__ = ["CellCandidates", "CellSortedDescriptors", "FlatConfig"]
 
 _FILES = ("descriptors.npy", "row_ids.npy", "offsets.npy")
+#: the payload of ``flat`` index folders saved when ``flat`` was a faiss ``IndexFlatIP``
+_LEGACY_FAISS_FILE = "flat.faiss"
+
+
+class FlatConfig(VprkitConfig):
+    """Exact inner-product search over the cell-sorted store; nothing changes the results."""
+
+    kernel: Literal["auto", "faiss", "numpy"] = Field(
+        "auto", description="exact kernel: faiss (in-place, SIMD), numpy (gather + product), auto = faiss if installed"
+    )
+    threads: int = Field(0, ge=0, description="faiss OpenMP threads for search; 0 = faiss default")
+
+
+@dataclass(frozen=True, eq=False)
+class CellCandidates(CandidateRows):
+    """Candidates of given cells, made by a store: also their sorted ``positions`` in that
+    ``store``, so searching them there needs no row → position lookup."""
+
+    positions: np.ndarray | None = None
+    store: CellSortedDescriptors | None = None
 
 
 class CellSortedDescriptors(DescriptorIndex):
-    """Exact index over cell-sorted descriptors; answers ``search_cells`` in O(candidates).
+    """The ``flat`` index: exact, over cell-sorted descriptors; a search among cells costs
+    O(candidates).
 
     Attributes (after :meth:`build`):
 
@@ -38,15 +75,20 @@ class CellSortedDescriptors(DescriptorIndex):
     - ``row_ids`` (n,) int64: database row number of each sorted position;
     - ``offsets`` (n_cells + 1,) int64: cell ``c`` occupies positions ``offsets[c]:offsets[c+1]``.
 
-    ``kernel``: ``"faiss"`` (default when available: scores candidate rows in place),
-    ``"numpy"`` (gather + one matrix product), or ``"auto"``.
+    ``kernel`` (config, or the keyword, which overrides it): ``"faiss"`` (default when available:
+    scores candidate rows in place), ``"numpy"`` (gather + one matrix product), or ``"auto"``.
     """
 
-    name = "cell_sorted"
+    name = "flat"
+    config: FlatConfig
 
-    def __init__(self, config: Any = None, *, kernel: str = "auto") -> None:
+    def __init__(self, config: FlatConfig | None = None, *, kernel: str | None = None) -> None:
+        config = config or FlatConfig()
+        if kernel is not None:
+            resolve_kernel(kernel)  # a ConfigError naming the choices
+            config = config.model_copy(update={"kernel": kernel})
         super().__init__(config)
-        self.kernel = resolve_kernel(kernel)
+        self.kernel = resolve_kernel(config.kernel)
         self._set_arrays(np.zeros((0, 0), dtype=np.float32), np.zeros(0, np.int64), np.zeros(1, np.int64))
         self._positions: np.ndarray | None = None  # inverse of row_ids, built on first use
         self._pending_cells: np.ndarray | None = None
@@ -54,11 +96,11 @@ class CellSortedDescriptors(DescriptorIndex):
 
     # -- building -----------------------------------------------------------------------------
 
-    def build(  # type: ignore[override]
+    def build(
         self,
-        descriptors: Any,
+        descriptors: ArrayLike,
         *,
-        cells: Any = None,
+        cells: ArrayLike | None = None,
         n_cells: int | None = None,
         fingerprint: IndexFingerprint | None = None,
     ) -> CellSortedDescriptors:
@@ -165,13 +207,18 @@ class CellSortedDescriptors(DescriptorIndex):
         return out
 
     def _add(self, x: np.ndarray) -> None:
-        raise DataError("cell_sorted: use add_rows(descriptors, cells) so new rows land in their cells")
+        """``add``: the rows are in no cell (the tail), appended without a re-sort."""
+        n = self.ntotal
+        rows = np.concatenate([self.row_ids, np.arange(n, n + len(x), dtype=np.int64)])
+        self._set_arrays(np.concatenate([self.descriptors, x]), rows, self.offsets)
 
-    def add_rows(self, descriptors: Any, cells: Any) -> None:
+    def add_rows(self, descriptors: ArrayLike, cells: ArrayLike) -> None:
         """Append rows with their cells; re-sorts the store (an O(n·d) copy: build once if you can)."""
         self._require_built()
         x = as_descriptors(descriptors, dim=self.dim, what="added descriptors", check_norm=True)
         new_cells = self._validated_cells(np.asarray(cells), len(x), None)
+        if not len(x):
+            return
         originals = np.empty_like(self.descriptors)
         originals[self.row_ids] = self.descriptors
         all_cells = np.concatenate([self.cells_of_rows(), new_cells])
@@ -198,14 +245,29 @@ class CellSortedDescriptors(DescriptorIndex):
         per_query[1:] = ends.reshape(cells.shape)[:, -1] if cells.shape[1] else 0
         return positions, per_query
 
-    def cell_rows(self, cells: Any) -> np.ndarray:
+    def cell_rows(self, cells: ArrayLike) -> np.ndarray:
         """Database rows (int64, database numbering) of the given cells, cell by cell."""
         cells2d = self._validated_query_cells(np.atleast_1d(np.asarray(cells))[None, :], 1)
         positions, _ = self.candidate_positions(cells2d)
         return self.row_ids[positions]
 
-    def search_cells(self, queries: Any, cells: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-``k`` among the rows of each query's cells.
+    def cell_candidates(self, cells: ArrayLike) -> CellCandidates:
+        """The rows of each query's cells as CSR candidates for any index's ``search_rows``.
+
+        cells (q, N) int cell ids, distinct per query, -1 entries ignored (ragged top-N); checked
+        here (one sort of the (q, N) ids), so the candidates are distinct by construction.
+        """
+        self._require_built()
+        arr = np.asarray(cells)
+        return self._cell_candidates(self._validated_query_cells(arr, 1 if arr.ndim == 1 else len(arr)))
+
+    def _cell_candidates(self, cells2d: np.ndarray) -> CellCandidates:
+        positions, offsets = self.candidate_positions(cells2d)
+        return CellCandidates(self.row_ids[positions], offsets, distinct=True, positions=positions, store=self)
+
+    def search_cells(self, queries: ArrayLike, cells: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` among the rows of each query's cells: ``search_rows`` of
+        :meth:`cell_candidates`.
 
         queries (q, d) float32 (or (d,) for one query); cells (q, N) int cell ids, distinct per
         query, -1 entries ignored (ragged top-N). Returns (scores (q, k) float32, rows (q, k)
@@ -213,15 +275,8 @@ class CellSortedDescriptors(DescriptorIndex):
         """
         self._require_built()
         q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
-        k = check_k(k)
         cells2d = self._validated_query_cells(np.asarray(cells), len(q))
-        positions, per_query = self.candidate_positions(cells2d)
-        if len(q) == 1:
-            subset = positions[None, :]
-        else:
-            subset = csr_to_padded(positions, per_query)
-        scores, found = topk_subset(q, self.descriptors, subset, k, self.kernel)
-        return scores, self._to_rows(found)
+        return self.search_rows(q, self._cell_candidates(cells2d), k)
 
     def _validated_query_cells(self, cells: np.ndarray, n_queries: int) -> np.ndarray:
         if cells.ndim == 1 and n_queries == 1:
@@ -248,17 +303,21 @@ class CellSortedDescriptors(DescriptorIndex):
         return self._row_ids_ext[positions]  # padding position -1 → row -1
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, found = topk_all(q, self.descriptors, k, self.kernel)
+        with faiss_threads(self.config.threads):
+            scores, found = topk_all(q, self.descriptors, k, self.kernel)
         return scores, self._to_rows(found)
 
-    def _search_rows(
-        self, q: np.ndarray, flat_rows: np.ndarray, offsets: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if self._positions is None:
-            self._positions = np.empty_like(self.row_ids)
-            self._positions[self.row_ids] = np.arange(self.ntotal, dtype=np.int64)
-        subset = csr_to_padded(self._positions[flat_rows], offsets)
-        scores, found = topk_subset(q, self.descriptors, subset, k, self.kernel)
+    def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(candidates, CellCandidates) and candidates.store is self and candidates.positions is not None:
+            positions = candidates.positions
+        else:
+            if self._positions is None:  # inverse of row_ids, built on first use
+                self._positions = np.empty_like(self.row_ids)
+                self._positions[self.row_ids] = np.arange(self.ntotal, dtype=np.int64)
+            positions = self._positions[candidates.rows]
+        with faiss_threads(self.config.threads):
+            subset = csr_to_padded(positions, candidates.offsets)
+            scores, found = topk_subset(q, self.descriptors, subset, k, self.kernel)
         return scores, self._to_rows(found)
 
     def memory_bytes(self) -> int:
@@ -269,16 +328,33 @@ class CellSortedDescriptors(DescriptorIndex):
     # -- persistence --------------------------------------------------------------------------
 
     def _save_payload(self, folder: Path) -> list[str]:
-        for name, arr in zip(_FILES, (self.descriptors, self.row_ids, self.offsets)):
+        for name, arr in zip(_FILES, (self.descriptors, self.row_ids, self.offsets), strict=True):
             with atomic_path(folder / name, suffix=".npy") as tmp:
                 np.save(tmp, arr)
         return list(_FILES)
 
     def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
-        mode = "r" if mmap else None
-        descriptors = np.load(folder / _FILES[0], mmap_mode=mode)
+        if _LEGACY_FAISS_FILE in meta["files"]:
+            self._load_legacy_faiss(folder / _LEGACY_FAISS_FILE)
+            return
+        descriptors = np.load(folder / _FILES[0], mmap_mode="r" if mmap else None)
         row_ids = np.load(folder / _FILES[1])
         offsets = np.load(folder / _FILES[2])
         if descriptors.shape != (len(row_ids), self.dim) or offsets[-1] > len(row_ids):
-            raise DataError(f"cell_sorted index in {str(folder)!r} has inconsistent arrays; rebuild it")
+            raise DataError(f"flat index in {str(folder)!r} has inconsistent arrays; rebuild it")
         self._set_arrays(descriptors, row_ids, offsets)
+
+    def _load_legacy_faiss(self, path: Path) -> None:
+        """A ``flat`` folder saved by the faiss ``IndexFlatIP`` of vprkit 0.1.0: its vectors, in
+        database order, all in the tail (it had no cells)."""
+        import faiss
+
+        try:
+            flat = faiss.read_index(str(path))
+        except RuntimeError as exc:  # faiss reports a truncated/corrupt file as RuntimeError
+            raise StaleIndexError(f"cannot read faiss index {str(path)!r} ({exc}); rebuild it") from exc
+        if flat.d != self.dim:
+            raise StaleIndexError(f"{str(path)!r}: faiss index has dimension {flat.d}, meta says {self.dim}")
+        n = int(flat.ntotal)
+        descriptors = np.ascontiguousarray(flat.reconstruct_n(0, n), dtype=np.float32)
+        self._set_arrays(descriptors, np.arange(n, dtype=np.int64), np.zeros(1, dtype=np.int64))

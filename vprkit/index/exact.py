@@ -1,6 +1,7 @@
-"""Exact inner-product top-k kernels shared by the indexes.
+"""Exact inner-product top-k: the one exact-kNN path of vprkit, shared by every index.
 
-Two kernels score a query against a *subset* of database rows:
+:func:`topk_all` scores every row (faiss ``knn``, or chunked NumPy products); :func:`topk_subset`
+scores each query against its own subset of rows. Two kernels score a query against a subset:
 
 - ``"faiss"``: faiss's ``knn_inner_products_by_idx`` reads the subset rows in place (no gathered
   copy), computes SIMD inner products and keeps a top-k heap in C++; batches run in parallel over
@@ -14,13 +15,24 @@ arithmetic up to summation order); ties may come out in another order.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
 
 from vprkit.errors import ConfigError
 
-__all__ = ["Kernel", "csr_to_padded", "resolve_kernel", "topk_all", "topk_from_scores", "topk_subset"]
+__all__ = [
+    "Kernel",
+    "csr_to_padded",
+    "faiss_threads",
+    "pad_topk",
+    "resolve_kernel",
+    "topk_all",
+    "topk_from_scores",
+    "topk_subset",
+]
 
 Kernel = Literal["auto", "faiss", "numpy"]
 _FLT_MAX = np.finfo(np.float32).max
@@ -39,10 +51,28 @@ def resolve_kernel(kernel: str) -> str:
     return "faiss"
 
 
+@contextlib.contextmanager
+def faiss_threads(threads: int) -> Iterator[None]:
+    """Run faiss with ``threads`` OpenMP threads (0 = leave faiss's setting), then restore it."""
+    if threads <= 0:
+        yield
+        return
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def csr_to_padded(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """CSR row lists → (q, max_len) int64 matrix padded with -1 (vectorised scatter)."""
     lengths = np.diff(offsets)
     q = len(lengths)
+    if q == 1:  # one query: its list is the matrix (no scatter)
+        return np.asarray(flat, dtype=np.int64)[None, :]
     width = int(lengths.max()) if q else 0
     out = np.full((q, width), -1, dtype=np.int64)
     if flat.size:
@@ -90,10 +120,19 @@ def topk_subset(
             scores.fill(-np.inf)
             rows.fill(-1)
             return scores, rows
-        faiss.knn_inner_products_by_idx(
-            faiss.swig_ptr(queries), faiss.swig_ptr(database), faiss.swig_ptr(subset),
-            database.shape[1], q, database.shape[0], width, k,
-            faiss.swig_ptr(scores), faiss.swig_ptr(rows), width,
+        # a SWIG function faiss's type information omits
+        faiss.knn_inner_products_by_idx(  # type: ignore[attr-defined]
+            faiss.swig_ptr(queries),
+            faiss.swig_ptr(database),
+            faiss.swig_ptr(subset),
+            database.shape[1],
+            q,
+            database.shape[0],
+            width,
+            k,
+            faiss.swig_ptr(scores),
+            faiss.swig_ptr(rows),
+            width,
         )
         if rows[:, -1].min() < 0:  # faiss pads with -FLT_MAX; the protocol pads with -inf
             scores[rows < 0] = -np.inf
@@ -124,7 +163,7 @@ def topk_all(
 
         kk = min(k, n)
         scores, rows = faiss.knn(queries, database, kk, metric=faiss.METRIC_INNER_PRODUCT)
-        return _pad(scores, rows, k)
+        return pad_topk(scores, rows, k)
     best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
     best_i = np.zeros((len(queries), 0), dtype=np.int64)
     for start in range(0, n, chunk_rows):  # chunks bound the (q, chunk) score matrix
@@ -136,10 +175,12 @@ def topk_all(
         best_s = np.take_along_axis(cand_s, part, 1)
         best_i = np.take_along_axis(cand_i, part, 1)
     order = np.argsort(-best_s, axis=1, kind="stable")
-    return _pad(np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1), k)
+    return pad_topk(np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1), k)
 
 
-def _pad(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_topk(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A search's (q, k') output → the protocol's (q, k): float32 / int64, ``-inf`` / ``-1`` where
+    no row was found (faiss marks a missing row with id -1 and pads scores with ``-FLT_MAX``)."""
     q, have = scores.shape
     scores = np.asarray(scores, dtype=np.float32)
     rows = np.asarray(rows, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Model directories (DESIGN.md "Artifacts"): weights, resolved config, partition, manifest.
+"""Model directories (docs/models.md): weights, resolved config, partition, manifest.
 
 ::
 
@@ -21,27 +21,57 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-import yaml
 from pydantic import BaseModel
 
-from vprkit.config import build_config, save_config
+from vprkit.config import build_config, load_yaml, save_config
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_write_json, fingerprint, read_json_object
+from vprkit.fileio import atomic_path, atomic_write_json, fingerprint, read_json_object
 
-__all__ = ["model_card", "model_fingerprint", "read_manifest", "read_model_dir", "tensors_fingerprint", "vprkit_version",
-           "write_model_dir"]
+if TYPE_CHECKING:
+    from vprkit.partition import Partition
+
+__all__ = [
+    "atomic_torch_save",
+    "load_weights",
+    "model_card",
+    "model_fingerprint",
+    "read_manifest",
+    "read_model_dir",
+    "save_weights",
+    "tensors_fingerprint",
+    "write_model_dir",
+]
 
 FORMAT = "vprkit-model"
 FORMAT_VERSION = 1
 
 
-def vprkit_version() -> str:
-    from vprkit import __version__
+def save_weights(path: str | Path, state: Mapping[str, torch.Tensor]) -> Path:
+    """Write a flat tensor dict as safetensors, atomically."""
+    from safetensors.torch import save_file
 
-    return __version__
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    return Path(path)
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file written by :func:`save_weights`."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (temp file + rename): training checkpoints, and
+    the start checkpoint ``vprkit models import`` writes beside a model folder."""
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def tensors_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
@@ -52,13 +82,22 @@ def tensors_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
     return fingerprint(*parts)
 
 
-def model_fingerprint(state: Mapping[str, torch.Tensor], config: BaseModel, partition_fp: str | None = None) -> str:
-    """Fingerprint of a trained model: weights + resolved config (+ partition)."""
-    return fingerprint(tensors_fingerprint(state), config.model_dump(mode="json"), partition_fp or "")
+def model_fingerprint(
+    state: Mapping[str, torch.Tensor] | str, config: BaseModel, partition_fp: str | None = None
+) -> str:
+    """Fingerprint of a trained model: weights (a state dict, or its :func:`tensors_fingerprint`)
+    + resolved config (+ partition)."""
+    weights_fp = state if isinstance(state, str) else tensors_fingerprint(state)
+    return fingerprint(weights_fp, config.model_dump(mode="json"), partition_fp or "")
 
 
-def model_card(kind: str, method: str, config: BaseModel, partition: Any = None,
-               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def model_card(
+    kind: str,
+    method: str,
+    config: BaseModel,
+    partition: Partition | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The model card of a model folder (JSON-able; see the module docstring)."""
     extra = dict(extra or {})
     training = dict(extra.get("training") or {})
@@ -66,27 +105,45 @@ def model_card(kind: str, method: str, config: BaseModel, partition: Any = None,
     if release:
         source: dict[str, Any] = {"type": "release", **release}
     else:
-        source = {"type": "trained", **{k: training[k] for k in ("dataset", "train_fingerprint", "train_images",
-                                                                  "best_epoch", "epochs_done") if k in training}}
+        source = {
+            "type": "trained",
+            **{
+                k: training[k]
+                for k in ("dataset", "train_fingerprint", "train_images", "best_epoch", "epochs_done")
+                if k in training
+            },
+        }
         if "initialised_from" in training:
             source["initialised_from"] = training["initialised_from"]
-    card: dict[str, Any] = {"kind": kind, "method": method, "descriptor_dim": extra.get("descriptor_dim"),
-                            "source": source, "license": (release or {}).get("license")}
+    card: dict[str, Any] = {
+        "kind": kind,
+        "method": method,
+        "descriptor_dim": extra.get("descriptor_dim"),
+        "source": source,
+        "license": (release or {}).get("license"),
+    }
     rule = getattr(config, "test_transform", None)
     if rule is not None:
         card["test_transform"] = {**rule.model_dump(mode="json"), "summary": rule.describe()}
     if partition is not None:
-        card["class_table"] = {"file": "partition.npz", "classes": int(partition.num_classes),
-                               "groups": int(partition.num_groups), "partitioner": partition.method,
-                               "order": "heads in group order; within a group, by class index"}
+        card["class_table"] = {
+            "file": "partition.npz",
+            "classes": int(partition.num_classes),
+            "groups": int(partition.num_groups),
+            "partitioner": partition.method,
+            "order": "heads in group order; within a group, by class index",
+        }
     return card
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The parsed ``manifest.json`` of a model folder; a clear error if missing or corrupt."""
     d = Path(directory)
-    return read_json_object(d / "manifest.json", DataError,
-                            f"{str(d)!r} is not a vprkit model folder (no manifest.json; an interrupted save?)")
+    return read_json_object(
+        d / "manifest.json",
+        DataError,
+        f"{str(d)!r} is not a vprkit model folder (no manifest.json; an interrupted save?)",
+    )
 
 
 def write_model_dir(
@@ -96,11 +153,13 @@ def write_model_dir(
     method: str,
     state: Mapping[str, torch.Tensor],
     config: BaseModel,
-    partition: Any = None,
+    partition: Partition | None = None,
     extra: Mapping[str, Any] | None = None,
+    weights_fingerprint: str | None = None,
 ) -> Path:
-    """Write a model directory (see module docstring); returns it."""
-    from vprkit.training.engine import save_weights
+    """Write a model directory (see module docstring); returns it. ``weights_fingerprint``: the
+    :func:`tensors_fingerprint` of ``state`` when the caller knows it (saves hashing the weights)."""
+    from vprkit import __version__  # at call time: the package may still be initialising at import
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,15 +169,16 @@ def write_model_dir(
     if partition is not None:
         partition.save(out / "partition.npz")
         partition_fp = partition.fingerprint()
+    weights_fp = weights_fingerprint or tensors_fingerprint(state)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "method": method,
-        "vprkit_version": vprkit_version(),
-        "weights_fingerprint": tensors_fingerprint(state),
+        "vprkit_version": __version__,
+        "weights_fingerprint": weights_fp,
         "partition_fingerprint": partition_fp,
-        "fingerprint": model_fingerprint(state, config, partition_fp),
+        "fingerprint": model_fingerprint(weights_fp, config, partition_fp),
         **dict(extra or {}),
         "card": model_card(kind, method, config, partition, extra),
     }
@@ -127,7 +187,8 @@ def write_model_dir(
 
 
 def read_model_dir(directory: str | Path, *, kind: str, method: str, config_cls: type[BaseModel]) -> dict[str, Any]:
-    """Read and verify a model directory → ``{"state", "config", "partition", "manifest"}``."""
+    """Read and verify a model directory → ``{"state", "config", "partition", "manifest",
+    "weights_fingerprint"}`` (the weights are hashed once, here)."""
     from safetensors.torch import load_file
 
     d = Path(directory)
@@ -141,15 +202,15 @@ def read_model_dir(directory: str | Path, *, kind: str, method: str, config_cls:
     except FileNotFoundError:
         raise DataError(f"{str(d)!r} has no weights.safetensors (an interrupted save?)") from None
     except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError) on a damaged header
-        raise DataError(f"{str(d / 'weights.safetensors')!r} is damaged ({exc}); copy or train the model again") from None
-    if tensors_fingerprint(state) != manifest["weights_fingerprint"]:
-        raise DataError(f"{str(d / 'weights.safetensors')!r} does not match its manifest fingerprint (corrupt or replaced)")
-    try:
-        raw = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"{str(d / 'config.yaml')!r} is missing or not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"{str(d / 'config.yaml')!r} is not a mapping")
+        raise DataError(
+            f"{str(d / 'weights.safetensors')!r} is damaged ({exc}); copy or train the model again"
+        ) from None
+    weights_fp = tensors_fingerprint(state)
+    if weights_fp != manifest["weights_fingerprint"]:
+        raise DataError(
+            f"{str(d / 'weights.safetensors')!r} does not match its manifest fingerprint (corrupt or replaced)"
+        )
+    raw = load_yaml(d / "config.yaml", DataError)
     config = build_config(config_cls, raw, owner=f"{kind} {method!r}")
     partition = None
     if manifest.get("partition_fingerprint"):
@@ -158,8 +219,12 @@ def read_model_dir(directory: str | Path, *, kind: str, method: str, config_cls:
         partition = Partition.load(d / "partition.npz")
         if partition.fingerprint() != manifest["partition_fingerprint"]:
             raise DataError(f"{str(d / 'partition.npz')!r} does not match the manifest of {str(d)!r}")
-    if model_fingerprint(state, config, manifest.get("partition_fingerprint")) != manifest["fingerprint"]:
+    if model_fingerprint(weights_fp, config, manifest.get("partition_fingerprint")) != manifest["fingerprint"]:
         raise DataError(f"{str(d / 'config.yaml')!r} was edited after training: the model fingerprint differs")
-    return {"state": state, "config": config, "partition": partition, "manifest": manifest}
-
-
+    return {
+        "state": state,
+        "config": config,
+        "partition": partition,
+        "manifest": manifest,
+        "weights_fingerprint": weights_fp,
+    }

@@ -29,7 +29,15 @@ from torch import nn
 
 from vprkit.errors import ConfigError
 
-__all__ = ["TINY_CNN_NAME", "TinyCNN", "VGG_NAMES", "VGGFeatures", "create_backbone", "freeze_paper_layers", "trainable_parameter_count"]
+__all__ = [
+    "TINY_CNN_NAME",
+    "VGG_NAMES",
+    "TinyCNN",
+    "VGGFeatures",
+    "create_backbone",
+    "freeze_paper_layers",
+    "trainable_parameter_count",
+]
 
 TINY_CNN_NAME = "tinycnn"
 
@@ -97,12 +105,12 @@ class VGGFeatures(nn.Module):
         if pretrained:  # timm's ImageNet weights use the same features indices
             import timm
 
-            features.load_state_dict(timm.create_model(name, pretrained=True).features.state_dict())
+            features.load_state_dict(timm.create_model(name, pretrained=True).get_submodule("features").state_dict())
         pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
         block = {"conv4": 3, "conv5": 4}.get(cut)
         if block is None:
             raise ConfigError(f"VGG cut must be 'conv4' or 'conv5', got {cut!r}")
-        self.features = nn.Sequential(*list(features.children())[:pools[block] - 1])  # drop the ReLU and pool
+        self.features = nn.Sequential(*list(features.children())[: pools[block] - 1])  # drop the ReLU and pool
         self.num_features = 512
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,9 +130,10 @@ def freeze_paper_layers(model: nn.Module, name: str) -> None:
     """Apply the paper's freezing policy for backbone ``name`` (see the module docstring)."""
     family = name.lower()
     if family.startswith(("efficientnet", "tf_efficientnet")):
-        _freeze([model.conv_stem, model.bn1, *list(model.blocks)[:4]])
+        blocks = list(model.get_submodule("blocks").children())
+        _freeze([model.get_submodule("conv_stem"), model.get_submodule("bn1"), *blocks[:4]])
     elif family.startswith(("resnet", "resnext")):
-        _freeze([model.conv1, model.bn1, model.layer1, model.layer2])
+        _freeze([model.get_submodule(n) for n in ("conv1", "bn1", "layer1", "layer2")])
     elif isinstance(model, VGGFeatures):
         _freeze(list(model.features)[:-5])
 
@@ -156,7 +165,8 @@ def create_backbone(name: str, *, pretrained: bool = False, freeze: str = "paper
             model = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
     if freeze == "paper":
         freeze_paper_layers(model, name)
-    return model, int(model.num_features)
+    # an int attribute of timm's models (typed as a bare nn.Module), TinyCNN and VGGFeatures
+    return model, int(getattr(model, "num_features"))  # noqa: B009
 
 
 def trainable_parameter_count(model: nn.Module) -> tuple[int, int]:

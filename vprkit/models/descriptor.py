@@ -28,7 +28,9 @@ class DescriptorNet(nn.Module):
         self.dim = dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.aggregation(self.backbone.forward_features(images))
+        # every backbone (timm's, TinyCNN, VGGFeatures) has forward_features; nn.Module's typing does not know it
+        features = getattr(self.backbone, "forward_features")  # noqa: B009
+        return self.aggregation(features(images))
 
 
 def build_descriptor_net(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -40,6 +40,8 @@ __all__ = [
     "strip_module_prefix",
     "torchvision_efficientnet_to_timm",
 ]
+
+V = TypeVar("V")  # what a state dict's keys map to (renaming keys keeps the values)
 
 _RESNET_CHILDREN = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
 _COSPLACE_AGG = {"1.p": "1.p", "3.weight": "2.weight", "3.bias": "2.bias"}
@@ -69,13 +71,22 @@ def _checkpoint_globals() -> list[Any]:
     """The objects besides tensors and containers that released checkpoints pickle (see
     :func:`read_state_file`); NumPy scalars under both their NumPy 1 and NumPy 2 module names."""
     import argparse
+    import importlib
 
     import numpy as np
 
-    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    # NumPy 2 keeps it in numpy._core, NumPy 1 in numpy.core (which NumPy 2's stubs leave empty)
+    scalar = importlib.import_module(
+        "numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray"
+    ).scalar
     dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType") and n != "StringDType"]
-    return [argparse.Namespace, np.dtype, *dtypes, (scalar, "numpy.core.multiarray.scalar"),
-            (scalar, "numpy._core.multiarray.scalar")]
+    return [
+        argparse.Namespace,
+        np.dtype,
+        *dtypes,
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+    ]
 
 
 def _load_failure(exc: Exception) -> str:
@@ -108,11 +119,18 @@ def cosplace_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, int]:
         return "vgg16", dim
     blocks = {int(k.split(".")[2]) for k in state if k.startswith("backbone.6.")}
     bottleneck = any(k.startswith("backbone.6.0.conv3.") for k in state)
-    depth = {(2, False): "resnet18", (6, False): "resnet34", (6, True): "resnet50", (23, True): "resnet101",
-             (36, True): "resnet152"}.get((len(blocks), bottleneck))
+    depth = {
+        (2, False): "resnet18",
+        (6, False): "resnet34",
+        (6, True): "resnet50",
+        (23, True): "resnet101",
+        (36, True): "resnet152",
+    }.get((len(blocks), bottleneck))
     if depth is None:
-        raise DataError(f"CosPlace state dict: a backbone vprkit does not know ({len(blocks)} blocks in layer3, "
-                        f"{'bottleneck' if bottleneck else 'basic'}); releases are VGG16 and ResNet-18/50/101/152")
+        raise DataError(
+            f"CosPlace state dict: a backbone vprkit does not know ({len(blocks)} blocks in layer3, "
+            f"{'bottleneck' if bottleneck else 'basic'}); releases are VGG16 and ResNet-18/50/101/152"
+        )
     return depth, dim
 
 
@@ -123,15 +141,17 @@ def cosplace_to_vprkit(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.startswith("backbone."):
-            index, _, rest = key[len("backbone."):].partition(".")
+            index, _, rest = key[len("backbone.") :].partition(".")
             if vgg:
                 out[f"backbone.features.{index}.{rest}"] = value
             elif index in _RESNET_CHILDREN:
                 out[f"backbone.{_RESNET_CHILDREN[index]}.{rest}"] = value
             else:
-                raise DataError(f"CosPlace state dict: unexpected backbone key {key!r} (releases are ResNets and VGG16)")
+                raise DataError(
+                    f"CosPlace state dict: unexpected backbone key {key!r} (releases are ResNets and VGG16)"
+                )
         elif key.startswith("aggregation."):
-            rest = key[len("aggregation."):]
+            rest = key[len("aggregation.") :]
             if rest not in _COSPLACE_AGG:
                 raise DataError(f"CosPlace state dict: unexpected aggregation key {key!r}")
             out[f"aggregation.{_COSPLACE_AGG[rest]}"] = value
@@ -141,15 +161,29 @@ def cosplace_to_vprkit(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 
 
 _TV_STAGE = re.compile(r"^(\d+)\.(\d+)\.block\.(\d+)\.(.+)$")
-_TV_DS = {"0.0": "conv_dw", "0.1": "bn1", "1.fc1": "se.conv_reduce", "1.fc2": "se.conv_expand", "2.0": "conv_pw", "2.1": "bn2"}
+_TV_DS = {
+    "0.0": "conv_dw",
+    "0.1": "bn1",
+    "1.fc1": "se.conv_reduce",
+    "1.fc2": "se.conv_expand",
+    "2.0": "conv_pw",
+    "2.1": "bn2",
+}
 _TV_IR = {
-    "0.0": "conv_pw", "0.1": "bn1", "1.0": "conv_dw", "1.1": "bn2",
-    "2.fc1": "se.conv_reduce", "2.fc2": "se.conv_expand", "3.0": "conv_pwl", "3.1": "bn3",
+    "0.0": "conv_pw",
+    "0.1": "bn1",
+    "1.0": "conv_dw",
+    "1.1": "bn2",
+    "2.fc1": "se.conv_reduce",
+    "2.fc2": "se.conv_expand",
+    "3.0": "conv_pwl",
+    "3.1": "bn3",
 }
 
 
-def torchvision_efficientnet_to_timm(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Keys of torchvision ``efficientnet_bX().features`` → timm ``efficientnet_bX`` keys."""
+def torchvision_efficientnet_to_timm(features: Mapping[str, V]) -> dict[str, V]:
+    """Keys of torchvision ``efficientnet_bX().features`` → timm ``efficientnet_bX`` keys (the
+    values, tensors or anything else keyed like them, are kept)."""
     # a block is depthwise-separable (expand ratio 1) when its block sequence has 3 entries, not 4
     depth: dict[tuple[str, str], int] = {}
     for key in features:
@@ -157,7 +191,7 @@ def torchvision_efficientnet_to_timm(features: Mapping[str, torch.Tensor]) -> di
         if m:
             depth[m.group(1), m.group(2)] = max(depth.get((m.group(1), m.group(2)), 0), int(m.group(3)))
     last = str(max(int(k.split(".")[0]) for k in features))
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, V] = {}
     for key, value in features.items():
         m = _TV_STAGE.match(key)
         if m:
@@ -189,7 +223,7 @@ def dnc_to_vprkit(checkpoint: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor
             f"found {sorted(checkpoint)[:6]}"
         )
     model = strip_module_prefix(checkpoint["model_state_dict"])
-    features = {k[len("backbone."):]: v for k, v in model.items() if k.startswith("backbone.")}
+    features = {k[len("backbone.") :]: v for k, v in model.items() if k.startswith("backbone.")}
     net = {f"backbone.{k}": v for k, v in torchvision_efficientnet_to_timm(features).items()}
     for key, value in model.items():
         if key.startswith("backbone."):

@@ -10,7 +10,7 @@ The importer returns an :class:`ImportedModel`: the model object, whose
 ``training_summary["release"]`` records where the weights came from (file, URL, checksum,
 licence, the options used; the folder's manifest carries it in its model card,
 :func:`vprkit.models.artifact.model_card`), and optionally a training checkpoint
-(:func:`vprkit.training.engine.start_checkpoint`) written as ``training/last.pt`` with
+(the method's trainer makes it, e.g. ``start_checkpoint`` of the group trainer) written as ``training/last.pt`` with
 ``training/config.yaml``, so that ``vprkit train ... --out DIR --resume`` continues from the
 release like from any interrupted vprkit run.
 """
@@ -23,13 +23,17 @@ import tempfile
 import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vprkit.errors import ConfigError, DataError, UnknownNameError
 from vprkit.fileio import file_checksum
 from vprkit.specs import ModelSpec, Release
 
+if TYPE_CHECKING:
+    from vprkit.contracts import TrainedModel
+
 __all__ = ["ImportRequest", "ImportedModel", "download_release", "find_importable", "import_model", "sha256_file"]
+
 
 @dataclass(frozen=True)
 class ImportRequest:
@@ -58,9 +62,13 @@ class ImportRequest:
         """The card's ``release`` record: file, checksum, release facts, user options, ``more``."""
         rel = self.release
         record: dict[str, Any] = {
-            "file": str(self.weights), "sha256": self.sha256, "file_size": self.weights.stat().st_size,
-            "release": rel.name if rel else None, "url": rel.url if rel else None,
-            "license": rel.license if rel else None, "source": rel.source if rel else None,
+            "file": str(self.weights),
+            "sha256": self.sha256,
+            "file_size": self.weights.stat().st_size,
+            "release": rel.name if rel else None,
+            "url": rel.url if rel else None,
+            "license": rel.license if rel else None,
+            "source": rel.source if rel else None,
             "overrides": self.overrides,
         }
         record.update(more)
@@ -71,7 +79,7 @@ class ImportRequest:
 class ImportedModel:
     """What an importer returns: the model, and the training state a resume starts from (or None)."""
 
-    model: Any
+    model: TrainedModel
     training_checkpoint: dict[str, Any] | None = None
 
 
@@ -86,15 +94,18 @@ def find_importable(name: str) -> ModelSpec:
 
     candidates = [("classifier", n) for n in list_classifiers()] + [("retriever", n) for n in list_retrievers()]
     specs = [get_spec(kind, n) for kind, n in candidates if n == name]
-    with_importer = [s for s in specs if getattr(s, "importer", None)]
+    with_importer = [s for s in specs if isinstance(s, ModelSpec) and s.importer]
     if with_importer:
-        return with_importer[0]  # type: ignore[return-value]
+        return with_importer[0]
     importable = sorted({n for kind, n in candidates if getattr(get_spec(kind, n), "importer", None)})
     if specs:
-        raise ConfigError(f"{specs[0].kind} {name!r} has no importer of released weights; "
-                          f"methods that do: {', '.join(importable) or 'none'}")
-    raise UnknownNameError(f"no classifier or retriever {name!r}; methods with released weights: "
-                           f"{', '.join(importable) or 'none'}")
+        raise ConfigError(
+            f"{specs[0].kind} {name!r} has no importer of released weights; "
+            f"methods that do: {', '.join(importable) or 'none'}"
+        )
+    raise UnknownNameError(
+        f"no classifier or retriever {name!r}; methods with released weights: {', '.join(importable) or 'none'}"
+    )
 
 
 def _release_cache(spec: ModelSpec) -> Path:
@@ -119,8 +130,10 @@ def download_release(spec: ModelSpec, release: Release, progress: bool = True) -
     if target.is_file():
         digest = sha256_file(target)
         if expected and digest != expected:
-            raise DataError(f"cached release {str(target)!r} has SHA-256 {digest[:16]}…, expected {expected[:16]}…; "
-                            f"delete it to download it again")
+            raise DataError(
+                f"cached release {str(target)!r} has SHA-256 {digest[:16]}…, expected {expected[:16]}…; "
+                f"delete it to download it again"
+            )
         return target, digest
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
@@ -137,8 +150,10 @@ def download_release(spec: ModelSpec, release: Release, progress: bool = True) -
             ) from exc
         digest = sha256_file(tmp)
         if expected and digest != expected:
-            raise DataError(f"downloaded {release.url} has SHA-256 {digest[:16]}…, expected {expected[:16]}…; "
-                            "the file on the server changed or the download was corrupted")
+            raise DataError(
+                f"downloaded {release.url} has SHA-256 {digest[:16]}…, expected {expected[:16]}…; "
+                "the file on the server changed or the download was corrupted"
+            )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -158,7 +173,7 @@ def import_model(
     class_table: str | Path | None = None,
     sha256: str | None = None,
     progress: bool = True,
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[TrainedModel, dict[str, Any]]:
     """Import the weights ``weights`` (a file, or the name of one of ``name``'s releases) of
     method ``name`` into a model folder ``out``; returns ``(model, manifest card)``.
 
@@ -183,7 +198,8 @@ def import_model(
     if sha256 and digest != sha256.lower():
         raise DataError(f"{str(path)!r} has SHA-256 {digest}, not the expected {sha256}")
     request = ImportRequest(
-        weights=path, sha256=digest,
+        weights=path,
+        sha256=digest,
         overrides={**dict(release.config if release else {}), **dict(overrides or {})},
         train_names=Path(train_names) if train_names else None,
         train_dataset=Path(train_dataset) if train_dataset else None,
@@ -198,10 +214,10 @@ def import_model(
         model.save(staging / "model")
         if imported.training_checkpoint is not None:
             from vprkit.config import save_config
-            from vprkit.training.checkpoint import save_checkpoint
+            from vprkit.models.artifact import atomic_torch_save
 
             save_config(model.config, staging / "model" / "training" / "config.yaml")
-            save_checkpoint(staging / "model" / "training" / "last.pt", imported.training_checkpoint)
+            atomic_torch_save(staging / "model" / "training" / "last.pt", imported.training_checkpoint)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(staging / "model", out)

@@ -33,9 +33,12 @@ class TestTransform(VprkitConfig):
     __test__ = False  # not a pytest test class, despite the name
 
     resize: Literal["none", "shorter_side", "square"] = Field(
-        "none", description="'none' (as is), 'shorter_side' (aspect kept; D&C: 256) or 'square'.")
+        "none", description="'none' (as is), 'shorter_side' (aspect kept; D&C: 256) or 'square'."
+    )
     size: int | None = Field(None, ge=8, description="Pixels: the shorter side, or the square's side.")
-    mean: tuple[float, float, float] = Field(IMAGENET_MEAN, description="Per-channel mean subtracted (RGB, [0, 1] scale).")
+    mean: tuple[float, float, float] = Field(
+        IMAGENET_MEAN, description="Per-channel mean subtracted (RGB, [0, 1] scale)."
+    )
     std: tuple[float, float, float] = Field(IMAGENET_STD, description="Per-channel standard deviation divided by.")
 
     @model_validator(mode="after")
@@ -49,6 +52,9 @@ class TestTransform(VprkitConfig):
     def describe(self) -> str:
         """One line for cards and tables, e.g. ``"shorter side 256, ImageNet normalisation"``."""
         rule = {"none": "no resize", "shorter_side": f"shorter side {self.size}", "square": f"{self.size}×{self.size}"}
-        norm = "ImageNet normalisation" if (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD) else \
-            f"mean {list(self.mean)}, std {list(self.std)}"
+        norm = (
+            "ImageNet normalisation"
+            if (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD)
+            else f"mean {list(self.mean)}, std {list(self.std)}"
+        )
         return f"{rule[self.resize]}, {norm}"

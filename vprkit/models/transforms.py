@@ -60,4 +60,5 @@ def apply_by_shape(fn: Callable[[torch.Tensor], torch.Tensor], images: Sequence[
         if out is None:
             out = part.new_empty((len(images), *part.shape[1:]))
         out[torch.as_tensor(rows, device=part.device)] = part
+    assert out is not None  # images is not empty
     return out

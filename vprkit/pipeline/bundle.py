@@ -8,14 +8,18 @@ complete, under a lock: :func:`build_bundle`)::
       classifier/          TrainedClassifier.save()   (absent for retrieval-only bundles)
       retriever/           TrainedRetriever.save()    (absent for classification-only bundles)
       database.npz         database rows in their original order: paths, east, north, zone
-      store/               descriptors sorted by cell + CSR offsets (CellSortedDescriptors)
-      index/               the ANN index when it is not ``flat`` (ivfpq, hnsw, ...)
+      store/               the ``flat`` index: descriptors sorted by cell + CSR offsets (CellSortedDescriptors)
+      index/               the index searched when it is not the store itself (ivfpq, hnsw, ...)
+
+The index is always made by the registry (``create_index(name, config)``: unknown options are
+refused alike); a ``flat`` index is the cell-sorted store, so it is built over the cells and saved
+once, as ``store/``. Any other index is built beside a default store, which keeps the cells.
 
 The manifest records the fingerprints of the classifier, the retriever, the partition and the
 database image list (names, and coordinates with their zone). :meth:`MapBundle.load` recomputes
-them from the files and refuses a bundle whose parts do not match (a stale index, a swapped model,
-a damaged file), and checks the manifest's plain fields (UTM zone, descriptor dimension, class
-count) against the parts they describe.
+each of them once from the files and refuses a bundle whose parts do not match (a stale index, a
+swapped model, a damaged file), and checks the manifest's plain fields (UTM zone, descriptor
+dimension, class count, index name) against the parts they describe.
 """
 
 from __future__ import annotations
@@ -28,13 +32,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vprkit.data.image_list import ImageList
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path, atomic_write_json, fingerprint, read_json_object
+from vprkit.fileio import atomic_path, atomic_write_json, fingerprint, make_folder, read_json_object
+
+if TYPE_CHECKING:
+    import torch
+
+    from vprkit.contracts import Classifier, NearestIndex, Progress, Retriever
+    from vprkit.index.cell_sorted import CellSortedDescriptors
 
 __all__ = ["MANIFEST", "BundleError", "MapBundle", "build_bundle", "bundle_lock", "check_not_inside"]
 
@@ -53,20 +63,20 @@ class MapBundle:
     Attributes:
         root: bundle folder.
         manifest: the parsed ``manifest.json``.
-        classifier: a ``TrainedClassifier`` or ``None``.
-        retriever: a ``TrainedRetriever`` or ``None``.
+        classifier: a :class:`~vprkit.contracts.Classifier` or ``None``.
+        retriever: a :class:`~vprkit.contracts.Retriever` or ``None``.
         database: the database ``ImageList`` (original row order) or ``None``.
         store: ``CellSortedDescriptors`` over the database descriptors, or ``None``.
-        index: the ANN index used for search (the store itself for ``flat``), or ``None``.
+        index: the index used for search (the store itself for ``flat``), or ``None``.
     """
 
     root: Path
     manifest: dict[str, Any]
-    classifier: Any = None
-    retriever: Any = None
+    classifier: Classifier | None = None
+    retriever: Retriever | None = None
     database: ImageList | None = None
-    store: Any = None
-    index: Any = None
+    store: CellSortedDescriptors | None = None
+    index: NearestIndex | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,7 +94,8 @@ class MapBundle:
 
     @classmethod
     def load(cls, root: str | Path, *, mmap: bool = False) -> MapBundle:
-        """Read a bundle and check every fingerprint; raises :class:`BundleError` on mismatch."""
+        """Read a bundle and check every fingerprint (each computed once); raises
+        :class:`BundleError` on mismatch."""
         root = Path(root)
         manifest = _read_manifest(root)
         bundle = cls(root=root, manifest=manifest)
@@ -99,42 +110,69 @@ class MapBundle:
         if manifest.get("database"):
             bundle.database = _load_database(root / "database.npz", Path(manifest["database"]["root"]))
             _expect(manifest["database"]["fingerprint"], bundle.database.fingerprint(), root, "database list")
-            _expect(manifest["database"].get("coordinates", ""), _coordinates_fingerprint(bundle.database), root,
-                    "database coordinates")
+            _expect(
+                manifest["database"].get("coordinates", ""),
+                _coordinates_fingerprint(bundle.database),
+                root,
+                "database coordinates",
+            )
         _check_plain_fields(bundle)
         if manifest.get("index"):
-            from vprkit.index import IndexFingerprint, load_index
-
-            expected = IndexFingerprint(model=manifest["retriever"]["fingerprint"], database=manifest["database"]["fingerprint"])
-            try:
-                bundle.store = load_index(root / "store", expected, mmap=mmap)
-                name = manifest["index"]["name"]
-                bundle.index = bundle.store if name == "flat" else load_index(root / "index", expected, mmap=mmap)
-            except DataError as exc:
-                raise BundleError(f"bundle {str(root)!r}: {exc}") from exc
+            bundle.store, bundle.index = _load_search(root, manifest, mmap=mmap)
         return bundle
+
+
+def _load_search(root: Path, manifest: dict[str, Any], *, mmap: bool) -> tuple[CellSortedDescriptors, NearestIndex]:
+    """The store and the index of a bundle; the index is the store unless ``index/`` holds another
+    one. Both must carry the retriever and database fingerprints the manifest records (checked
+    against the parts just above), and the index must be the one the manifest names."""
+    from vprkit.index import CellSortedDescriptors, IndexFingerprint, load_index
+
+    expected = IndexFingerprint(
+        model=manifest["retriever"]["fingerprint"], database=manifest["database"]["fingerprint"]
+    )
+    name = manifest["index"]["name"]
+    try:
+        store = load_index(root / "store", expected, mmap=mmap)
+        index = load_index(root / "index", expected, mmap=mmap) if (root / "index").is_dir() else store
+    except DataError as exc:
+        raise BundleError(f"bundle {str(root)!r}: {exc}") from exc
+    if not isinstance(store, CellSortedDescriptors):
+        raise BundleError(
+            f"bundle {str(root)!r}: store/ holds a {store.name!r} index, not the cell-sorted store; "
+            "rebuild it with `vprkit index build`"
+        )
+    if index.name != name:
+        held = "no index/ folder" if index is store else f"index/ holds {index.name!r}"
+        raise BundleError(
+            f"bundle {str(root)!r}: the manifest names index {name!r} but {held}; rebuild it with `vprkit index build`"
+        )
+    return store, index
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
-    manifest = read_json_object(path, BundleError,
-                                f"{str(root)!r} is not a map bundle (no {MANIFEST}); build one with `vprkit index build`")
+    manifest = read_json_object(
+        path, BundleError, f"{str(root)!r} is not a map bundle (no {MANIFEST}); build one with `vprkit index build`"
+    )
     if manifest.get("format") != FORMAT_VERSION:
-        raise BundleError(f"{str(path)!r}: bundle format {manifest.get('format')!r}, this vprkit reads {FORMAT_VERSION}")
+        raise BundleError(
+            f"{str(path)!r}: bundle format {manifest.get('format')!r}, this vprkit reads {FORMAT_VERSION}"
+        )
     return manifest
 
 
-def _model_classes(manifest: dict[str, Any]) -> tuple[Any, Any]:
+def _model_classes(manifest: dict[str, Any]) -> tuple[type[Classifier] | None, type[Retriever] | None]:
     from vprkit.registry import get_classifier_spec, get_retriever_spec
 
     def load_cls(entry: dict[str, Any] | None, getter: Callable) -> Any:
         if not entry:
             return None
-        spec = getter(entry["name"])
-        factory = spec.load_factory()
-        return getattr(factory, "trained_class", factory)
+        return getter(entry["name"]).load_factory()  # a model spec's factory is the model class (has .load)
 
-    return load_cls(manifest.get("classifier"), get_classifier_spec), load_cls(manifest.get("retriever"), get_retriever_spec)
+    return load_cls(manifest.get("classifier"), get_classifier_spec), load_cls(
+        manifest.get("retriever"), get_retriever_spec
+    )
 
 
 def _expect(recorded: str, actual: str, root: Path, what: str) -> None:
@@ -154,47 +192,88 @@ def _check_plain_fields(bundle: MapBundle) -> None:
     """The manifest's informational fields must describe the parts (an edited ``utm_zone`` would
     move every lat/lon to another place)."""
     m, root = bundle.manifest, bundle.root
-    checks = []
+    checks: list[tuple[str, Any, Any]] = []
     if bundle.database is not None and bundle.database.zone_number:
         checks.append(("utm_zone", m.get("utm_zone"), f"{bundle.database.zone_number}{bundle.database.zone_letter}"))
     if bundle.retriever is not None:
         checks.append(("retriever.dim", m["retriever"].get("dim"), int(bundle.retriever.descriptor_dim)))
     if bundle.classifier is not None:
-        checks.append(("classifier.num_classes", m["classifier"].get("num_classes"),
-                       int(bundle.classifier.partition.num_classes)))
+        checks.append(
+            ("classifier.num_classes", m["classifier"].get("num_classes"), int(bundle.classifier.partition.num_classes))
+        )
     if bundle.database is not None:
         checks.append(("database.count", m["database"].get("count"), len(bundle.database)))
     for name, recorded, actual in checks:
         if recorded != actual:
-            raise BundleError(f"bundle {str(root)!r}: manifest field {name} says {recorded!r}, its parts say {actual!r} "
-                              "(the manifest was edited); rebuild it with `vprkit index build`")
+            raise BundleError(
+                f"bundle {str(root)!r}: manifest field {name} says {recorded!r}, its parts say {actual!r} "
+                "(the manifest was edited); rebuild it with `vprkit index build`"
+            )
 
 
 def _save_database(path: Path, db: ImageList) -> None:
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, paths=db.paths.astype(str), east=db.east, north=db.north, lat=db.lat, lon=db.lon,
-                 heading=db.heading, zone=np.array([db.zone_number]), letter=np.array([db.zone_letter]))
+        np.savez(
+            tmp,
+            paths=db.paths.astype(str),
+            east=db.east,
+            north=db.north,
+            lat=db.lat,
+            lon=db.lon,
+            heading=db.heading,
+            zone=np.array([db.zone_number]),
+            letter=np.array([db.zone_letter]),
+        )
+
+
+def _as_saved(db: ImageList, root: Path) -> ImageList:
+    """``db`` as :func:`_load_database` reads it back from what :func:`_save_database` wrote."""
+    return ImageList(
+        root=root,
+        paths=db.paths.astype(str),
+        east=db.east,
+        north=db.north,
+        zone_number=int(db.zone_number),
+        zone_letter=str(db.zone_letter),
+        lat=db.lat,
+        lon=db.lon,
+        heading=db.heading,
+    )
 
 
 def _load_database(path: Path, root: Path) -> ImageList:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return ImageList(root=root, paths=z["paths"], east=z["east"], north=z["north"],
-                             zone_number=int(z["zone"][0]), zone_letter=str(z["letter"][0]),
-                             lat=z["lat"], lon=z["lon"], heading=z["heading"])
+            return ImageList(
+                root=root,
+                paths=z["paths"],
+                east=z["east"],
+                north=z["north"],
+                zone_number=int(z["zone"][0]),
+                zone_letter=str(z["letter"][0]),
+                lat=z["lat"],
+                lon=z["lon"],
+                heading=z["heading"],
+            )
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise BundleError(f"{str(path)!r} is missing or corrupted: {exc}") from exc
 
 
-def _database_descriptors(retriever: Any, database: ImageList, batch_size: int,
-                          progress: Callable[[int], None] | None) -> np.ndarray:
-    """``(n, D)`` float32 retriever descriptors of the database in row order."""
-    from vprkit.training.validation import extract_descriptors
+def _database_descriptors(
+    retriever: Retriever, database: ImageList, batch_size: int, progress: Progress | None
+) -> np.ndarray:
+    """``(n, D)`` float32 retriever descriptors of the database in row order (reported to
+    ``progress`` as the step ``database descriptors``)."""
+    from vprkit.models.extract import extract_descriptors
 
-    def encode(batch):
+    done, total = 0, len(database)
+
+    def encode(batch: torch.Tensor) -> torch.Tensor:
+        nonlocal done
         desc = retriever.encode(batch)
-        if progress:
-            progress(len(batch))
+        done += len(batch)
+        if progress is not None:
+            progress.update("database descriptors", done, total)
         return desc
 
     return extract_descriptors(encode, database, retriever.transform, batch_size=batch_size)
@@ -214,8 +293,10 @@ def bundle_lock(target: str | Path, timeout: float = -1) -> Iterator[None]:
     except Timeout:
         raise BundleError(f"another vprkit command is building {str(target)!r} (lock {lock.lock_file})") from None
     except OSError as exc:  # a read-only folder: the lock file cannot even be created
-        raise DataError(f"cannot write in {str(target.parent)!r} ({exc.strerror or exc}); choose a writable folder "
-                        "(for the cache: set VPRKIT_CACHE_DIR)") from exc
+        raise DataError(
+            f"cannot write in {str(target.parent)!r} ({exc.strerror or exc}); choose a writable folder "
+            "(for the cache: set VPRKIT_CACHE_DIR)"
+        ) from exc
     try:
         yield
     finally:
@@ -223,11 +304,7 @@ def bundle_lock(target: str | Path, timeout: float = -1) -> Iterator[None]:
 
 
 def _make_parent(target: Path) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create {str(target.parent)!r} ({exc.strerror or exc}); choose a writable folder "
-                        "(for the cache: set VPRKIT_CACHE_DIR)") from exc
+    make_folder(target.parent, "; choose a writable folder (for the cache: set VPRKIT_CACHE_DIR)")
 
 
 def check_not_inside(out: str | Path, sources: Sequence[str | Path]) -> None:
@@ -237,8 +314,10 @@ def check_not_inside(out: str | Path, sources: Sequence[str | Path]) -> None:
     for source in sources:
         src = Path(source).resolve()
         if src == out or out in src.parents:
-            raise BundleError(f"--out {str(out)!r} holds the model folder {str(src)!r}, which building the bundle would "
-                              "replace; choose another --out")
+            raise BundleError(
+                f"--out {str(out)!r} holds the model folder {str(src)!r}, which building the bundle would "
+                "replace; choose another --out"
+            )
 
 
 def _clear_leftovers(target: Path) -> None:
@@ -264,21 +343,23 @@ def build_bundle(
     out: str | Path,
     database: ImageList | None,
     *,
-    classifier: Any = None,
-    retriever: Any = None,
+    classifier: Classifier | None = None,
+    retriever: Retriever | None = None,
     index: str = "flat",
     index_config: dict[str, Any] | None = None,
     batch_size: int = 64,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     dataset: str = "",
     extra_manifest: dict[str, Any] | None = None,
     locked: bool = False,
 ) -> MapBundle:
-    """Write a map bundle to ``out`` and return it loaded.
+    """Write a map bundle to ``out`` and return it (its parts as built: nothing is read back).
 
     The database is assigned to the classifier's cells once, here (``Partition.assign`` on the
     database UTM); the retriever's descriptors are stored sorted by cell with CSR offsets, and the
-    chosen index (``flat``: the cell-sorted store itself) is built over them.
+    chosen index (``create_index(index, index_config)``; ``flat``: the cell-sorted store itself)
+    is built over them. Each fingerprint is computed once. ``progress`` gets the extraction of the
+    database descriptors (step ``database descriptors``).
 
     The bundle is written into a uniquely named sibling of ``out`` and renamed into place only
     when complete, under :func:`bundle_lock` (``locked=True``: the caller holds it). A failed
@@ -291,47 +372,94 @@ def build_bundle(
     out = Path(out)
     if not locked:
         with bundle_lock(out):
-            return build_bundle(out, database, classifier=classifier, retriever=retriever, index=index,
-                                index_config=index_config, batch_size=batch_size, progress=progress, dataset=dataset,
-                                extra_manifest=extra_manifest, locked=True)
+            return build_bundle(
+                out,
+                database,
+                classifier=classifier,
+                retriever=retriever,
+                index=index,
+                index_config=index_config,
+                batch_size=batch_size,
+                progress=progress,
+                dataset=dataset,
+                extra_manifest=extra_manifest,
+                locked=True,
+            )
     _make_parent(out)
     _clear_leftovers(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     try:
-        _write_bundle(staging, database, classifier, retriever, index, index_config or {}, batch_size, progress,
-                      dataset, extra_manifest or {})
+        bundle = _write_bundle(
+            staging,
+            database,
+            classifier,
+            retriever,
+            index,
+            index_config or {},
+            batch_size,
+            progress,
+            dataset,
+            extra_manifest or {},
+        )
         _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return MapBundle.load(out)
+    bundle.root = out
+    return bundle
 
 
-def _write_bundle(folder: Path, database: ImageList | None, classifier: Any, retriever: Any, index: str,
-                  index_config: dict[str, Any], batch_size: int, progress: Callable[[int], None] | None,
-                  dataset: str, extra_manifest: dict[str, Any]) -> None:
-    """Every part of a bundle into the empty ``folder``, the manifest last."""
+def _write_bundle(
+    folder: Path,
+    database: ImageList | None,
+    classifier: Classifier | None,
+    retriever: Retriever | None,
+    index: str,
+    index_config: dict[str, Any],
+    batch_size: int,
+    progress: Progress | None,
+    dataset: str,
+    extra_manifest: dict[str, Any],
+) -> MapBundle:
+    """Every part of a bundle into the empty ``folder``, the manifest last; the bundle as built."""
     from vprkit import __version__
-    from vprkit.index import IndexFingerprint
-    from vprkit.index.cell_sorted import CellSortedDescriptors
+    from vprkit.index import CellSortedDescriptors, IndexFingerprint
     from vprkit.registry import create_index
 
-    ann = create_index(index, index_config) if retriever is not None and index != "flat" else None  # before extraction
-    manifest: dict[str, Any] = {"format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                "dataset": dataset, "vprkit": __version__, **extra_manifest}
+    searched = create_index(index, index_config) if retriever is not None else None  # refused before extraction
+    manifest: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": dataset,
+        "vprkit": __version__,
+        **extra_manifest,
+    }
+    bundle = MapBundle(root=folder, manifest=manifest, classifier=classifier, retriever=retriever)
     if classifier is not None:
         classifier.save(folder / "classifier")
-        manifest["classifier"] = {"name": classifier.name, "fingerprint": classifier.fingerprint(),
-                                  "partition": classifier.partition.fingerprint(),
-                                  "num_classes": int(classifier.partition.num_classes)}
+        manifest["classifier"] = {
+            "name": classifier.name,
+            "fingerprint": classifier.fingerprint(),
+            "partition": classifier.partition.fingerprint(),
+            "num_classes": int(classifier.partition.num_classes),
+        }
     if retriever is not None:
+        assert database is not None and searched is not None  # checked by build_bundle
         retriever.save(folder / "retriever")
-        manifest["retriever"] = {"name": retriever.name, "fingerprint": retriever.fingerprint(),
-                                 "dim": int(retriever.descriptor_dim)}
+        manifest["retriever"] = {
+            "name": retriever.name,
+            "fingerprint": retriever.fingerprint(),
+            "dim": int(retriever.descriptor_dim),
+        }
         _save_database(folder / "database.npz", database)
-        manifest["database"] = {"fingerprint": database.fingerprint(), "coordinates": _coordinates_fingerprint(database),
-                                "count": len(database), "root": str(Path(database.root).resolve())}
+        manifest["database"] = {
+            "fingerprint": database.fingerprint(),
+            "coordinates": _coordinates_fingerprint(database),
+            "count": len(database),
+            "root": str(Path(database.root).resolve()),
+        }
         if database.zone_number:
             manifest["utm_zone"] = f"{database.zone_number}{database.zone_letter}"
+        bundle.database = _as_saved(database, Path(manifest["database"]["root"]))
         desc = _database_descriptors(retriever, database, batch_size, progress)
         if classifier is not None:
             cells, _ = classifier.partition.assign(database.east, database.north, database.heading)
@@ -339,10 +467,14 @@ def _write_bundle(folder: Path, database: ImageList | None, classifier: Any, ret
         else:
             cells, n_cells = np.full(len(database), -1, dtype=np.int64), 0
         fp = IndexFingerprint(model=manifest["retriever"]["fingerprint"], database=manifest["database"]["fingerprint"])
-        CellSortedDescriptors().build(desc, cells=cells, n_cells=n_cells, fingerprint=fp).save(folder / "store")
+        # a cell-sorted index is the store; any other index is searched beside a default store
+        store = searched if isinstance(searched, CellSortedDescriptors) else CellSortedDescriptors()
+        store.build(desc, cells=cells, n_cells=n_cells, fingerprint=fp).save(folder / "store")
         manifest["database"]["in_cells"] = int((cells >= 0).sum())
-        if ann is not None:
-            ann.build(desc, fingerprint=fp)
-            ann.save(folder / "index")
+        if searched is not store:
+            searched.build(desc, fingerprint=fp)
+            searched.save(folder / "index")
         manifest["index"] = {"name": index, "config": index_config}
+        bundle.store, bundle.index = store, searched
     atomic_write_json(folder / MANIFEST, manifest)
+    return bundle

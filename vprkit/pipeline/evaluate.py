@@ -7,28 +7,51 @@ averaged); throughput runs the same queries in batches. Images are decoded befor
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from vprkit.contracts import NullProgress, Progress
 from vprkit.data.image_list import ImageList
+from vprkit.data.images import open_image
 from vprkit.data.positives import positives_within
 from vprkit.errors import DataError
 from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall
 from vprkit.evaluation.timing import StageTimer
-from vprkit.pipeline.images import open_image
 from vprkit.pipeline.localizer import STAGES, Localization, Localizer
 
-__all__ = ["concat_localizations", "evaluate"]
+__all__ = ["Evaluation", "concat_localizations", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` measured on one query set.
+
+    Attributes:
+        report: the JSON-able report (keys in :func:`evaluate`), as ``vprkit run --json`` prints it.
+        localization: every query's ranked places (batch-1 run, in query order), to plot them or
+            write them out (:func:`vprkit.pipeline.predictions.prediction_records`).
+    """
+
+    report: dict[str, Any]
+    localization: Localization
 
 
 def concat_localizations(parts: list[Localization]) -> Localization:
     """Stack per-batch results into one (rows in query order)."""
-    cells = None if parts[0].cells is None else np.concatenate([p.cells for p in parts])
-    return Localization(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("coords", "rows", "scores")),
-                        cells, np.concatenate([p.confidence for p in parts]),
-                        np.concatenate([p.candidates for p in parts]))
+
+    def stack(field: str) -> np.ndarray:
+        return np.concatenate([getattr(p, field) for p in parts])
+
+    return Localization(
+        stack("coords"),
+        stack("rows"),
+        stack("scores"),
+        None if parts[0].cells is None else stack("cells"),
+        stack("confidence"),
+        stack("candidates"),
+    )
 
 
 def evaluate(
@@ -38,12 +61,15 @@ def evaluate(
     batch_size: int = 32,
     radius: float = 25.0,
     ns: tuple[int, ...] = DEFAULT_NS,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Run every query at batch 1 (latency) and in batches (throughput); return the report.
+    progress: Progress | None = None,
+    step: str = "queries",
+) -> Evaluation:
+    """Run every query at batch 1 (latency) and in batches (throughput); ``progress`` counts the
+    batch-1 queries under ``step``.
 
-    Returns a JSON-able dict with ``lr`` (keys "1", "5", "10", "20": percent), ``latency_ms``
-    (``extract``, ``classify``, ``gather``, ``knn``, ``total``: per query at batch 1),
+    Returns the :class:`Evaluation`: the localization, and a JSON-able report with ``lr`` (keys
+    "1", "5", "10", "20": percent), ``latency_ms`` (``extract``, ``classify``, ``gather``,
+    ``knn``, ``total``: per query at batch 1), ``batch_size``, ``radius_m``,
     ``throughput_qps``, ``candidates`` (mean database rows searched per query),
     ``database_size``, ``queries``, ``memory_bytes``, ``confidence``, ``by_condition`` and, for a
     mixed pipeline, ``positives`` (percent of queries with a database image within ``radius``, and
@@ -55,17 +81,17 @@ def evaluate(
         raise DataError("some queries have no UTM coordinates; they cannot be evaluated")
     images = [open_image(queries.root / p) for p in queries.paths.tolist()]
     timer = StageTimer()
+    progress = progress or NullProgress()
     parts = []
     for img in images:  # batch 1: the latency a user sees per photo
         parts.append(localizer.localize([img], timer))
-        if progress:
-            progress(1)
+        progress.update(step, len(parts), len(images))
     result = concat_localizations(parts)
     latency = timer.per_query_ms(len(images), STAGES)
 
     start = time.perf_counter()
     for i in range(0, len(images), batch_size):
-        localizer.localize(images[i:i + batch_size])
+        localizer.localize(images[i : i + batch_size])
     throughput = len(images) / max(time.perf_counter() - start, 1e-9)
 
     truth = np.stack([queries.east, queries.north], axis=1)
@@ -85,19 +111,20 @@ def evaluate(
     conf = result.confidence
     if np.isfinite(conf).any():
         report["confidence"] = _confidence_report(conf, result, truth, radius)
-    if localizer.mixed:
-        report["positives"] = _positives_report(result, truth, localizer.bundle, radius)
+    if localizer.mixed and result.cells is not None:  # (a mixed pipeline has a classifier, hence cells)
+        report["positives"] = _positives_report(result.cells, truth, localizer.bundle, radius)
     report["by_condition"] = _by_condition(queries, result, truth, radius)
-    report["_localization"] = result  # for callers that plot or save predictions; not JSON
-    return report
+    return Evaluation(report, result)
 
 
-def _confidence_report(conf: np.ndarray, result: Localization, truth: np.ndarray, radius: float) -> dict[str, Any]:
+def _confidence_report(
+    conf: np.ndarray, result: Localization, truth: np.ndarray, radius: float
+) -> dict[str, float | None]:
     """How well D&C's expert agreement separates correct from wrong top-1 predictions."""
     err = np.sqrt(((result.coords[:, 0] - truth) ** 2).sum(-1))
     correct = err <= radius
     finite = np.isfinite(conf)
-    out = {"median_std_m": float(np.median(conf[finite]))}
+    out: dict[str, float | None] = {"median_std_m": float(np.median(conf[finite]))}
     if correct.any():
         out["median_std_correct_m"] = float(np.median(conf[finite & correct])) if (finite & correct).any() else None
     if (~correct).any():
@@ -105,21 +132,23 @@ def _confidence_report(conf: np.ndarray, result: Localization, truth: np.ndarray
     return out
 
 
-def _positives_report(result: Localization, truth: np.ndarray, bundle: Any, radius: float) -> dict[str, float]:
+def _positives_report(top: np.ndarray, truth: np.ndarray, bundle: Any, radius: float) -> dict[str, float]:
     """Where a mixed pipeline can lose: percent of queries with any database image within ``radius``
     (the ceiling of retrieval) and with one among the candidates of their top-N cells (the ceiling
-    of the mixed pipeline; the classifier's top-N cells missed the others)."""
+    of the mixed pipeline; the classifier's top-N cells missed the others). ``top``: ``(B, N)`` the
+    searched cells of each query."""
     db = bundle.database
     pos = positives_within(truth, np.stack([db.east, db.north], axis=1), radius)
     db_cells = bundle.store.cells_of_rows()  # the class each database row was assigned to (-1: none)
     n_cells = int(bundle.store.n_cells) + 1  # +1 keeps the key of cell -1 apart from real cells
     pair_query, pair_cell = pos.query_ids(), db_cells[pos.indices]
-    top = result.cells  # (B, N) the searched cells
     top_keys = (np.arange(len(top))[:, None] * n_cells + top)[top >= 0]
     hit = (pair_cell >= 0) & np.isin(pair_query * n_cells + pair_cell, top_keys)
     nq = len(truth)
-    return {"queries_with_positives_pct": round(100.0 * float((pos.counts > 0).mean()), 2),
-            "positives_in_candidates_pct": round(100.0 * np.unique(pair_query[hit]).size / nq, 2)}
+    return {
+        "queries_with_positives_pct": round(100.0 * float((pos.counts > 0).mean()), 2),
+        "positives_in_candidates_pct": round(100.0 * np.unique(pair_query[hit]).size / nq, 2),
+    }
 
 
 def _by_condition(queries: ImageList, result: Localization, truth: np.ndarray, radius: float) -> dict[str, float]:

@@ -7,49 +7,60 @@ soon as it is done (``vprkit localize`` prints or writes them as it goes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vprkit.contracts import NullProgress, Progress
+from vprkit.data.images import open_image
 from vprkit.pipeline.bundle import MapBundle
-from vprkit.pipeline.images import open_image
 from vprkit.pipeline.localizer import Localization, Localizer
 
-__all__ = ["iter_localize", "localize_files", "plot_localization"]
+__all__ = ["iter_localize", "plot_localization"]
 
 
-def iter_localize(bundle: MapBundle, files: Sequence[str | Path], *, topn: int = 100, k: int = 5,
-                  batch_size: int = 32, use_classifier: bool = True, use_retriever: bool = True,
-                  progress: Callable[[int, int], None] | None = None,
-                  ) -> Iterator[tuple[list[dict[str, Any]], Localization]]:
-    """``(records, localization)`` per batch of ``batch_size`` files, in order; ``progress(done, total)``."""
+def iter_localize(
+    bundle: MapBundle,
+    files: Sequence[str | Path],
+    *,
+    topn: int = 100,
+    k: int = 5,
+    batch_size: int = 32,
+    use_classifier: bool = True,
+    use_retriever: bool = True,
+    classifier_settings: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], Localization]]:
+    """``(records, localization)`` per batch of ``batch_size`` files, in order.
+
+    ``classifier_settings``: inference-only fields of the bundle's classifier, set (and refused
+    when they cannot be) before this returns (:func:`~vprkit.pipeline.models.apply_classifier_settings`);
+    ``progress``: step ``"images"``.
+    """
+    from vprkit.pipeline.models import apply_classifier_settings
+
     localizer = Localizer(bundle, topn=topn, k=k, use_classifier=use_classifier, use_retriever=use_retriever)
+    apply_classifier_settings(localizer.classifier, classifier_settings)
+    return _batches(localizer, bundle, files, batch_size, progress or NullProgress())
+
+
+def _batches(
+    localizer: Localizer, bundle: MapBundle, files: Sequence[str | Path], batch_size: int, progress: Progress
+) -> Iterator[tuple[list[dict[str, Any]], Localization]]:
     for start in range(0, len(files), batch_size):
-        chunk = list(files[start:start + batch_size])
+        chunk = list(files[start : start + batch_size])
         loc = localizer.localize([open_image(f) for f in chunk])
         yield _records(bundle, chunk, loc), loc
-        if progress:
-            progress(start + len(chunk), len(files))
-
-
-def localize_files(bundle: MapBundle, files: Sequence[str | Path], *, topn: int = 100, k: int = 5,
-                   use_classifier: bool = True, use_retriever: bool = True) -> tuple[list[dict[str, Any]], Localization]:
-    """One JSON-able record per image (best place first) and the raw :class:`Localization`, all at
-    once (for a few images; :func:`iter_localize` streams many)."""
-    from vprkit.pipeline.evaluate import concat_localizations
-
-    parts = list(iter_localize(bundle, files, topn=topn, k=k, use_classifier=use_classifier,
-                               use_retriever=use_retriever))
-    return [r for records, _ in parts for r in records], concat_localizations([loc for _, loc in parts])
+        progress.update("images", start + len(chunk), len(files))
 
 
 def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) -> list[dict[str, Any]]:
     """One JSON-able record per image of one batch."""
     from vprkit.geometry.utm import utm_to_latlon
 
-    zone = bundle.manifest.get("utm_zone")
+    zone, db = bundle.manifest.get("utm_zone"), bundle.database
     records = []
     for i, f in enumerate(files):
         places = []
@@ -60,22 +71,32 @@ def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) 
             lat[valid], lon[valid] = utm_to_latlon(loc.coords[i, valid, 0], loc.coords[i, valid, 1], zone)
         for j in np.flatnonzero(valid):
             row = int(loc.rows[i, j])
-            places.append({
-                "rank": int(j) + 1,
-                "east": float(loc.coords[i, j, 0]), "north": float(loc.coords[i, j, 1]),
-                "lat": _num(lat[j]), "lon": _num(lon[j]),
-                "score": float(loc.scores[i, j]),
-                "database_image": str(bundle.database.paths[row]) if row >= 0 else None,
-                "source": "database image" if row >= 0 else "class coordinate",
-            })
+            places.append(
+                {
+                    "rank": int(j) + 1,
+                    "east": float(loc.coords[i, j, 0]),
+                    "north": float(loc.coords[i, j, 1]),
+                    "lat": _num(lat[j]),
+                    "lon": _num(lon[j]),
+                    "score": float(loc.scores[i, j]),
+                    "database_image": str(db.paths[row]) if db is not None and row >= 0 else None,
+                    "source": "database image" if row >= 0 else "class coordinate",
+                }
+            )
         best = places[0] if places else {}
-        records.append({
-            "image": str(f), "utm_zone": zone,
-            "east": best.get("east"), "north": best.get("north"), "lat": best.get("lat"), "lon": best.get("lon"),
-            "confidence_std_m": _num(loc.confidence[i]),
-            "candidates": int(loc.candidates[i]),
-            "places": places,
-        })
+        records.append(
+            {
+                "image": str(f),
+                "utm_zone": zone,
+                "east": best.get("east"),
+                "north": best.get("north"),
+                "lat": best.get("lat"),
+                "lon": best.get("lon"),
+                "confidence_std_m": _num(loc.confidence[i]),
+                "candidates": int(loc.candidates[i]),
+                "places": places,
+            }
+        )
     return records
 
 
@@ -87,12 +108,14 @@ def plot_localization(bundle: MapBundle, loc: Localization, index: int, png: str
     """Map of one prediction, like the D&C paper's Fig. 3/5: the database (grey), the rows of the
     top-N cells (blue), the top-N class coordinates (orange squares), the top-K places (green) and
     the best one (red star)."""
-    import matplotlib
+    from vprkit.plotting import png_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with png_figure(png, figsize=(7, 7), dpi=120, bbox_inches="tight") as fig:
+        _draw_localization(fig.subplots(), bundle, loc, index, title)
+    return Path(png)
 
-    fig, ax = plt.subplots(figsize=(7, 7))
+
+def _draw_localization(ax: Any, bundle: MapBundle, loc: Localization, index: int, title: str) -> None:
     db = bundle.database
     if db is not None:
         ax.scatter(db.east, db.north, s=2, c="0.8", label="database", rasterized=True)
@@ -103,7 +126,9 @@ def plot_localization(bundle: MapBundle, loc: Localization, index: int, png: str
             rows = bundle.store.cell_rows(top)
             ax.scatter(db.east[rows], db.north[rows], s=4, c="tab:blue", label=f"rows in top-{len(top)} cells")
         xy = part.class_coords[top]
-        ax.scatter(xy[:, 0], xy[:, 1], s=40, marker="s", facecolors="none", edgecolors="tab:orange", label="top-N classes")
+        ax.scatter(
+            xy[:, 0], xy[:, 1], s=40, marker="s", facecolors="none", edgecolors="tab:orange", label="top-N classes"
+        )
     places = loc.coords[index]
     ok = np.isfinite(places[:, 0])
     ax.scatter(places[ok, 0], places[ok, 1], s=30, c="tab:green", label="top-K places")
@@ -117,8 +142,3 @@ def plot_localization(bundle: MapBundle, loc: Localization, index: int, png: str
     ax.set_ylabel("UTM north (m)")
     ax.set_aspect("equal")
     ax.legend(loc="best", fontsize=8)
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return png

@@ -5,8 +5,10 @@ One :class:`Localizer` serves the three shapes of pipeline the D&C paper compare
 - **classification only** (no retriever): predictions are the coordinates of the top-K classes;
 - **retrieval only** (no classifier): k-NN of the query descriptor over the whole database;
 - **mixed**: the classifier's top-N classes select the database rows in those cells (CSR slices of
-  the cell-sorted store), and exact k-NN runs among those candidates only. When the candidates
-  are fewer than K, the list is filled with the coordinates of the next classes (N+1, N+2, ...).
+  the cell-sorted store: :meth:`~vprkit.index.CellSortedDescriptors.cell_candidates`), and the
+  bundle's index searches among those candidates only (``search_rows``, the one restricted-search
+  path of every index: exact for ``flat``). When the candidates are fewer than K, the list is
+  filled with the coordinates of the next classes (N+1, N+2, ...).
 
 Stage timings (``extract``: retrieval descriptor; ``classify``: classifier forward + ranking;
 ``gather``: candidate rows; ``knn``: nearest-neighbour search) are accumulated in a
@@ -17,13 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vprkit.errors import ConfigError
 from vprkit.evaluation.timing import StageTimer
 from vprkit.pipeline.bundle import MapBundle
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from vprkit.contracts import Classifier, NearestIndex, Retriever
+    from vprkit.data.image_list import ImageList
+    from vprkit.index.cell_sorted import CellSortedDescriptors
+    from vprkit.models.interfaces import ClassPrediction
 
 __all__ = ["STAGES", "Localization", "Localizer"]
 
@@ -62,21 +72,28 @@ class Localizer:
         use_retriever: False switches the retrieval stage off even if the bundle has it.
     """
 
-    def __init__(self, bundle: MapBundle, *, topn: int = 100, k: int = 20,
-                 use_classifier: bool = True, use_retriever: bool = True) -> None:
+    def __init__(
+        self,
+        bundle: MapBundle,
+        *,
+        topn: int = 100,
+        k: int = 20,
+        use_classifier: bool = True,
+        use_retriever: bool = True,
+    ) -> None:
         self.bundle = bundle
-        self.classifier = bundle.classifier if use_classifier else None
-        self.retriever = bundle.retriever if use_retriever else None
+        self.classifier: Classifier | None = bundle.classifier if use_classifier else None
+        self.retriever: Retriever | None = bundle.retriever if use_retriever else None
         if self.classifier is None and self.retriever is None:
             raise ConfigError("a pipeline needs a classifier, a retriever, or both")
         if topn < 1 or k < 1:
             raise ConfigError(f"topn and k must be positive, got topn={topn}, k={k}")
         self.topn, self.k = int(topn), int(k)
         self.mixed = self.classifier is not None and self.retriever is not None
-        if self.mixed:
+        if self.classifier is not None and self.mixed:
             self.topn = min(self.topn, self.classifier.partition.num_classes)
 
-    def localize(self, images: Sequence[Any], timer: StageTimer | None = None) -> Localization:
+    def localize(self, images: Sequence[Image], timer: StageTimer | None = None) -> Localization:
         """Localize B decoded images (PIL, RGB)."""
         import torch
 
@@ -89,72 +106,87 @@ class Localizer:
             if self.retriever is not None:
                 with timer.stage("extract"):
                     tensors = [self.retriever.transform(img) for img in images]
-                    query_desc = np.ascontiguousarray(apply_by_shape(self.retriever.encode, tensors).float().cpu().numpy())
+                    query_desc = np.ascontiguousarray(
+                        apply_by_shape(self.retriever.encode, tensors).float().cpu().numpy()
+                    )
             if self.classifier is not None:
                 with timer.stage("classify"):
                     tensors = [self.classifier.transform(img) for img in images]
                     n_classes = self.classifier.partition.num_classes
                     want = min(n_classes, self.topn + self.k if self.mixed else self.k)
-                    pred = self.classifier.classify_descriptors(apply_by_shape(self.classifier.descriptor, tensors), want)
+                    pred = self.classifier.classify_descriptors(
+                        apply_by_shape(self.classifier.descriptor, tensors), want
+                    )
         if self.retriever is None:
+            assert pred is not None  # no retriever: the classifier ran
             return self._classification_only(pred, b)
+        assert query_desc is not None
         if self.classifier is None:
+            _, index, database = self._search_parts()
             with timer.stage("knn"):
-                scores, rows = self.bundle.index.search(query_desc, self.k)
-            return self._from_rows(scores, rows, None, np.full(b, np.nan),
-                                   np.full(b, self.bundle.database.east.size, dtype=np.int64))
+                scores, rows = index.search(query_desc, self.k)
+            return self._from_rows(
+                scores, rows, None, np.full(b, np.nan), np.full(b, database.east.size, dtype=np.int64)
+            )
+        assert pred is not None
         return self._mixed(query_desc, pred, timer)
+
+    def _search_parts(self) -> tuple[CellSortedDescriptors, NearestIndex, ImageList]:
+        """The bundle's store, index and database (a bundle with a retriever has all three)."""
+        store, index, database = self.bundle.store, self.bundle.index, self.bundle.database
+        assert store is not None and index is not None and database is not None
+        return store, index, database
 
     # -- the three shapes ---------------------------------------------------------------------
 
-    def _classification_only(self, pred: Any, b: int) -> Localization:
+    def _classification_only(self, pred: ClassPrediction, b: int) -> Localization:
         k = self.k
         coords = np.full((b, k, 2), np.nan)
         scores = np.full((b, k), -np.inf, dtype=np.float32)
         got = pred.classes.shape[1]
         coords[:, :got] = pred.coords[:, :k]
         scores[:, :got] = pred.scores[:, :k]
-        return Localization(coords, np.full((b, k), -1, dtype=np.int64), scores, pred.classes,
-                            pred.confidence, np.zeros(b, dtype=np.int64))
+        return Localization(
+            coords,
+            np.full((b, k), -1, dtype=np.int64),
+            scores,
+            pred.classes,
+            pred.confidence,
+            np.zeros(b, dtype=np.int64),
+        )
 
-    def _mixed(self, query_desc: np.ndarray, pred: Any, timer: StageTimer) -> Localization:
-        from vprkit.index.exact import csr_to_padded, topk_subset
-
-        store = self.bundle.store
-        cells = pred.classes[:, :self.topn]
+    def _mixed(self, query_desc: np.ndarray, pred: ClassPrediction, timer: StageTimer) -> Localization:
+        store, index, _ = self._search_parts()
+        cells = pred.classes[:, : self.topn]
         with timer.stage("gather"):
-            positions, per_query = store.candidate_positions(cells)
-            if self.bundle.index is store:
-                subset = positions[None, :] if len(query_desc) == 1 else csr_to_padded(positions, per_query)
-            else:
-                rows_of = store.row_ids[positions]
-                per_query_rows = [rows_of[per_query[i]:per_query[i + 1]] for i in range(len(query_desc))]
+            candidates = store.cell_candidates(cells)  # CSR, distinct by construction
         with timer.stage("knn"):
-            if self.bundle.index is store:
-                scores, found = topk_subset(query_desc, store.descriptors, subset, self.k, store.kernel)
-                rows = store.row_ids[np.maximum(found, 0)]
-                rows[found < 0] = -1
-            else:
-                scores, rows = self.bundle.index.search_rows(query_desc, per_query_rows, self.k)
-        loc = self._from_rows(scores, rows, cells, pred.confidence, np.diff(per_query))
+            scores, rows = index.search_rows(query_desc, candidates, self.k)
+        loc = self._from_rows(scores, rows, cells, pred.confidence, candidates.counts)
         return self._fill_with_classes(loc, pred)
 
-    def _from_rows(self, scores: np.ndarray, rows: np.ndarray, cells: np.ndarray | None,
-                   confidence: np.ndarray, candidates: np.ndarray) -> Localization:
-        db = self.bundle.database
+    def _from_rows(
+        self,
+        scores: np.ndarray,
+        rows: np.ndarray,
+        cells: np.ndarray | None,
+        confidence: np.ndarray,
+        candidates: np.ndarray,
+    ) -> Localization:
+        _, _, db = self._search_parts()
         valid = rows >= 0
         safe = np.maximum(rows, 0)
         coords = np.stack([db.east[safe], db.north[safe]], axis=-1)
         coords[~valid] = np.nan
         return Localization(coords, rows, scores.astype(np.float32, copy=False), cells, confidence, candidates)
 
-    def _fill_with_classes(self, loc: Localization, pred: Any) -> Localization:
+    def _fill_with_classes(self, loc: Localization, pred: ClassPrediction) -> Localization:
         """Fill-up rule: empty places (fewer candidates than K) take the next classes' coordinates."""
         empty = loc.rows < 0
         if not empty.any():
             return loc
-        spare = pred.coords[:, self.topn:]          # (B, S, 2) classes after the top-N
-        spare_scores = pred.scores[:, self.topn:]
+        spare = pred.coords[:, self.topn :]  # (B, S, 2) classes after the top-N
+        spare_scores = pred.scores[:, self.topn :]
         # The j-th empty slot of a query takes that query's j-th spare class.
         slot = np.cumsum(empty, axis=1) - 1
         usable = empty & (slot < spare.shape[1])

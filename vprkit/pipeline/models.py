@@ -8,18 +8,33 @@ folder as written by the model's ``save``), e.g. ``vprkit_dnc/checkpoints/synthc
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vprkit.errors import DataError
+from vprkit.errors import ConfigError, DataError
 from vprkit.registry import get_spec
 
-__all__ = ["DEFAULT_TAG", "load_model", "resolve_model", "shipped_checkpoint"]
+if TYPE_CHECKING:
+    from vprkit.contracts import Classifier, TrainedModel
+
+__all__ = [
+    "CLASSIFIER_SETTINGS",
+    "DEFAULT_TAG",
+    "apply_classifier_settings",
+    "load_model",
+    "resolve_model",
+    "shipped_checkpoint",
+]
+
+#: the name under which errors about a classifier's inference settings report them
+#: (``ConfigError.field``; the CLI shows the flag that sets them instead)
+CLASSIFIER_SETTINGS = "classifier_settings"
 
 DEFAULT_TAG = "synthcity-small"
 
 
-def load_model(directory: str | Path, kind: str | None = None) -> Any:
+def load_model(directory: str | Path, kind: str | None = None) -> TrainedModel:
     """Load a model folder written by ``save`` (its manifest names the kind and method)."""
     from vprkit.models.artifact import read_manifest
 
@@ -27,8 +42,9 @@ def load_model(directory: str | Path, kind: str | None = None) -> Any:
     manifest = read_manifest(d)
     if kind and manifest.get("kind") != kind:
         raise DataError(f"{str(d)!r} holds a {manifest.get('kind')}, not a {kind}")
-    spec = get_spec(manifest["kind"], manifest["method"])
-    return spec.load_factory().load(d)
+    model_class: type[TrainedModel] = get_spec(manifest["kind"], manifest["method"]).load_factory()  # type: ignore[assignment]  # a model spec's factory is its model class
+    loaded: TrainedModel = model_class.load(d)
+    return loaded
 
 
 def shipped_checkpoint(kind: str, name: str, tag: str = DEFAULT_TAG) -> Path:
@@ -47,9 +63,24 @@ def shipped_checkpoint(kind: str, name: str, tag: str = DEFAULT_TAG) -> Path:
     )
 
 
-def resolve_model(kind: str, name_or_path: str, tag: str = DEFAULT_TAG) -> Any:
+def resolve_model(kind: str, name_or_path: str, tag: str = DEFAULT_TAG) -> TrainedModel:
     """A model from a folder path, or the checkpoint the named method ships for ``tag``."""
     path = Path(name_or_path)
     if path.is_dir():
         return load_model(path, kind)
     return load_model(shipped_checkpoint(kind, name_or_path, tag), kind)
+
+
+def apply_classifier_settings(classifier: Classifier | None, settings: Mapping[str, Any] | None) -> None:
+    """Set inference-only fields of a loaded pipeline's classifier in place
+    (:func:`vprkit.config.apply_inference_settings`, e.g. ``{"score_precision": "auto"}``);
+    nothing to do for no settings, refused when the pipeline has no classifier."""
+    from vprkit.config import apply_inference_settings
+
+    if not settings:
+        return
+    if classifier is None:
+        raise ConfigError(
+            f"{CLASSIFIER_SETTINGS}: the pipeline has no classifier to set them on", field=CLASSIFIER_SETTINGS
+        )
+    apply_inference_settings(classifier.config, settings, field=CLASSIFIER_SETTINGS)

@@ -22,11 +22,26 @@ from vprkit.fileio import atomic_write_json, atomic_write_text
 
 __all__ = ["CSV_COLUMNS", "prediction_records", "write_predictions"]
 
-CSV_COLUMNS = ("query_set", "query", "query_east", "query_north", "rank", "east", "north", "database_image",
-               "cell", "score", "distance_m", "hit", "top_cells")
+CSV_COLUMNS = (
+    "query_set",
+    "query",
+    "query_east",
+    "query_north",
+    "rank",
+    "east",
+    "north",
+    "database_image",
+    "cell",
+    "score",
+    "distance_m",
+    "hit",
+    "top_cells",
+)
 
 
-def prediction_records(loc: Any, queries: ImageList, bundle: Any, *, radius: float, query_set: str) -> list[dict[str, Any]]:
+def prediction_records(
+    loc: Any, queries: ImageList, bundle: Any, *, radius: float, query_set: str
+) -> list[dict[str, Any]]:
     """The records of one query set (``loc``: the :class:`~vprkit.pipeline.localizer.Localization`
     of ``queries``, in their order)."""
     truth = np.stack([queries.east, queries.north], axis=1)
@@ -45,18 +60,31 @@ def prediction_records(loc: Any, queries: ImageList, bundle: Any, *, radius: flo
         places = []
         for j in np.flatnonzero(np.isfinite(loc.coords[i, :, 0])).tolist():
             row = int(loc.rows[i, j])
-            places.append({
-                "rank": j + 1, "east": float(loc.coords[i, j, 0]), "north": float(loc.coords[i, j, 1]),
-                "database_image": str(db.paths[row]) if row >= 0 else None,
-                "cell": int(cells[i, j]) if cells[i, j] >= 0 else None,
-                "score": float(loc.scores[i, j]), "distance_m": round(float(dist[i, j]), 3), "hit": bool(hit[i, j]),
-            })
-        record: dict[str, Any] = {"query_set": query_set, "query": name, "east": float(truth[i, 0]),
-                                  "north": float(truth[i, 1]), "places": places}
-        if loc.cells is not None:
+            places.append(
+                {
+                    "rank": j + 1,
+                    "east": float(loc.coords[i, j, 0]),
+                    "north": float(loc.coords[i, j, 1]),
+                    "database_image": str(db.paths[row]) if row >= 0 else None,
+                    "cell": int(cells[i, j]) if cells[i, j] >= 0 else None,
+                    "score": float(loc.scores[i, j]),
+                    "distance_m": round(float(dist[i, j]), 3),
+                    "hit": bool(hit[i, j]),
+                }
+            )
+        record: dict[str, Any] = {
+            "query_set": query_set,
+            "query": name,
+            "east": float(truth[i, 0]),
+            "north": float(truth[i, 1]),
+            "places": places,
+        }
+        if loc.cells is not None and class_coords is not None:  # (cells come from the classifier)
             top = loc.cells[i][loc.cells[i] >= 0]
-            record["top_cells"] = [{"cell": int(c), "east": float(class_coords[c, 0]), "north": float(class_coords[c, 1])}
-                                   for c in top.tolist()]
+            record["top_cells"] = [
+                {"cell": int(c), "east": float(class_coords[c, 0]), "north": float(class_coords[c, 1])}
+                for c in top.tolist()
+            ]
         records.append(record)
     return records
 
@@ -75,9 +103,21 @@ def write_predictions(path: str | Path, records: list[dict[str, Any]]) -> Path:
     for rec in records:
         cells = ";".join(str(c["cell"]) for c in rec.get("top_cells", []))
         for place in rec["places"] or [{}]:
-            writer.writerow([rec["query_set"], rec["query"], rec["east"], rec["north"], place.get("rank", ""),
-                             place.get("east", ""), place.get("north", ""), place.get("database_image") or "",
-                             "" if place.get("cell") is None else place["cell"], place.get("score", ""),
-                             place.get("distance_m", ""), int(place["hit"]) if "hit" in place else "",
-                             cells if place.get("rank") == 1 else ""])
+            writer.writerow(
+                [
+                    rec["query_set"],
+                    rec["query"],
+                    rec["east"],
+                    rec["north"],
+                    place.get("rank", ""),
+                    place.get("east", ""),
+                    place.get("north", ""),
+                    place.get("database_image") or "",
+                    "" if place.get("cell") is None else place["cell"],
+                    place.get("score", ""),
+                    place.get("distance_m", ""),
+                    int(place["hit"]) if "hit" in place else "",
+                    cells if place.get("rank") == 1 else "",
+                ]
+            )
     return atomic_write_text(path, buffer.getvalue())

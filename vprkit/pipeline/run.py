@@ -1,29 +1,109 @@
 """The main job as a library function: dataset → map bundle (cached) → evaluation report.
 
-``vprkit run`` is a thin layer over :func:`run_pipeline`.
+``vprkit run`` is a thin layer over :func:`run_pipeline`: the options become a :class:`RunConfig`,
+the result is one :class:`RunReport` per query set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vprkit.config import apply_inference_settings, inference_settings
+from pydantic import BaseModel, ConfigDict, Field
+
+from vprkit.config import inference_settings
 from vprkit.errors import ConfigError, VprkitError
 from vprkit.fileio import fingerprint
 
-__all__ = ["NONE", "bundle_conflicts", "check_stage_choice", "dataset_root", "prepare_bundle", "resolve_stage_model",
-           "run_pipeline"]
+if TYPE_CHECKING:
+    from vprkit.contracts import Classifier, Progress, Retriever, TrainedModel
+    from vprkit.pipeline.bundle import MapBundle
+    from vprkit.pipeline.evaluate import Evaluation
+
+__all__ = [
+    "NONE",
+    "RunConfig",
+    "RunReport",
+    "build_dataset_bundle",
+    "bundle_conflicts",
+    "check_stage_choice",
+    "dataset_root",
+    "prepare_bundle",
+    "resolve_stage_model",
+    "run_pipeline",
+]
 
 DEFAULTS = {"classifier": "dnc", "retriever": "cosplace", "index": "flat", "dataset": "synthcity", "split": "test"}
 
 NONE = "none"
 
 
-def dataset_root(dataset: str, progress: Callable[[int, int], None] | None = None) -> tuple[Path, bool]:
+class RunConfig(BaseModel):
+    """What one run evaluates, on which data, and what it writes (the options of ``vprkit run``).
+
+    ``classifier`` / ``retriever``: a registered name (the checkpoint the plugin ships for
+    synthcity), a model folder, or ``"none"``. ``bundle``: an existing map bundle to use, or a
+    folder to build one in. ``None`` means "not given": the defaults (``dnc``, ``cosplace``,
+    ``flat``, synthcity, ``test``), or with an existing bundle what the bundle holds — an option
+    that contradicts the bundle is refused, naming what it holds.
+
+    ``queries``: query set names of ``split`` (``["queries_v1", "v2"]``), ``None`` or ``["all"]``
+    for every set; unknown names are refused before anything is built. ``classifier_settings``:
+    inference-only fields of the classifier's config to set after loading
+    (:func:`vprkit.config.apply_inference_settings`), e.g. ``{"score_precision": "auto"}``.
+    ``predictions``: write every query's top-K places there (``.csv`` or ``.json``,
+    :mod:`vprkit.pipeline.predictions`). ``verify_content``: key the cached bundle by the bytes
+    of the database images, not their size and time (:func:`prepare_bundle`). ``topn``: classes
+    whose cells the retriever searches; ``k``: places per query; ``batch_size``: of the
+    throughput run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    classifier: str | None = None
+    retriever: str | None = None
+    topn: int = 100
+    index: str | None = None
+    index_config: dict[str, Any] = Field(default_factory=dict)
+    dataset: str | Path | None = None
+    split: str | None = None
+    queries: list[str] | None = None
+    bundle: Path | None = None
+    k: int = 20
+    batch_size: int = 32
+    classifier_settings: dict[str, Any] = Field(default_factory=dict)
+    predictions: Path | None = None
+    verify_content: bool = False
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The evaluation of one query set by :func:`run_pipeline`.
+
+    Attributes:
+        query_set: its name (``queries``, ``queries_v1``...).
+        evaluation: the report and the localization of :func:`~vprkit.pipeline.evaluate.evaluate`.
+        config: the resolved pipeline (models, ``topn``, ``k``, index, dataset, split, bundle,
+            classifier settings).
+        protocol: the benchmark's (``dataset`` when the folder is a registered one, ``radius_m``,
+            ``published_queries``).
+    """
+
+    query_set: str
+    evaluation: Evaluation
+    config: dict[str, Any]
+    protocol: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``vprkit run --json``: ``query_set``, the report's keys, ``config``, ``protocol``."""
+        return {"query_set": self.query_set, **self.evaluation.report, "config": self.config, "protocol": self.protocol}
+
+
+def dataset_root(dataset: str | Path, progress: Progress | None = None) -> tuple[Path, bool]:
     """``(root, is_default)``: ``synthcity`` means the embedded default, generated on first use
-    (``progress(done, total)`` views)."""
+    (reported to ``progress``)."""
     from vprkit.data.resolve import resolve_dataset
 
     return resolve_dataset(dataset, progress)
@@ -38,13 +118,15 @@ def check_stage_choice(kind: str, choice: str) -> None:
         return
     path = Path(choice)
     if path.is_file():
-        raise ConfigError(f"--{kind} {choice!r} is a file, not a model folder; import released weights with "
-                          f"`vprkit models import METHOD {choice} --out DIR` and pass DIR")
+        raise ConfigError(
+            f"--{kind} {choice!r} is a file, not a model folder; import released weights with "
+            f"`vprkit models import METHOD {choice} --out DIR` and pass DIR"
+        )
     if not path.is_dir():
         get_spec(kind, choice)  # an unknown name is refused with the closest names
 
 
-def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> Any:
+def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> TrainedModel | None:
     """The model of one stage: ``none``, a model folder, or the checkpoint a registered method
     ships for synthcity (refused for any other dataset)."""
     from vprkit.pipeline.models import resolve_model
@@ -60,8 +142,35 @@ def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> Any
     return resolve_model(kind, choice)
 
 
-def bundle_conflicts(bundle: Any, *, classifier: str | None, retriever: str | None, index: str | None,
-                     index_config: dict[str, Any] | None, dataset: Path | None, split: str | None) -> list[str]:
+def stage_models(
+    classifier: str, retriever: str, is_default_dataset: bool
+) -> tuple[Classifier | None, Retriever | None]:
+    """The classifier and retriever of a pipeline (:func:`resolve_stage_model`), each checked
+    against its contract (:mod:`vprkit.contracts`), so a plugin model that lacks a part is named here."""
+    from vprkit.contracts import Classifier, Retriever
+
+    models = []
+    for kind, choice, contract in (("classifier", classifier, Classifier), ("retriever", retriever, Retriever)):
+        model = resolve_stage_model(kind, choice, is_default_dataset)
+        if model is not None and not isinstance(model, contract):
+            raise ConfigError(
+                f"--{kind} {choice!r}: {type(model).__name__} is not a {kind} "
+                f"(it lacks part of vprkit.contracts.{contract.__name__})"
+            )
+        models.append(model)
+    return models[0], models[1]  # type: ignore[return-value]  # checked against the protocols above
+
+
+def bundle_conflicts(
+    bundle: MapBundle,
+    *,
+    classifier: str | None,
+    retriever: str | None,
+    index: str | None,
+    index_config: dict[str, Any] | None,
+    dataset: Path | None,
+    split: str | None,
+) -> list[str]:
     """What the options given ask for that the bundle does not hold (``None`` = not given;
     ``none`` for a stage only switches it off)."""
     from vprkit.pipeline.models import load_model
@@ -76,8 +185,10 @@ def bundle_conflicts(bundle: Any, *, classifier: str | None, retriever: str | No
             found.append(f"--{kind} {choice}: the bundle has no {kind}")
         elif Path(choice).is_dir():
             if load_model(choice, kind).fingerprint() != entry["fingerprint"]:
-                found.append(f"--{kind} {choice}: not the {kind} the bundle holds ({entry['name']}, "
-                             f"fingerprint {entry['fingerprint'][:12]})")
+                found.append(
+                    f"--{kind} {choice}: not the {kind} the bundle holds ({entry['name']}, "
+                    f"fingerprint {entry['fingerprint'][:12]})"
+                )
         elif choice != entry["name"]:
             found.append(f"--{kind} {choice}: the bundle holds {kind} {entry['name']!r}")
     held = m.get("index", {})
@@ -95,17 +206,17 @@ def bundle_conflicts(bundle: Any, *, classifier: str | None, retriever: str | No
 def prepare_bundle(
     root: Path,
     split: str,
-    classifier: Any,
-    retriever: Any,
+    classifier: Classifier | None,
+    retriever: Retriever | None,
     index: str = "flat",
     index_config: dict[str, Any] | None = None,
     bundle_dir: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     sources: Sequence[Path] = (),
     verify_content: bool = False,
-) -> Any:
+) -> MapBundle:
     """Load ``bundle_dir`` when it matches these models and database, else build it there (or in
-    the cache, keyed by content) and return it.
+    the cache, keyed by content) and return it (a build reports its extraction to ``progress``).
 
     The key covers content: the models' fingerprints, and every database image's name, size and
     modification time (``verify_content``: its bytes), with a listing file checked against its
@@ -128,7 +239,9 @@ def prepare_bundle(
         classifier.fingerprint() if classifier is not None else None,
         retriever.fingerprint() if retriever is not None else None,
         database.content_fingerprint(verify_pixels=verify_content) if database is not None else None,
-        str(Path(root).resolve()), index, index_config or {},
+        str(Path(root).resolve()),
+        index,
+        index_config or {},
     )
     target = Path(bundle_dir) if bundle_dir else cache_dir() / "bundles" / key[:20]
     check_not_inside(target, sources)
@@ -140,128 +253,162 @@ def prepare_bundle(
                     return bundle
             except (VprkitError, OSError, ValueError, KeyError, RuntimeError):
                 pass  # damaged, stale or foreign: rebuilt below (the old one stays until the new one is complete)
-        total = len(database) if database is not None else 0
-        done = [0]
+        return build_bundle(
+            target,
+            database,
+            classifier=classifier,
+            retriever=retriever,
+            index=index,
+            index_config=index_config,
+            progress=progress,
+            dataset=str(root),
+            extra_manifest={"key": key, "split": split},
+            locked=True,
+        )
 
-        def tick(n: int) -> None:
-            done[0] += n
-            if progress:
-                progress(done[0], total)
 
-        return build_bundle(target, database, classifier=classifier, retriever=retriever, index=index,
-                            index_config=index_config, progress=tick, dataset=str(root),
-                            extra_manifest={"key": key, "split": split}, locked=True)
-
-
-def run_pipeline(
-    classifier: str | None = None,
-    retriever: str | None = None,
-    topn: int = 100,
-    index: str | None = None,
+def build_dataset_bundle(
+    out: str | Path,
+    *,
+    classifier: str = "dnc",
+    retriever: str = "cosplace",
+    dataset: str | Path = "synthcity",
+    split: str = "test",
+    index: str = "flat",
     index_config: dict[str, Any] | None = None,
-    dataset: str | None = None,
-    split: str | None = None,
-    bundle: str | Path | None = None,
-    k: int = 20,
-    batch_size: int = 32,
-    progress: Callable[[str, int, int], None] | None = None,
-    classifier_settings: dict[str, Any] | None = None,
-    queries: Sequence[str] | None = None,
-    predictions: str | Path | None = None,
     verify_content: bool = False,
-) -> list[dict[str, Any]]:
-    """Evaluate one pipeline on the query sets of one dataset split against one bundle.
+    progress: Progress | None = None,
+) -> Any:
+    """``vprkit index build`` as one call: the map bundle of a dataset split's database at ``out``,
+    for these models and this index (reused when ``out`` already holds it: :func:`prepare_bundle`).
 
-    Returns one report per query set (the keys of :func:`evaluate`, plus ``query_set``, the
-    benchmark ``protocol`` when the folder is a registered dataset, and the resolved ``config``).
+    ``classifier`` / ``retriever``: a registered name (the checkpoint it ships for synthcity), a
+    model folder, or ``none``. Every choice, and ``out`` against the model folders it would
+    replace, is checked before synthcity is generated or any data is read.
+    """
+    from vprkit.pipeline.bundle import check_not_inside
 
-    ``queries``: query set names of ``split`` (``["queries_v1", "v2"]``), ``None`` or ``["all"]``
-    for every set; unknown names are refused before anything is built. ``classifier_settings``:
-    inference-only fields of the classifier's config to set after loading
-    (:func:`vprkit.config.apply_inference_settings`), e.g. ``{"score_precision": "auto"}``.
-    ``predictions``: write every query's top-K places there (``.csv`` or ``.json``,
-    :mod:`vprkit.pipeline.predictions`). ``verify_content``: key the cached bundle by the bytes
-    of the database images, not their size and time (:func:`prepare_bundle`).
+    for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
+        check_stage_choice(kind, choice)
+    sources = [Path(c) for c in (classifier, retriever) if Path(c).is_dir()]
+    check_not_inside(out, sources)
+    root, is_default = dataset_root(dataset, progress)
+    return prepare_bundle(
+        root,
+        split,
+        *stage_models(classifier, retriever, is_default),
+        index=index,
+        index_config=index_config,
+        bundle_dir=Path(out),
+        progress=progress,
+        sources=sources,
+        verify_content=verify_content,
+    )
 
-    ``classifier`` / ``retriever``: a registered name (the checkpoint the plugin ships for
-    synthcity), a model folder, or ``"none"``. ``bundle``: an existing map bundle to use, or a
-    folder to build one in. ``None`` means "not given": the defaults (``dnc``, ``cosplace``,
-    ``flat``, synthcity, ``test``), or with an existing bundle what the bundle holds — an option
-    that contradicts the bundle is refused, naming what it holds.
+
+def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[RunReport]:
+    """Evaluate one pipeline (:class:`RunConfig`) on the query sets of one dataset split against
+    one bundle; one :class:`RunReport` per query set, in the order of the sets.
+
+    ``progress`` gets the generation of synthcity on first use, the extraction of the database
+    when the bundle is built, and the queries of each set (step ``queries``, or ``queries NAME``
+    when there are several sets).
     """
     from vprkit.data.dataset_protocol import dataset_spec_of
     from vprkit.data.standard import load_split, resolve_query_sets
     from vprkit.pipeline.bundle import MANIFEST, MapBundle
     from vprkit.pipeline.evaluate import evaluate
     from vprkit.pipeline.localizer import Localizer
+    from vprkit.pipeline.models import apply_classifier_settings
     from vprkit.pipeline.predictions import prediction_records, write_predictions
 
-    if classifier == NONE and retriever == NONE:
+    c = config
+    if c.classifier == NONE and c.retriever == NONE:
         raise ConfigError("--classifier none and --retriever none leave nothing to run")
-    if predictions is not None and Path(predictions).suffix.lower() not in (".csv", ".json"):
-        raise ConfigError(f"--predictions {str(predictions)!r}: give a .csv or .json file name")
-    for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
+    if c.predictions is not None and c.predictions.suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"--predictions {str(c.predictions)!r}: give a .csv or .json file name")
+    for kind, choice in (("classifier", c.classifier), ("retriever", c.retriever), ("index", c.index)):
         if choice is not None:
             check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
-    step = (lambda name: (lambda done, total: progress(name, done, total))) if progress else (lambda name: None)
-    existing = bundle is not None and (Path(bundle) / MANIFEST).is_file()
-    if existing:
-        loaded = MapBundle.load(bundle)
-        if dataset is None and not loaded.manifest.get("dataset"):
-            raise ConfigError(f"--bundle {bundle}: the bundle does not record its dataset; pass --dataset")
-        root, _ = dataset_root(dataset or loaded.manifest["dataset"], step("generating synthcity (first use)"))
-        conflicts = bundle_conflicts(loaded, classifier=classifier, retriever=retriever, index=index,
-                                     index_config=index_config, dataset=root if dataset else None, split=split)
+    loaded = MapBundle.load(c.bundle) if c.bundle is not None and (c.bundle / MANIFEST).is_file() else None
+    if loaded is not None:  # an existing bundle: what it holds is the default
+        if c.dataset is None and not loaded.manifest.get("dataset"):
+            raise ConfigError(f"--bundle {c.bundle}: the bundle does not record its dataset; pass --dataset")
+        root, _ = dataset_root(c.dataset or loaded.manifest["dataset"], progress)
+        conflicts = bundle_conflicts(
+            loaded,
+            classifier=c.classifier,
+            retriever=c.retriever,
+            index=c.index,
+            index_config=c.index_config,
+            dataset=root if c.dataset else None,
+            split=c.split,
+        )
         if conflicts:
-            raise ConfigError(f"--bundle {bundle} holds something else than asked: {'; '.join(conflicts)}; drop these "
-                              "options or build another bundle (`vprkit index build`)")
-        split = split or loaded.manifest.get("split") or DEFAULTS["split"]
+            raise ConfigError(
+                f"--bundle {c.bundle} holds something else than asked: {'; '.join(conflicts)}; drop "
+                "these options or build another bundle (`vprkit index build`)"
+            )
+        split = c.split or loaded.manifest.get("split") or DEFAULTS["split"]
     else:
-        root, is_default = dataset_root(dataset or DEFAULTS["dataset"], step("generating synthcity (first use)"))
-        split = split or DEFAULTS["split"]
+        root, is_default = dataset_root(c.dataset or DEFAULTS["dataset"], progress)
+        split = c.split or DEFAULTS["split"]
     spec = dataset_spec_of(root)
-    query_sets = resolve_query_sets(root, split, queries, spec.query_sets(split) if spec else ())  # before any extraction
+    query_sets = resolve_query_sets(
+        root, split, c.queries, spec.query_sets(split) if spec else ()
+    )  # before any extraction
     radius = spec.protocol.radius_m if spec is not None else 25.0
-    if not existing:
-        stages = {kind: choice or DEFAULTS[kind] for kind, choice in (("classifier", classifier), ("retriever", retriever))}
-        loaded = prepare_bundle(root, split, resolve_stage_model("classifier", stages["classifier"], is_default),
-                                resolve_stage_model("retriever", stages["retriever"], is_default), index or DEFAULTS["index"],
-                                index_config, Path(bundle) if bundle else None, step("database descriptors"),
-                                sources=[Path(c) for c in stages.values() if Path(c).is_dir()], verify_content=verify_content)
-    localizer = Localizer(loaded, topn=topn, k=k, use_classifier=classifier != NONE, use_retriever=retriever != NONE)
-    if classifier_settings:
-        if localizer.classifier is None:
-            raise ConfigError("--classifier-set needs a classifier (this run has --classifier none)")
-        apply_inference_settings(localizer.classifier.config, classifier_settings)
-    config = _run_config(loaded, localizer, k, root, split)
-    reports, records = [], []
+    if loaded is None:
+        stages = {
+            kind: choice or DEFAULTS[kind]
+            for kind, choice in (("classifier", c.classifier), ("retriever", c.retriever))
+        }
+        loaded = prepare_bundle(
+            root,
+            split,
+            *stage_models(stages["classifier"], stages["retriever"], is_default),
+            index=c.index or DEFAULTS["index"],
+            index_config=c.index_config,
+            bundle_dir=c.bundle,
+            progress=progress,
+            sources=[Path(s) for s in stages.values() if Path(s).is_dir()],
+            verify_content=c.verify_content,
+        )
+    localizer = Localizer(
+        loaded, topn=c.topn, k=c.k, use_classifier=c.classifier != NONE, use_retriever=c.retriever != NONE
+    )
+    apply_classifier_settings(localizer.classifier, c.classifier_settings)
+    resolved = _run_config(loaded, localizer, c.k, root, split)
+    reports: list[RunReport] = []
+    records: list[dict[str, Any]] = []
     for name in query_sets:
         images = load_split(root, f"{split}/{name}", verify_listing=True)
-        tick = step(f"queries {name}" if len(query_sets) > 1 else "queries")
-        per_query = _counter(tick, len(images))
-        report = evaluate(localizer, images, batch_size=batch_size, radius=radius, progress=per_query)
-        localization = report.pop("_localization")
-        if predictions is not None:
-            records += prediction_records(localization, images, loaded, radius=radius, query_set=name)
+        evaluation = evaluate(
+            localizer,
+            images,
+            batch_size=c.batch_size,
+            radius=radius,
+            progress=progress,
+            step=f"queries {name}" if len(query_sets) > 1 else "queries",
+        )
+        if c.predictions is not None:
+            records += prediction_records(evaluation.localization, images, loaded, radius=radius, query_set=name)
         published = spec.expected_counts.get(f"{split}/{name}") if spec is not None else None
-        reports.append({"query_set": name, **report, "config": config,
-                        "protocol": {"dataset": spec.name if spec is not None else None, "radius_m": radius,
-                                     "published_queries": published}})
-    if predictions is not None:
-        write_predictions(predictions, records)
+        reports.append(
+            RunReport(
+                name,
+                evaluation,
+                resolved,
+                {
+                    "dataset": spec.name if spec is not None else None,
+                    "radius_m": radius,
+                    "published_queries": published,
+                },
+            )
+        )
+    if c.predictions is not None:
+        write_predictions(c.predictions, records)
     return reports
-
-
-def _counter(tick: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
-    """``evaluate``'s per-query callback (``n`` done since the last call) → ``tick(done, total)``."""
-    done = [0]
-
-    def per_query(n: int) -> None:
-        done[0] += n
-        if tick:
-            tick(done[0], total)
-
-    return per_query
 
 
 def _run_config(loaded: Any, localizer: Any, k: int, root: Path, split: str) -> dict[str, Any]:
@@ -277,7 +424,12 @@ def _run_config(loaded: Any, localizer: Any, k: int, root: Path, split: str) -> 
         "split": split,
         "bundle": str(loaded.root),
         "coord_mode": getattr(getattr(localizer.classifier, "partition", None), "coord_mode", None),
-        "classifier_settings": ({name: getattr(localizer.classifier.config, name)
-                                 for name in inference_settings(localizer.classifier.config)}
-                                if localizer.classifier is not None else None),
+        "classifier_settings": (
+            {
+                name: getattr(localizer.classifier.config, name)
+                for name in inference_settings(localizer.classifier.config)
+            }
+            if localizer.classifier is not None
+            else None
+        ),
     }

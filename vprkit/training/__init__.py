@@ -1,2 +1,3 @@
-"""The training engine every method reuses: group-per-epoch classification training with exact
-resume, periodic validation, atomic checkpoints, AMP on CUDA and DDP through ``torchrun``."""
+"""Training: one loop (:mod:`vprkit.training.loop`) with exact resume, periodic validation, atomic
+checkpoints, AMP on CUDA and DDP through ``torchrun``, under three strategies (group-per-epoch
+classification, joint heads, triplet mining), and the recipe steps every method's trainer shares."""

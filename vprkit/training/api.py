@@ -1,11 +1,13 @@
 """``train_model``: the library function behind ``vprkit train classifier|retriever NAME``.
 
 Resolves the method's config (defaults ← YAML file ← ``--set`` overrides), creates the method
-through the registry and calls its ``fit(dataset, out_dir, resume=..., reporter=...)``. The output
+through the registry and calls the trainer its spec names (``ModelSpec.trainer``) as
+``trainer(model, TrainRequest(dataset, out_dir, resume=..., progress=...))``. The output
 directory becomes part of a map bundle: the model files (weights, ``config.yaml``, partition,
 ``manifest.json``) plus ``training/`` (checkpoints and history, needed only to resume).
+:func:`fit` trains a model object already made (no lock, no checks of ``out_dir``).
 
-Nothing is lost and nothing changes silently (DESIGN.md "Guarantees"):
+Nothing is lost and nothing changes silently (docs/guarantees.md):
 
 * ``out_dir/.train.lock`` (held for the whole run) refuses a second training into the same folder;
 * a non-empty ``out_dir`` is refused unless ``resume`` (continue its run) or ``overwrite`` (replace
@@ -20,19 +22,22 @@ Nothing is lost and nothing changes silently (DESIGN.md "Guarantees"):
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from vprkit.config import config_to_dict, load_config, save_config
+from vprkit.contracts import Progress, TrainedModel, TrainRequest
 from vprkit.errors import ConfigError, DataError
-from vprkit.registry import get_spec
+from vprkit.registry import get_spec, list_methods
+from vprkit.specs import ModelSpec
 
-__all__ = ["LOCK_NAME", "RESUMABLE", "TRAINABLE_KINDS", "resolve_training_config", "train_model"]
+__all__ = ["LOCK_NAME", "RESUMABLE", "TRAINABLE_KINDS", "fit", "resolve_training_config", "train_model"]
+
+M = TypeVar("M", bound=TrainedModel)
 
 log = logging.getLogger("vprkit.training")
 
@@ -40,8 +45,20 @@ TRAINABLE_KINDS = ("classifier", "retriever")
 #: the lock file in ``--out`` that serialises trainings into one folder
 LOCK_NAME = ".train.lock"
 #: the options a ``--resume`` may change: the length of the run, and what only evaluates or runs it
-RESUMABLE = tuple(f"training.{k}" for k in ("epochs", "validate_every", "val_max_queries", "num_workers",
-                                             "num_threads", "device", "checkpoint_every", "deterministic", "amp"))
+RESUMABLE = tuple(
+    f"training.{k}"
+    for k in (
+        "epochs",
+        "validate_every",
+        "val_max_queries",
+        "num_workers",
+        "num_threads",
+        "device",
+        "checkpoint_every",
+        "deterministic",
+        "amp",
+    )
+)
 # what write_model_dir writes; manifest.json first: a folder without it is an interrupted save
 _MODEL_FILES = ("manifest.json", "weights.safetensors", "config.yaml", "partition.npz")
 
@@ -66,8 +83,10 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _nothing_to_resume(out: Path, last: Path) -> NoReturn:
-    raise DataError(f"nothing to resume in {str(out)!r}: no training checkpoint {str(last)!r}; train without "
-                    "--resume (with --overwrite if --out is not empty)")
+    raise DataError(
+        f"nothing to resume in {str(out)!r}: no training checkpoint {str(last)!r}; train without "
+        "--resume (with --overwrite if --out is not empty)"
+    )
 
 
 def _check_resume_config(kind: str, name: str, config: Any, out: Path) -> None:
@@ -75,8 +94,10 @@ def _check_resume_config(kind: str, name: str, config: Any, out: Path) -> None:
     option the run depends on (one line listing every such dotted key, old → new value)."""
     saved, last = out / "training" / "config.yaml", out / "training" / "last.pt"
     if not saved.is_file():
-        raise ConfigError(f"cannot resume {str(out)!r}: {str(saved)!r} (the run's config) is missing; start a new run "
-                          "with --overwrite")
+        raise ConfigError(
+            f"cannot resume {str(out)!r}: {str(saved)!r} (the run's config) is missing; start a new run "
+            "with --overwrite"
+        )
     from vprkit.training.checkpoint import load_checkpoint
 
     # mmap: only the small fields are looked at, the weights stay on disk
@@ -98,12 +119,16 @@ def _check_resume_config(kind: str, name: str, config: Any, out: Path) -> None:
     if start:
         allowed = " and ".join(f"{p}*" for p in free)
         origin = start if isinstance(start, str) else "an imported release"
-        raise ConfigError(f"cannot resume {str(out)!r} from its start checkpoint ({origin}): {diffs} differ from "
-                          f"{str(saved)!r}; a start checkpoint allows changes of {allowed} only (set model options "
-                          "when importing: vprkit models import --set)")
-    raise ConfigError(f"cannot resume {str(out)!r}: {diffs} differ from the run's config {str(saved)!r}; only "
-                      f"{', '.join(RESUMABLE)} may change on resume (train into another --out, or start over with "
-                      "--overwrite)")
+        raise ConfigError(
+            f"cannot resume {str(out)!r} from its start checkpoint ({origin}): {diffs} differ from "
+            f"{str(saved)!r}; a start checkpoint allows changes of {allowed} only (set model options "
+            "when importing: vprkit models import --set)"
+        )
+    raise ConfigError(
+        f"cannot resume {str(out)!r}: {diffs} differ from the run's config {str(saved)!r}; only "
+        f"{', '.join(RESUMABLE)} may change on resume (train into another --out, or start over with "
+        "--overwrite)"
+    )
 
 
 def _lock(out: Path):
@@ -118,10 +143,14 @@ def _lock(out: Path):
         out.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout:
-        raise ConfigError(f"another `vprkit train` is writing to {str(out)!r} (lock {str(path)!r}); wait for it to "
-                          "finish or choose another --out") from None
+        raise ConfigError(
+            f"another `vprkit train` is writing to {str(out)!r} (lock {str(path)!r}); wait for it to "
+            "finish or choose another --out"
+        ) from None
     except OSError as exc:  # a read-only or foreign folder
-        raise DataError(f"cannot write in --out {str(out)!r} ({exc.strerror or exc}); choose a writable folder") from exc
+        raise DataError(
+            f"cannot write in --out {str(out)!r} ({exc.strerror or exc}); choose a writable folder"
+        ) from exc
     return lock
 
 
@@ -139,8 +168,10 @@ def _check_out_is_free(out: Path) -> None:
         what = "a model folder (manifest.json)"
     else:
         what = f"{len(entries)} entries ({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''})"
-    raise ConfigError(f"--out {str(out)!r} is not empty: it holds {what}; continue its run with --resume, replace it "
-                      "with --overwrite, or choose another folder")
+    raise ConfigError(
+        f"--out {str(out)!r} is not empty: it holds {what}; continue its run with --resume, replace it "
+        "with --overwrite, or choose another folder"
+    )
 
 
 def _clear_previous_run(out: Path) -> None:
@@ -162,6 +193,48 @@ def _launch_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def model_spec(model: TrainedModel) -> ModelSpec:
+    """The registered classifier or retriever spec whose factory made ``model`` (by its ``name``)."""
+    found: list[ModelSpec] = []
+    for kind in TRAINABLE_KINDS:
+        if model.name in list_methods(kind):
+            spec = get_spec(kind, model.name)
+            assert isinstance(spec, ModelSpec)
+            found.append(spec)
+    own = [s for s in found if isinstance(f := s.load_factory(), type) and isinstance(model, f)]
+    if own or len(found) == 1:
+        return (own or found)[0]
+    raise ConfigError(f"no registered classifier or retriever made this {type(model).__name__} (name {model.name!r})")
+
+
+def fit(
+    model: M,
+    dataset: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    allow_new_data: bool = False,
+    progress: Progress | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> M:
+    """Train ``model`` (made by ``create_classifier`` / ``create_retriever``) on the dataset root
+    ``dataset`` with the trainer its spec names; saves it to ``out_dir`` and returns it.
+
+    Training state goes to ``out_dir/training/`` (``last.pt`` for ``resume``); ``resume`` refuses a
+    checkpoint trained on another training set unless ``allow_new_data``; ``on_start()`` runs once
+    the trainer's resume checks passed. Unlike :func:`train_model` nothing checks or locks ``out_dir``.
+    """
+    request = TrainRequest(
+        dataset=Path(dataset),
+        out_dir=Path(out_dir),
+        resume=resume,
+        allow_new_data=allow_new_data,
+        progress=progress,
+        on_start=on_start,
+    )
+    return model_spec(model).load_trainer()(model, request)
+
+
 def train_model(
     kind: str,
     name: str,
@@ -173,7 +246,7 @@ def train_model(
     resume: bool = False,
     overwrite: bool = False,
     allow_new_data: bool = False,
-    reporter: Any = None,
+    progress: Progress | None = None,
 ) -> Any:
     """Train method ``name`` on the dataset root ``dataset``; returns the trained model object.
 
@@ -183,6 +256,8 @@ def train_model(
     option); ``allow_new_data=True`` lets it continue on another training set. ``overwrite=True``
     replaces the run in ``out_dir`` once every check passed. While it runs ``out_dir/.train.lock``
     is held, so a second training into the same folder is refused (:class:`ConfigError`).
+    ``progress`` gets the training loop's reports (default: log lines). A method whose spec names
+    no trainer is refused (:class:`ConfigError`) before anything is written.
     """
     from vprkit.data.resolve import resolve_dataset
 
@@ -198,17 +273,12 @@ def train_model(
     if resume and saved.is_file() and config_file is None:
         config_file = saved  # the interrupted run's own config, then the overrides given now
     config = resolve_training_config(kind, name, config_file, overrides)
+    spec = get_spec(kind, name)
+    assert isinstance(spec, ModelSpec)
+    trainer = spec.load_trainer()
     from vprkit.registry import create
 
     model = create(kind, name, config)
-    if not hasattr(model, "fit"):
-        raise ConfigError(f"{kind} {name!r} cannot be trained by vprkit train (its object has no fit())")
-    accepts = inspect.signature(model.fit).parameters
-    fit_kwargs: dict[str, Any] = {"resume": resume, "reporter": reporter}
-    if allow_new_data:
-        if "allow_new_data" not in accepts:
-            raise ConfigError(f"--allow-new-data: {kind} {name!r} does not support it (its fit() has no allow_new_data)")
-        fit_kwargs["allow_new_data"] = True
     # Under torchrun rank 0 owns the folder (lock, checks, config); the other ranks only read it.
     main = _launch_rank() == 0
     lock = _lock(out) if main else None
@@ -227,12 +297,15 @@ def train_model(
                 _clear_previous_run(out)
             save_config(config, saved)
 
-        if main:
-            if "on_start" in accepts:
-                fit_kwargs["on_start"] = start
-            else:  # a fit without the hook: the checks above are all there is
-                start()
-        return model.fit(dataset, out, **fit_kwargs)
+        request = TrainRequest(
+            dataset=Path(dataset),
+            out_dir=out,
+            resume=resume,
+            allow_new_data=allow_new_data,
+            progress=progress,
+            on_start=start if main else None,
+        )
+        return trainer(model, request)
     finally:
         if lock is not None:
             lock.release()

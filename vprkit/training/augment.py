@@ -23,12 +23,14 @@ def dnc_train_transform(image_size: int) -> T.Compose:
 def cosplace_train_transform(image_size: int) -> T.Compose:
     """CosPlace: ColorJitter(brightness 0.7, contrast 0.7, saturation 0.7, hue 0.5) +
     RandomResizedCrop to ``image_size`` with scale 0.5–1."""
-    return T.Compose([
-        T.ColorJitter(brightness=0.7, contrast=0.7, saturation=0.7, hue=0.5),
-        T.RandomResizedCrop(image_size, scale=(0.5, 1.0), antialias=True),
-        T.ToTensor(),
-        normalize(),
-    ])
+    return T.Compose(
+        [
+            T.ColorJitter(brightness=0.7, contrast=0.7, saturation=0.7, hue=0.5),
+            T.RandomResizedCrop(image_size, scale=(0.5, 1.0), antialias=True),
+            T.ToTensor(),
+            normalize(),
+        ]
+    )
 
 
 def train_transform(name: str, image_size: int) -> T.Compose:

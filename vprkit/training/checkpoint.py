@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path
+from vprkit.models.artifact import atomic_torch_save
 
 __all__ = ["capture_rng", "check_training_data", "load_checkpoint", "restore_rng", "save_checkpoint"]
 
@@ -26,7 +26,9 @@ log = logging.getLogger("vprkit.training")
 def capture_rng() -> dict[str, Any]:
     """RNG states of python ``random``, NumPy's global RNG, torch CPU (and CUDA when present)."""
     py_version, py_state, py_gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = cast(
+        tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True)
+    )
     state = {
         "python": [py_version, list(py_state), py_gauss],
         "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss), float(np_gauss)],
@@ -49,9 +51,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temp file + rename)."""
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    return atomic_torch_save(path, state)
 
 
 def load_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
@@ -87,8 +87,9 @@ def check_training_data(
     message. ``allow_new_data=True`` (``--allow-new-data``) accepts the change with a warning.
     """
     if saved is None and current is not None:
-        log.info("%s records no training set (a start checkpoint, or older than the record): continuing on %s",
-                 path, source)
+        log.info(
+            "%s records no training set (a start checkpoint, or older than the record): continuing on %s", path, source
+        )
     if saved is None or current is None or saved == current:
         return
     if not allow_new_data:
@@ -97,5 +98,10 @@ def check_training_data(
             f"now {current[:12]} for {str(source)!r}); resume on the original data, or pass --allow-new-data "
             "(allow_new_data=True) to continue on this one"
         )
-    log.warning("resuming %s on a new training set %s (fingerprint %s, was %s): --allow-new-data", path, source,
-                current[:12], saved[:12])
+    log.warning(
+        "resuming %s on a new training set %s (fingerprint %s, was %s): --allow-new-data",
+        path,
+        source,
+        current[:12],
+        saved[:12],
+    )

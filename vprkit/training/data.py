@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from vprkit.data.image_list import ImageList
+from vprkit.data.images import open_image
 from vprkit.errors import DataError
 
 __all__ = ["EpochSamples", "GroupData", "ImageDataset", "group_data_from_labels", "sample_epoch"]
@@ -88,12 +89,7 @@ class ImageDataset(Dataset):
         return len(self.images)
 
     def load(self, row: int) -> Image.Image:
-        path = self.images.root / str(self.images.paths[row])
-        try:
-            with Image.open(path) as img:
-                return img.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
-            raise DataError(f"cannot read training image {str(path)!r}: {exc}") from exc
+        return open_image(self.images.root / str(self.images.paths[row]))
 
     def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
         row, label, seed = item

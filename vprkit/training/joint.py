@@ -2,15 +2,16 @@
 
 The classification baselines (PlaNet, HGE, CPlaNet, MvMF) train every head on every step with a
 loss that is not one cross-entropy over one group (sum of per-level CEs, mixture likelihood...).
-``JointTrainer`` reuses :class:`~vprkit.training.engine.GroupTrainer` (checkpoints, exact resume,
-plateau schedule, validation, DDP) and changes only the step: the batch carries the training
+``JointTrainer`` is :class:`~vprkit.training.engine.GroupTrainer` (checkpoints, exact resume,
+plateau schedule, validation, DDP) with one change, its loss: the batch carries the training
 *rows* of the images, and the "head" is a loss module ``loss(descriptors (B, d), rows (B,)) -> ()``
 that looks the targets up itself (class of every level, UTM position...).
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 
 from vprkit.training.data import GroupData, ImageDataset, group_data_from_labels
 from vprkit.training.engine import GroupTrainer
+from vprkit.training.joint_config import JointTrainingConfig
 
 __all__ = ["JointTrainer", "RowImageDataset", "gather_rows", "sampling_group"]
 
@@ -59,55 +61,24 @@ class JointTrainer(GroupTrainer):
         dataset: a :class:`RowImageDataset` over the training images.
         config: the schedule (a :class:`~vprkit.training.joint_config.JointTrainingConfig`).
         run_dir: where ``last.pt``, ``best.safetensors`` and ``history.json`` go.
-        **kwargs: ``validate``, ``metric``, ``reporter``, ``on_iteration``, ``data_fingerprint``,
+        **kwargs: ``validate``, ``metric``, ``progress``, ``on_iteration``, ``data_fingerprint``,
             ``allow_new_data``, ``on_start`` as :class:`GroupTrainer`.
     """
 
-    def __init__(self, net: nn.Module, loss_module: nn.Module, group: GroupData, dataset: RowImageDataset, config,
-                 run_dir, **kwargs):
+    def __init__(
+        self,
+        net: nn.Module,
+        loss_module: nn.Module,
+        group: GroupData,
+        dataset: RowImageDataset,
+        config: JointTrainingConfig,
+        run_dir: str | Path,
+        **kwargs: Any,
+    ):
         super().__init__(net, nn.ModuleList([loss_module]), [group], dataset, config, run_dir, **kwargs)
 
-    def _train_epoch(self, epoch: int) -> float:
-        # GroupTrainer's epoch with the loss module's value instead of cross-entropy on the labels
-        import torch.distributed as dist
+    def _epoch_label(self, epoch: int, group: int) -> str:
+        return f"epoch {epoch}"  # every head trains on every step
 
-        from vprkit.training.engine import _GroupStep
-
-        head, head_opt = self.heads[0], self.head_opts[0]
-        step: nn.Module = _GroupStep(self.net, head)
-        if self.distributed:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            step = nn.parallel.DistributedDataParallel(step, device_ids=ids)
-        step.train()
-        start = self.state["iteration"]
-        total = self.cfg.iterations_per_epoch
-        self.reporter.epoch_start(epoch, 0, total, start)
-        t0, seen = time.perf_counter(), 0
-        for i, (images, rows) in enumerate(self._loader(self.groups[0], epoch, start), start=start):
-            images = images.to(self.device, non_blocking=True)
-            rows = rows.to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                loss = step(images, rows).float()
-            self.backbone_opt.zero_grad(set_to_none=True)
-            head_opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.backbone_opt)
-            self.scaler.step(head_opt)
-            self.scaler.update()
-            value = float(loss.detach())
-            self.state["loss_sum"] += value
-            self.state["loss_count"] += 1
-            self.state["iteration"] = i + 1
-            seen += len(images)
-            self.reporter.step(i, value, seen * self.world / max(time.perf_counter() - t0, 1e-9))
-            if self.cfg.checkpoint_every and (i + 1) % self.cfg.checkpoint_every == 0 and i + 1 < total:
-                self._checkpoint()
-            if self.on_iteration is not None:
-                self.on_iteration(epoch, i)
-        elapsed = time.perf_counter() - t0
-        self._images_per_s = seen * self.world / elapsed if elapsed > 0 else float("nan")
-        loss_sum = torch.tensor([self.state["loss_sum"], float(self.state["loss_count"])], dtype=torch.float64)
-        if self.distributed:
-            loss_sum = loss_sum.to(self.device)
-            dist.all_reduce(loss_sum)
-        return float(loss_sum[0] / max(float(loss_sum[1]), 1.0))
+    def _loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return output.float()  # the loss module's value (targets are the rows it looked up)

@@ -1,8 +1,8 @@
 """``JointTrainingConfig``: the schedule of the classification baselines (PlaNet, HGE, CPlaNet, MvMF).
 
 Import-light (pydantic only): plugin config modules import it. The defaults are D&C's loop
-(paper 001; supplementary 000 trains the baselines in the same framework, "an epoch = 2k
-iterations"), so that between methods only the partition and the head differ (METHODS.md §5).
+(Trivigno et al., ICCV 2023; the D&C supplementary trains the baselines in the same framework, "an epoch = 2k
+iterations"), so that between methods only the partition and the head differ (docs/methods/planet.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class JointTrainingConfig(TrainingConfig):
     """
 
     epochs: int = Field(500, ge=1, description="Epochs (D&C loop: 1M iterations = 500 × 2,000).")
-    iterations_per_epoch: int = Field(2_000, ge=1, description="Optimizer steps per epoch (supplementary 000: 2k).")
+    iterations_per_epoch: int = Field(2_000, ge=1, description="Optimizer steps per epoch (D&C supplementary: 2k).")
     batch_size: int = Field(64, ge=1, description="Images per step (D&C: 64).")
     backbone_lr: float = Field(1e-4, gt=0, description="Backbone Adam learning rate (D&C: 1e-4).")
     head_lr: float = Field(0.01, gt=0, description="Adam learning rate of the heads (D&C: 0.01).")

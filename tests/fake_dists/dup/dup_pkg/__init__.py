@@ -1,15 +1,7 @@
 """A second third-party plugin that also registers the partitioner name 'foo'."""
 
-from pydantic import BaseModel
+from vprkit import PartitionerSpec, SpecPlugin, VprkitConfig
 
-from vprkit import PartitionerSpec, hookimpl
-
-
-class DupConfig(BaseModel):
-    pass
-
-
-@hookimpl
-def vprkit_partitioners():
-    return [PartitionerSpec(name="foo", factory="dup_pkg:DupConfig", config=DupConfig,
-                            description="Claims a name another plugin registers.")]
+plugin = SpecPlugin(
+    PartitionerSpec(name="foo", factory="vprkit:VprkitConfig", config=VprkitConfig, description="Claims a used name.")
+)

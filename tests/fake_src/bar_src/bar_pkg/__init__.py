@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict
 
-from vprkit import PartitionerSpec, hookimpl
+from vprkit import PartitionerSpec, SpecPlugin
 
 
 class BarConfig(BaseModel):
@@ -18,7 +18,6 @@ class BarPartitioner:
         raise NotImplementedError("the pip-installed test plugin only has to build")
 
 
-@hookimpl
-def vprkit_partitioners():
-    return [PartitionerSpec(name="bar", factory="bar_pkg:BarPartitioner", config=BarConfig,
-                            description="Installed with pip in a test.")]
+plugin = SpecPlugin(
+    PartitionerSpec(name="bar", factory="bar_pkg:BarPartitioner", config=BarConfig, description="Installed with pip.")
+)
