@@ -202,6 +202,11 @@ class NearestIndex(Protocol):
     fingerprint: IndexFingerprint | None
 
     @property
+    def config(self) -> BaseModel | None:
+        """The validated config of the index (its spec's config class)."""
+        ...
+
+    @property
     def ntotal(self) -> int: ...
 
     def build(self, descriptors: Any, *, fingerprint: IndexFingerprint | None = None) -> Any: ...

@@ -320,14 +320,32 @@ class Partition:
 
     def fingerprint(self) -> str:
         """SHA-256 of the partition's content: method, config, classes, groups, coordinates,
-        locator, children and hierarchy (not the per-image training labels)."""
+        locator, children and hierarchy (not the per-image training labels).
+
+        Computed once: the hashed arrays are then made read-only and the value is kept while the
+        partition holds the same arrays and metadata (a load, the model's and the bundle's checks
+        all reuse it; assigning a new array or changing a field hashes again)."""
         arrays, meta = self._flatten()
-        arrays = {k: v for k, v in arrays.items() if not k.endswith("train_labels")}
+        arrays = {k: np.asarray(v) for k, v in arrays.items() if not k.endswith("train_labels")}
         meta = {k: v for k, v in meta.items() if k != "dropped_by_reason"}
-        parts: list[Any] = [json.dumps(meta, sort_keys=True, default=str)]
-        for key in sorted(arrays):
-            parts += [key, np.asarray(arrays[key])]
-        return _fingerprint(*parts)
+        meta_text = json.dumps(meta, sort_keys=True, default=str)
+        key = (
+            meta_text,
+            tuple(
+                (k, id(v), v.__array_interface__["data"][0], v.shape, v.dtype.str) for k, v in sorted(arrays.items())
+            ),
+        )
+        cached = self.__dict__.get("_fingerprint_cache")
+        if cached is not None and cached[0] == key:
+            return str(cached[1])
+        parts: list[Any] = [meta_text]
+        for name in sorted(arrays):
+            parts += [name, arrays[name]]
+        value = _fingerprint(*parts)
+        for array in arrays.values():  # the value describes these arrays: they must not change in place
+            array.flags.writeable = False
+        self.__dict__["_fingerprint_cache"] = (key, value)
+        return value
 
     def __repr__(self) -> str:
         return (

@@ -13,13 +13,17 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from vprkit.config import build_config
 from vprkit.errors import PluginError, UnknownNameError
 from vprkit.plugins import DISABLE_ENV, Registered, disabled_plugins, registered_specs
+
+if TYPE_CHECKING:
+    from vprkit.contracts import Classifier, DatasetProvider, NearestIndex, Partitioner, Retriever
+
 from vprkit.specs import (
     SPEC_TYPES,
     ClassifierSpec,
@@ -169,26 +173,31 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     return get_spec("dataset", name)  # type: ignore[return-value]
 
 
-def create_partitioner(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+def create_partitioner(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Partitioner:
     """Build partitioner ``name`` (overrides are config fields, e.g. ``M=20``)."""
-    return create("partitioner", name, config, **overrides)
+    made: Partitioner = create("partitioner", name, config, **overrides)
+    return made
 
 
-def create_classifier(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+def create_classifier(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Classifier:
     """Build classifier ``name``."""
-    return create("classifier", name, config, **overrides)
+    made: Classifier = create("classifier", name, config, **overrides)
+    return made
 
 
-def create_retriever(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+def create_retriever(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Retriever:
     """Build retriever ``name``."""
-    return create("retriever", name, config, **overrides)
+    made: Retriever = create("retriever", name, config, **overrides)
+    return made
 
 
-def create_index(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+def create_index(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> NearestIndex:
     """Build index ``name``."""
-    return create("index", name, config, **overrides)
+    made: NearestIndex = create("index", name, config, **overrides)
+    return made
 
 
-def create_dataset(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Any:
+def create_dataset(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> DatasetProvider:
     """Build dataset ``name`` (a generator or reader, depending on the plugin)."""
-    return create("dataset", name, config, **overrides)
+    made: DatasetProvider = create("dataset", name, config, **overrides)
+    return made

@@ -49,11 +49,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from vprkit.geometry.points import RowArrays
+
+if TYPE_CHECKING:
+    from vprkit.contracts import Classifier, NearestIndex, Partitioner, Retriever, TrainedModel
+    from vprkit.partition import Partition
 
 __all__ = [
     "INDEX_CHECKS",
@@ -171,14 +175,14 @@ def synthetic_city(n: int = 3000, extent_m: float = 400.0, *, seed: int = 0) -> 
     return SyntheticCity(east, north, heading, features.astype(np.float32))
 
 
-def _fit(partitioner: Any, city: SyntheticCity, order: np.ndarray | None = None) -> Any:
+def _fit(partitioner: Partitioner, city: SyntheticCity, order: np.ndarray | None = None) -> Partition:
     idx = np.arange(len(city)) if order is None else order
     return partitioner.fit(city.east[idx], city.north[idx], city.heading[idx], city.features[idx], utm_zone=CITY_ZONE)
 
 
 def check_partitioner(
     name: str, tmp_dir: str | Path, *, overrides: Mapping[str, Any] | None = None, city: SyntheticCity | None = None
-) -> Any:
+) -> Partition:
     """Check partitioner ``name`` fitted on ``city`` (default :func:`synthetic_city`); returns the Partition."""
     from vprkit.contracts import Partitioner
     from vprkit.partition import Partition
@@ -270,13 +274,13 @@ def check_partitioner(
 
 
 # ----------------------------------------------------------------------------------- trained models
-def _torch_modules(model: Any) -> list[Any]:
+def _torch_modules(model: TrainedModel) -> list[Any]:
     from torch import nn
 
     return [v for v in vars(model).values() if isinstance(v, nn.Module)]
 
 
-def _check_fingerprint_follows_weights(model: Any, who: str) -> None:
+def _check_fingerprint_follows_weights(model: TrainedModel, who: str) -> None:
     import torch
 
     before = model.fingerprint()
@@ -289,7 +293,9 @@ def _check_fingerprint_follows_weights(model: Any, who: str) -> None:
     _require(model.fingerprint() != before, f"{who}: changing a weight leaves the fingerprint unchanged")
 
 
-def _checked_descriptors(model: Any, method: str, images: Any, dataset: str | Path | None, who: str) -> tuple[Any, Any]:
+def _checked_descriptors(
+    model: TrainedModel, method: str, images: Any, dataset: str | Path | None, who: str
+) -> tuple[Any, Any]:
     """``images`` (default: :func:`_sample_images`) and their descriptors by ``model.<method>``,
     checked to be finite float32 ``(B, descriptor_dim)``."""
     import torch
@@ -308,7 +314,7 @@ def _checked_descriptors(model: Any, method: str, images: Any, dataset: str | Pa
 
 
 def _sample_images(
-    model: Any,
+    model: TrainedModel,
     n: int = 3,
     size: int = 32,
     *,
@@ -339,7 +345,7 @@ def _sample_images(
     return out
 
 
-def _load_checks(kind: str, name: str, model: Any, model_dir: Path, who: str) -> Any:
+def _load_checks(kind: str, name: str, model: TrainedModel, model_dir: Path, who: str) -> TrainedModel:
     from vprkit.pipeline.models import load_model
 
     loaded = type(model).load(model_dir)
@@ -350,7 +356,7 @@ def _load_checks(kind: str, name: str, model: Any, model_dir: Path, who: str) ->
     return loaded
 
 
-def _fresh_classifier(name: str, config: Any, dataset: str | Path | None) -> tuple[Any, Any]:
+def _fresh_classifier(name: str, config: Any, dataset: str | Path | None) -> tuple[Classifier, Any]:
     """An untrained classifier of ``name`` and the training points of its partition."""
     from vprkit.registry import create_classifier, create_partitioner, get_classifier_spec
 
@@ -369,23 +375,22 @@ def _fresh_classifier(name: str, config: Any, dataset: str | Path | None) -> tup
         points = (city.east, city.north, city.heading)
         partition = _fit(create_partitioner(spec.partitioner, part_config), city)
     model = create_classifier(name, config)
-    _require(
-        callable(getattr(model, "build", None)),
-        f"classifier {name!r}: an untrained model has no build(partition); pass a trained model=",
-    )
-    return model.build(partition), points
+    build = getattr(model, "build", None)  # TrainedClassifier's; not part of the Classifier protocol
+    _require(callable(build), f"classifier {name!r}: an untrained model has no build(partition); pass a trained model=")
+    assert build is not None
+    return build(partition), points
 
 
 def check_classifier(
     name: str,
     tmp_dir: str | Path,
     *,
-    model: Any = None,
+    model: Classifier | None = None,
     model_dir: str | Path | None = None,
     dataset: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     images: Any = None,
-) -> Any:
+) -> Classifier:
     """Check classifier ``name``: ``model`` (saved in ``model_dir``) or an untrained one built on its
     partitioner's partition of ``dataset``'s train split (or of :func:`synthetic_city`).
 
@@ -448,13 +453,14 @@ def check_classifier(
         model.classify_descriptors(desc, c + 10).classes.shape == (b, c),
         f"{who}: k larger than the number of classes is not capped at {c}",
     )
-    if callable(getattr(model, "classify", None)):
-        whole = model.classify(images, k)
+    classify = getattr(model, "classify", None)  # optional: descriptor + classify_descriptors in one call
+    if callable(classify):
+        whole = classify(images, k)
         _require(np.array_equal(whole.classes, pred.classes), f"{who}: classify != classify_descriptors(descriptor)")
 
     if model_dir is None:
         model_dir = model.save(Path(tmp_dir) / f"classifier-{name}")
-    loaded = _load_checks("classifier", name, model, Path(model_dir), who)
+    loaded = cast("Classifier", _load_checks("classifier", name, model, Path(model_dir), who))
     again = loaded.classify_descriptors(loaded.descriptor(images), k)
     _require(np.array_equal(again.classes, pred.classes), f"{who}: a loaded model ranks other classes")
     np.testing.assert_allclose(
@@ -471,12 +477,12 @@ def check_retriever(
     name: str,
     tmp_dir: str | Path,
     *,
-    model: Any = None,
+    model: Retriever | None = None,
     model_dir: str | Path | None = None,
     dataset: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     images: Any = None,
-) -> Any:
+) -> Retriever:
     """Check retriever ``name``: ``model`` (saved in ``model_dir``) or an untrained one with small
     settings; ``images`` as in :func:`check_classifier`. Returns the model."""
     import torch
@@ -499,7 +505,7 @@ def check_retriever(
 
     if model_dir is None:
         model_dir = model.save(Path(tmp_dir) / f"retriever-{name}")
-    loaded = _load_checks("retriever", name, model, Path(model_dir), who)
+    loaded = cast("Retriever", _load_checks("retriever", name, model, Path(model_dir), who))
     _require(torch.allclose(loaded.encode(images), desc, atol=1e-6), f"{who}: a loaded model encodes differently")
     _check_fingerprint_follows_weights(loaded, who)
     return model
@@ -537,11 +543,11 @@ def _exact_topk(queries: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
-def _who(index: Any) -> str:
+def _who(index: NearestIndex) -> str:
     return f"index {getattr(index, 'name', type(index).__name__)!r}"
 
 
-def check_index_search(index: Any, data: IndexData, *, k: int = 10, min_recall: float = 0.6) -> None:
+def check_index_search(index: NearestIndex, data: IndexData, *, k: int = 10, min_recall: float = 0.6) -> None:
     """Shapes, dtypes, best-first order, recall@k against exact search, a single query."""
     who, x, queries = _who(index), data.x, data.queries
     _require(
@@ -565,7 +571,7 @@ def check_index_search(index: Any, data: IndexData, *, k: int = 10, min_recall: 
     _require(one.shape == (1, k), f"{who}: a single (d,) query is not a batch of one")
 
 
-def check_index_padding(index: Any, data: IndexData) -> None:
+def check_index_padding(index: NearestIndex, data: IndexData) -> None:
     """``k`` beyond the database: rows ``-1`` and scores ``-inf`` after the last real row."""
     who, n = _who(index), index.ntotal
     scores, rows = index.search(data.queries[:2], n + 5)
@@ -591,7 +597,7 @@ def _same_topk(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray
     return bool((ra[untied] == rb[untied]).all())
 
 
-def check_index_search_rows(index: Any, data: IndexData, *, k: int = 10, exact: bool = False) -> None:
+def check_index_search_rows(index: NearestIndex, data: IndexData, *, k: int = 10, exact: bool = False) -> None:
     """Restricted search: only allowed rows, no duplicates, ``-inf`` where ``-1``; a shared row array
     and per-query copies of it agree; all rows agree with ``search`` when ``exact``; empty and
     out-of-range rows."""
@@ -635,7 +641,7 @@ def check_index_search_rows(index: Any, data: IndexData, *, k: int = 10, exact: 
         raise AssertionError(f"{who}: search_rows accepted row {len(x)} of a {len(x)}-row index")
 
 
-def check_index_round_trip(index: Any, data: IndexData, tmp_dir: str | Path, *, k: int = 10) -> None:
+def check_index_round_trip(index: NearestIndex, data: IndexData, tmp_dir: str | Path, *, k: int = 10) -> None:
     """save → ``load_index`` with the fingerprint: same type, size, fingerprint, config and results;
     another model or database image list is refused."""
     from vprkit.index import IndexFingerprint, StaleIndexError, load_index
@@ -664,7 +670,7 @@ def check_index_round_trip(index: Any, data: IndexData, tmp_dir: str | Path, *, 
             raise AssertionError(f"{who}: loaded for another {what}")
 
 
-def check_index_tampering(index: Any, data: IndexData, tmp_dir: str | Path) -> None:
+def check_index_tampering(index: NearestIndex, data: IndexData, tmp_dir: str | Path) -> None:
     """A payload changed in place (one byte, same size) is refused on load."""
     from vprkit.index import StaleIndexError, load_index
 
@@ -682,7 +688,7 @@ def check_index_tampering(index: Any, data: IndexData, tmp_dir: str | Path) -> N
         raise AssertionError(f"{who}: loaded a payload changed in place")
 
 
-def check_index_refusals(make: Callable[[], Any], index: Any, data: IndexData, *, k: int = 10) -> None:
+def check_index_refusals(make: Callable[[], Any], index: NearestIndex, data: IndexData, *, k: int = 10) -> None:
     """Memory reported; wrong dimension, ``k < 1``, unnormalised rows and an empty index refused."""
     from vprkit.errors import DataError
 
@@ -725,13 +731,13 @@ def check_index(
     tmp_dir: str | Path,
     *,
     overrides: Mapping[str, Any] | None = None,
-    make: Callable[[], Any] | None = None,
+    make: Callable[[], NearestIndex] | None = None,
     exact: bool = False,
     min_recall: float | None = None,
     data: IndexData | None = None,
-    built: Any = None,
+    built: NearestIndex | None = None,
     only: tuple[str, ...] = INDEX_CHECKS,
-) -> Any:
+) -> NearestIndex:
     """Check index ``name`` (made by ``make()``, default ``create_index(name, small config)``) built
     on ``data`` (default :func:`index_data`); ``exact`` indexes must reach recall 1 and agree with
     themselves under ``search_rows``. ``only`` picks parts of :data:`INDEX_CHECKS`; ``built``
@@ -745,7 +751,7 @@ def check_index(
     if make is None:
         config = small_config("index", name, overrides)
 
-        def make() -> Any:
+        def make() -> NearestIndex:
             return create_index(name, config)
 
     data = data or index_data()

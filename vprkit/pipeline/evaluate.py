@@ -19,6 +19,7 @@ from vprkit.data.positives import positives_within
 from vprkit.errors import DataError
 from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall
 from vprkit.evaluation.timing import StageTimer
+from vprkit.pipeline.bundle import MapBundle
 from vprkit.pipeline.localizer import STAGES, Localization, Localizer
 
 __all__ = ["Evaluation", "concat_localizations", "evaluate"]
@@ -132,15 +133,16 @@ def _confidence_report(
     return out
 
 
-def _positives_report(top: np.ndarray, truth: np.ndarray, bundle: Any, radius: float) -> dict[str, float]:
+def _positives_report(top: np.ndarray, truth: np.ndarray, bundle: MapBundle, radius: float) -> dict[str, float]:
     """Where a mixed pipeline can lose: percent of queries with any database image within ``radius``
     (the ceiling of retrieval) and with one among the candidates of their top-N cells (the ceiling
     of the mixed pipeline; the classifier's top-N cells missed the others). ``top``: ``(B, N)`` the
     searched cells of each query."""
-    db = bundle.database
+    db, store = bundle.database, bundle.store
+    assert db is not None and store is not None  # a mixed pipeline's bundle holds both
     pos = positives_within(truth, np.stack([db.east, db.north], axis=1), radius)
-    db_cells = bundle.store.cells_of_rows()  # the class each database row was assigned to (-1: none)
-    n_cells = int(bundle.store.n_cells) + 1  # +1 keeps the key of cell -1 apart from real cells
+    db_cells = store.cells_of_rows()  # the class each database row was assigned to (-1: none)
+    n_cells = int(store.n_cells) + 1  # +1 keeps the key of cell -1 apart from real cells
     pair_query, pair_cell = pos.query_ids(), db_cells[pos.indices]
     top_keys = (np.arange(len(top))[:, None] * n_cells + top)[top >= 0]
     hit = (pair_cell >= 0) & np.isin(pair_query * n_cells + pair_cell, top_keys)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vprkit.data.image_list import ImageList
 from vprkit.errors import ConfigError
 from vprkit.fileio import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from vprkit.pipeline.bundle import MapBundle
+    from vprkit.pipeline.localizer import Localization
 
 __all__ = ["CSV_COLUMNS", "prediction_records", "write_predictions"]
 
@@ -40,7 +44,7 @@ CSV_COLUMNS = (
 
 
 def prediction_records(
-    loc: Any, queries: ImageList, bundle: Any, *, radius: float, query_set: str
+    loc: Localization, queries: ImageList, bundle: MapBundle, *, radius: float, query_set: str
 ) -> list[dict[str, Any]]:
     """The records of one query set (``loc``: the :class:`~vprkit.pipeline.localizer.Localization`
     of ``queries``, in their order)."""
@@ -65,7 +69,7 @@ def prediction_records(
                     "rank": j + 1,
                     "east": float(loc.coords[i, j, 0]),
                     "north": float(loc.coords[i, j, 1]),
-                    "database_image": str(db.paths[row]) if row >= 0 else None,
+                    "database_image": str(db.paths[row]) if row >= 0 and db is not None else None,
                     "cell": int(cells[i, j]) if cells[i, j] >= 0 else None,
                     "score": float(loc.scores[i, j]),
                     "distance_m": round(float(dist[i, j]), 3),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from vprkit.contracts import Classifier, Progress, Retriever, TrainedModel
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.evaluate import Evaluation
+    from vprkit.pipeline.localizer import Localizer
 
 __all__ = [
     "NONE",
@@ -278,7 +279,7 @@ def build_dataset_bundle(
     index_config: dict[str, Any] | None = None,
     verify_content: bool = False,
     progress: Progress | None = None,
-) -> Any:
+) -> MapBundle:
     """``vprkit index build`` as one call: the map bundle of a dataset split's database at ``out``,
     for these models and this index (reused when ``out`` already holds it: :func:`prepare_bundle`).
 
@@ -411,7 +412,7 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
     return reports
 
 
-def _run_config(loaded: Any, localizer: Any, k: int, root: Path, split: str) -> dict[str, Any]:
+def _run_config(loaded: MapBundle, localizer: Localizer, k: int, root: Path, split: str) -> dict[str, Any]:
     """The resolved pipeline of a run, as the report records it."""
     return {
         "classifier": loaded.manifest.get("classifier", {}).get("name") if localizer.classifier is not None else NONE,

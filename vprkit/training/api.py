@@ -247,7 +247,7 @@ def train_model(
     overwrite: bool = False,
     allow_new_data: bool = False,
     progress: Progress | None = None,
-) -> Any:
+) -> TrainedModel:
     """Train method ``name`` on the dataset root ``dataset``; returns the trained model object.
 
     ``out_dir`` must be empty (or new) unless ``resume`` or ``overwrite``. ``resume=True``
