@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel
 
@@ -175,29 +175,24 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 
 def create_partitioner(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Partitioner:
     """Build partitioner ``name`` (overrides are config fields, e.g. ``M=20``)."""
-    made: Partitioner = create("partitioner", name, config, **overrides)
-    return made
+    return cast("Partitioner", create("partitioner", name, config, **overrides))
 
 
 def create_classifier(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Classifier:
     """Build classifier ``name``."""
-    made: Classifier = create("classifier", name, config, **overrides)
-    return made
+    return cast("Classifier", create("classifier", name, config, **overrides))
 
 
 def create_retriever(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Retriever:
     """Build retriever ``name``."""
-    made: Retriever = create("retriever", name, config, **overrides)
-    return made
+    return cast("Retriever", create("retriever", name, config, **overrides))
 
 
 def create_index(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> NearestIndex:
     """Build index ``name``."""
-    made: NearestIndex = create("index", name, config, **overrides)
-    return made
+    return cast("NearestIndex", create("index", name, config, **overrides))
 
 
 def create_dataset(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> DatasetProvider:
     """Build dataset ``name`` (a generator or reader, depending on the plugin)."""
-    made: DatasetProvider = create("dataset", name, config, **overrides)
-    return made
+    return cast("DatasetProvider", create("dataset", name, config, **overrides))
