@@ -86,7 +86,8 @@ class MvMFClassifier(JointHeadClassifier):
                 f"mvmf needs an S2 partition with extras['cell_levels']; got a {partition.method!r} partition"
             )
         # σ from the configured mass, μ = mean UTM of each cell's images (coord_mode 'mean')
-        self.mu = torch.as_tensor(np.asarray(partition.class_coords, dtype=np.float64))
+        # a copy: a fingerprinted partition's arrays are read-only
+        self.mu = torch.tensor(np.asarray(partition.class_coords, dtype=np.float64))
         self.sigma = torch.as_tensor(component_sigmas(partition.extras["cell_levels"], self.config.mass_within_edge))
         self.kappa = (EARTH_RADIUS_M / self.sigma) ** 2
         self._pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
