@@ -57,7 +57,7 @@ class LevelCrossEntropy(nn.Module):
         super().__init__()
         self.heads = heads
         self.row_class = torch.as_tensor(np.maximum(row_class, 0), dtype=torch.long)  # (n,) host memory
-        self.register_buffer("levels", torch.as_tensor(levels, dtype=torch.long), persistent=False)  # (C, L)
+        self.register_buffer("levels", torch.tensor(levels, dtype=torch.long), persistent=False)  # (C, L)
 
     def forward(self, descriptors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         targets = self.levels[gather_rows(self.row_class, rows)]
