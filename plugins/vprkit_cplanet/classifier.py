@@ -49,7 +49,7 @@ class CPlaNetClassifier(JointHeadClassifier):
         """Visual features for the partition's edges: the untrained network's descriptors of the
         training images (``visual_features: backbone``), or None (geographic edges only)."""
         from vprkit.models.extract import extract_descriptors
-        from vprkit.training.engine import resolve_device
+        from vprkit.training.loop import resolve_device
 
         if self.config.visual_features != "backbone":
             return None

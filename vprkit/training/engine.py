@@ -35,12 +35,11 @@ from torch.utils.data import DataLoader
 
 from vprkit.contracts import Progress
 from vprkit.errors import ConfigError
-from vprkit.models.artifact import load_weights, save_weights  # re-exported: their old home
 from vprkit.training.config import TrainingConfig
 from vprkit.training.data import GroupData, ImageDataset, sample_epoch
-from vprkit.training.loop import EpochPlan, TrainingLoop, initial_state, resolve_device, unit_callback
+from vprkit.training.loop import EpochPlan, TrainingLoop, initial_state, unit_callback
 
-__all__ = ["CHECKPOINT_FORMAT", "GroupTrainer", "load_weights", "resolve_device", "save_weights", "start_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "GroupTrainer", "start_checkpoint"]
 
 # changing these between an interrupted run and its resume would silently change the run
 _RESUME_INVARIANTS = ("iterations_per_epoch", "batch_size", "seed", "groups_trained", "augmentation", "image_size")
