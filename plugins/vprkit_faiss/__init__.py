@@ -1,8 +1,10 @@
 """vprkit plugin: faiss indexes: `flat` (exact inner product) and `ivfpq` (the paper's presets).
 
 `flat` is vprkit's cell-sorted store (:class:`vprkit.index.CellSortedDescriptors`): exact search
-with faiss's in-place kernels (a NumPy kernel where faiss is missing), over all rows or over the
-rows of given cells.
+with faiss's in-place kernels (a NumPy kernel where faiss is missing, a torch kernel on the CPU or
+CUDA), over all rows or over the rows of given cells; ``storage=float16`` halves its resident
+memory (float32 re-ranking keeps the scores exact). `ivfpq` moves to a GPU (``to_device``) when
+faiss is a GPU build.
 """
 
 from vprkit import IndexSpec, SpecPlugin

@@ -13,6 +13,12 @@ query's CSR slice: faiss takes one selector per search call, so the loop is over
 rows): approximate, and it can only find allowed rows in the probed lists, so with a small
 candidate set and a small nprobe it may return fewer than k rows (padded -inf / -1). For exact
 scores among candidates use ``flat``.
+
+GPU: ``to_device("cuda[:i]")`` clones the index onto a GPU with ``faiss.index_cpu_to_gpu`` when
+faiss is a GPU build (``faiss-gpu``) that sees a GPU, and refuses otherwise
+(:class:`~vprkit.errors.ConfigError`). The CPU index is kept: saving, ``add`` (which then re-clones)
+and ``search_rows`` use it, since faiss's GPU indexes take no ``IDSelector``; ``search`` runs on
+the GPU (for ``k`` and ``nprobe`` up to faiss's GPU limit of 2048, else on the CPU).
 """
 
 from __future__ import annotations
@@ -24,15 +30,25 @@ from typing import Any
 import faiss
 import numpy as np
 
-from vprkit.errors import DataError
+from vprkit.errors import ConfigError, DataError
 from vprkit.fileio import atomic_path
-from vprkit.index.base import CandidateRows, DescriptorIndex, StaleIndexError
+from vprkit.index.base import CandidateRows, DescriptorIndex, StaleIndexError, parse_device
 from vprkit.index.exact import faiss_threads, pad_topk
 from vprkit_faiss.config import IvfpqConfig
 
-__all__ = ["IvfpqIndex"]
+__all__ = ["IvfpqIndex", "faiss_gpu_count"]
 
 log = logging.getLogger(__name__)
+
+#: the largest k (and nprobe) faiss's GPU IVF search takes
+GPU_MAX_K = 2048
+
+
+def faiss_gpu_count() -> int:
+    """GPUs this faiss can use: 0 for the CPU build (no ``StandardGpuResources``)."""
+    if not hasattr(faiss, "StandardGpuResources"):
+        return 0
+    return int(faiss.get_num_gpus())
 
 
 def write_faiss_index(index: Any, path: Path) -> None:
@@ -58,6 +74,10 @@ class IvfpqIndex(DescriptorIndex):
         super().__init__(config or IvfpqConfig())
         self._index: Any = None
         self.nlist_effective: int | None = None
+        #: where ``search`` runs: "cpu" or "cuda:i" (see :meth:`to_device`)
+        self.device = "cpu"
+        self._gpu_index: Any = None  # faiss GPU clone of self._index, when on CUDA
+        self._gpu_resources: Any = None  # owns the clone's GPU memory: lives as long as it
 
     @property
     def ntotal(self) -> int:
@@ -105,21 +125,69 @@ class IvfpqIndex(DescriptorIndex):
             index.add(x)
         self._quantizer = quantizer  # Python owns the quantizer: keep it alive as long as the index
         self._index = index
+        if self._gpu_index is not None:  # a rebuilt index replaces the old clone on the same GPU
+            self._clone_to_gpu(int(self.device.partition(":")[2]))
 
     def _add(self, x: np.ndarray) -> None:
         with faiss_threads(self.config.threads):
             self._index.add(x)
+        if self._gpu_index is not None:  # one source of truth: re-clone rather than add on both sides
+            self._clone_to_gpu(int(self.device.partition(":")[2]))
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        self._index.nprobe = self.nprobe
+        on_gpu = self._gpu_index is not None and k <= GPU_MAX_K and self.nprobe <= GPU_MAX_K
+        index = self._gpu_index if on_gpu else self._index
+        index.nprobe = self.nprobe
         with faiss_threads(self.config.threads):
-            scores, rows = self._index.search(q, k)
+            scores, rows = index.search(q, k)
         return pad_topk(scores, rows, k)
+
+    def to_device(self, device: Any) -> IvfpqIndex:
+        """Search on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:i"`` or a ``torch.device``); returns self.
+
+        ``cpu`` drops a GPU clone. ``cuda[:i]`` clones the built index onto GPU ``i`` (float16 PQ
+        lookup tables: the paper's 128 sub-quantizers of 8 bits do not fit in GPU shared memory in
+        float32); a CPU build of faiss, a missing GPU, or a layout faiss's GPU IVFPQ cannot hold is
+        a one-line :class:`~vprkit.errors.ConfigError`.
+        """
+        kind, ordinal = parse_device(device)
+        if kind == "cpu":
+            self.device, self._gpu_index, self._gpu_resources = "cpu", None, None
+            return self
+        if kind != "cuda":
+            raise ConfigError(f"index 'ivfpq': device {str(device)!r} is not supported; use cpu or cuda[:i]")
+        count = faiss_gpu_count()
+        if not hasattr(faiss, "StandardGpuResources"):
+            raise ConfigError(
+                f"index 'ivfpq' on {device}: faiss here is the CPU build; install faiss-gpu (conda install "
+                "-c pytorch faiss-gpu, or pip install faiss-gpu-cu12 in place of faiss-cpu) or search on device cpu"
+            )
+        gpu = ordinal or 0
+        if gpu >= count:
+            raise ConfigError(f"index 'ivfpq' on {device}: faiss sees {count} GPU(s); use device cpu or cuda:0")
+        self._require_built()
+        self._clone_to_gpu(gpu)
+        return self
+
+    def _clone_to_gpu(self, gpu: int) -> None:
+        resources = faiss.StandardGpuResources()
+        options = faiss.GpuClonerOptions()
+        options.useFloat16 = True  # float16 PQ lookup tables (see to_device)
+        try:
+            clone = faiss.index_cpu_to_gpu(resources, gpu, self._index, options)
+        except RuntimeError as exc:  # faiss's own reason, e.g. an unsupported number of sub-quantizers
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"index 'ivfpq' (m={self.config.m}, nbits={self.config.nbits}): faiss cannot put it on cuda:{gpu} "
+                f"({reason}); search it on device cpu or rebuild it with a smaller m"
+            ) from exc
+        self.device, self._gpu_index, self._gpu_resources = f"cuda:{gpu}", clone, resources
 
     def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         rows = np.full((len(q), k), -1, dtype=np.int64)
         with faiss_threads(self.config.threads):
+            # always the CPU index: faiss's GPU indexes take no IDSelector
             for i in np.flatnonzero(candidates.counts):  # a selector per query; faiss loops over rows in C++
                 selector = faiss.IDSelectorBatch(candidates.of_query(i))
                 params = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)  # type: ignore[call-arg]
@@ -128,6 +196,7 @@ class IvfpqIndex(DescriptorIndex):
         return scores, rows
 
     def memory_bytes(self) -> int:
+        """Host RAM of the CPU index (kept on the host after :meth:`to_device`; GPU memory is not counted)."""
         index = self._index
         codes = self.ntotal * (index.code_size + 8)  # PQ codes + 64-bit ids in the inverted lists
         centroids = index.nlist * self.dim * 4
@@ -144,3 +213,4 @@ class IvfpqIndex(DescriptorIndex):
             raise StaleIndexError(f"{str(folder)!r}: {self._FILE} is not an IVFPQ index of dimension {self.dim}")
         self._index = index
         self.nlist_effective = int(index.nlist)
+        self.device, self._gpu_index, self._gpu_resources = "cpu", None, None

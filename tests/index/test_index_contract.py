@@ -44,6 +44,20 @@ def test_index_contract(name, check, built, data, tmp_path):
     )
 
 
+#: other configurations of ``flat`` that must honour the same contract, exactly
+FLAT_VARIANTS = {
+    "float16": {"storage": "float16"},
+    "torch": {"kernel": "torch"},
+    "torch-float16": {"kernel": "torch", "storage": "float16"},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(FLAT_VARIANTS))
+def test_flat_variants_honour_the_contract(variant, data, tmp_path):
+    settings = FLAT_VARIANTS[variant]
+    testing.check_index("flat", tmp_path, make=lambda: create_index("flat", **settings), exact=True, data=data)
+
+
 @pytest.mark.parametrize("name", sorted(EXACT))
 def test_exact_indexes_hold_the_vectors(name, built, data):
     assert built[name].memory_bytes() >= data.x.nbytes

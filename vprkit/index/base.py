@@ -13,6 +13,10 @@ Both return ``(scores, rows)``: ``scores`` (q, k) float32, best first; ``rows`` 
 database row numbers (the order the descriptors were added in). When fewer than k rows are
 searchable the tail is padded with score ``-inf`` and row ``-1``.
 
+``to_device(device)`` moves an index's search to ``"cpu"`` or ``"cuda[:i]"``: the base class
+answers ``cpu`` with the index itself and refuses CUDA with a :class:`~vprkit.errors.ConfigError`
+naming the index; ``flat`` (torch) and ``ivfpq`` (faiss GPU) override it.
+
 An index is saved to a folder with ``index.json`` (name, config, dimension, row count, the
 :class:`IndexFingerprint` and the payload files with their sizes and checksums) beside the payload files.
 :func:`load_index` refuses a folder whose fingerprint does not match the descriptor model and
@@ -32,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel
 
-from vprkit.errors import DataError
+from vprkit.errors import ConfigError, DataError
 from vprkit.fileio import atomic_write_json, file_checksum, fingerprint_strings, read_json_object
 from vprkit.index.exact import csr_to_padded
 
@@ -46,6 +50,7 @@ __all__ = [
     "as_descriptors",
     "check_k",
     "load_index",
+    "parse_device",
     "read_index_meta",
 ]
 
@@ -116,6 +121,23 @@ def as_descriptors(x: ArrayLike, *, dim: int | None, what: str, check_norm: bool
                 f"(first: row {bad[0]}, norm {norms[bad[0]]:.4g}); normalise descriptors before indexing"
             )
     return arr
+
+
+def parse_device(device: Any) -> tuple[str, int | None]:
+    """``"cpu"``, ``"cuda"``, ``"cuda:i"`` or a ``torch.device`` → (type, index or ``None``).
+
+    Strings are parsed without importing torch; another string is a :class:`ConfigError`. A
+    ``torch.device`` of another type (``mps``, ...) is returned as it is, for the index to refuse.
+    """
+    kind = getattr(device, "type", None)
+    if isinstance(kind, str):  # a torch.device
+        index = getattr(device, "index", None)
+        return kind, int(index) if index is not None else None
+    text = str(device).strip().lower()
+    kind, _, number = text.partition(":")
+    if kind not in ("cpu", "cuda") or (number and not number.isdigit()) or (kind == "cpu" and number):
+        raise ConfigError(f"device {device!r}: expected cpu, cuda or cuda:N")
+    return kind, int(number) if number else None
 
 
 def check_k(k: Any) -> int:
@@ -313,6 +335,21 @@ class DescriptorIndex(ABC):
     @abstractmethod
     def memory_bytes(self) -> int:
         """Bytes the index holds in memory (vectors, codes, graph, ids)."""
+
+    def to_device(self, device: Any) -> DescriptorIndex:
+        """Search on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:i"`` or a ``torch.device``).
+
+        This default has only the CPU path: ``cpu`` returns the index itself, anything else is a
+        :class:`~vprkit.errors.ConfigError`. Indexes with a GPU path override it (``flat``: torch;
+        ``ivfpq``: faiss GPU) and return the index, moved.
+        """
+        kind, _ = parse_device(device)
+        if kind == "cpu":
+            return self
+        raise ConfigError(
+            f"index {self.name!r} has no GPU path; search it on the CPU (device cpu), or use the 'flat' index "
+            f"(kernel torch) or 'ivfpq' (with faiss-gpu) on {device}"
+        )
 
     def save(self, folder: str | Path) -> Path:
         """Write the payload files, then ``index.json`` last (so a half-written save has no meta)."""

@@ -16,10 +16,26 @@ the store itself they are read at their sorted positions directly.
 
 Results are always *database row numbers* (the order descriptors were given to :meth:`build`),
 so a caller maps them to image names and coordinates without knowing about the sorting.
+
+**float16 storage** (``storage="float16"``, for SF-XL-size databases): the store also keeps a
+float16 copy of the sorted descriptors and scores candidates with it (converted to float32 in
+chunks for the exact kernels, or in float16 on CUDA), keeps a shortlist of
+:func:`~vprkit.index.exact.shortlist_size` rows per query and re-scores that shortlist against
+the float32 descriptors: the scores returned are the exact float32 ones and the rows those of
+float32 search in practice. A saved float16 store holds ``descriptors.npy`` (float32) and
+``descriptors_f16.npy``; a load always memory-maps the float32 array (only shortlist rows are read
+from it), so about half of the float32 size stays resident.
+
+**torch / GPU** (``kernel="torch"``, :meth:`CellSortedDescriptors.to_device`): the scoring array
+(float16 copy or float32 descriptors) becomes a torch tensor on the device (a zero-copy view on
+the CPU) and search runs there: gather by padded candidate positions, batched matrix product,
+``topk`` (:mod:`vprkit.index.torch_kernel`); a float16 shortlist is re-ranked in float32 on the
+host.
 """
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +45,7 @@ from numpy.typing import ArrayLike
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
-from vprkit.errors import DataError
+from vprkit.errors import ConfigError, DataError
 from vprkit.fileio import atomic_path
 from vprkit.index.base import (
     CandidateRows,
@@ -37,12 +53,24 @@ from vprkit.index.base import (
     IndexFingerprint,
     StaleIndexError,
     as_descriptors,
+    parse_device,
 )
-from vprkit.index.exact import csr_to_padded, faiss_threads, resolve_kernel, topk_all, topk_subset
+from vprkit.index.exact import (
+    csr_to_padded,
+    faiss_threads,
+    resolve_kernel,
+    shortlist_size,
+    topk_all,
+    topk_all_float16,
+    topk_subset,
+    topk_subset_float16,
+)
 
 __all__ = ["CellCandidates", "CellSortedDescriptors", "FlatConfig"]
 
 _FILES = ("descriptors.npy", "row_ids.npy", "offsets.npy")
+#: the float16 copy a ``storage="float16"`` store saves beside the float32 descriptors
+_FLOAT16_FILE = "descriptors_f16.npy"
 #: the payload of ``flat`` index folders saved when ``flat`` was a faiss ``IndexFlatIP``
 _LEGACY_FAISS_FILE = "flat.faiss"
 
@@ -50,8 +78,16 @@ _LEGACY_FAISS_FILE = "flat.faiss"
 class FlatConfig(VprkitConfig):
     """Exact inner-product search over the cell-sorted store; nothing changes the results."""
 
-    kernel: Literal["auto", "faiss", "numpy"] = Field(
-        "auto", description="exact kernel: faiss (in-place, SIMD), numpy (gather + product), auto = faiss if installed"
+    kernel: Literal["auto", "faiss", "numpy", "torch"] = Field(
+        "auto",
+        description="exact kernel: faiss (in-place, SIMD), numpy (gather + product), torch (gather + batched "
+        "product + topk, on the device given to to_device; CPU by default), auto = faiss if installed (torch on "
+        "CUDA)",
+    )
+    storage: Literal["float32", "float16"] = Field(
+        "float32",
+        description="float16: score candidates with a float16 copy and re-rank a shortlist in float32 (exact "
+        "float32 scores); a loaded float16 store memory-maps the float32 descriptors (about half the RAM)",
     )
     threads: int = Field(0, ge=0, description="faiss OpenMP threads for search; 0 = faiss default")
 
@@ -71,12 +107,15 @@ class CellSortedDescriptors(DescriptorIndex):
 
     Attributes (after :meth:`build`):
 
-    - ``descriptors`` (n, d) float32: database descriptors sorted by cell, tail (cell -1) last;
+    - ``descriptors`` (n, d) float32: database descriptors sorted by cell, tail (cell -1) last
+      (memory-mapped after a load with ``storage="float16"``);
+    - ``descriptors_f16`` (n, d) float16, the same rows (``storage="float16"`` only, else ``None``);
     - ``row_ids`` (n,) int64: database row number of each sorted position;
     - ``offsets`` (n_cells + 1,) int64: cell ``c`` occupies positions ``offsets[c]:offsets[c+1]``.
 
     ``kernel`` (config, or the keyword, which overrides it): ``"faiss"`` (default when available:
-    scores candidate rows in place), ``"numpy"`` (gather + one matrix product), or ``"auto"``.
+    scores candidate rows in place), ``"numpy"`` (gather + one matrix product), ``"torch"``
+    (gather + batched product + ``topk`` on :attr:`device`), or ``"auto"``.
     """
 
     name = "flat"
@@ -89,6 +128,10 @@ class CellSortedDescriptors(DescriptorIndex):
             config = config.model_copy(update={"kernel": kernel})
         super().__init__(config)
         self.kernel = resolve_kernel(config.kernel)
+        #: where the torch kernel runs ("cpu" or "cuda:i"); set by :meth:`to_device`
+        self.device = "cpu"
+        self._device_data: Any = None  # torch tensor of the scoring array on self.device, built on first use
+        self.descriptors_f16: np.ndarray | None = None
         self._set_arrays(np.zeros((0, 0), dtype=np.float32), np.zeros(0, np.int64), np.zeros(1, np.int64))
         self._positions: np.ndarray | None = None  # inverse of row_ids, built on first use
         self._pending_cells: np.ndarray | None = None
@@ -123,14 +166,19 @@ class CellSortedDescriptors(DescriptorIndex):
         *,
         fingerprint: IndexFingerprint | None = None,
         kernel: str = "auto",
+        storage: Literal["float32", "float16"] = "float32",
     ) -> CellSortedDescriptors:
         """Wrap descriptors that are *already* sorted by cell, without copying them.
 
         descriptors (n, d) float32 C-contiguous (may be a memmap); offsets (n_cells + 1,) int64,
         non-decreasing from 0 to at most n; row_ids (n,) int64 database row of each position
         (default: identity, i.e. database order is cell order). Norms are not re-checked.
+        ``storage="float16"`` makes the float16 copy (n·d·2 bytes; the float32 array is still
+        wrapped, not copied).
         """
-        store = cls(kernel=kernel)
+        if storage not in ("float32", "float16"):
+            raise ConfigError(f"storage must be 'float32' or 'float16', got {storage!r}")
+        store = cls(FlatConfig(storage=storage), kernel=kernel)
         if descriptors.ndim != 2 or descriptors.dtype != np.float32 or not descriptors.flags.c_contiguous:
             raise DataError("descriptors: expected a C-contiguous float32 (n, d) array")
         n = len(descriptors)
@@ -145,13 +193,27 @@ class CellSortedDescriptors(DescriptorIndex):
         store.fingerprint = fingerprint
         return store
 
-    def _set_arrays(self, descriptors: np.ndarray, row_ids: np.ndarray, offsets: np.ndarray) -> None:
-        """Install the three arrays and the lookup tables the hot path uses.
+    def _set_arrays(
+        self,
+        descriptors: np.ndarray,
+        row_ids: np.ndarray,
+        offsets: np.ndarray,
+        descriptors_f16: np.ndarray | None = None,
+    ) -> None:
+        """Install the arrays and the lookup tables the hot path uses.
 
         Index -1 must mean "nothing" without a branch: ``_row_ids_ext`` ends with -1 (so position
         -1 → row -1) and ``_cell_starts``/``_cell_ends`` end with an empty range (cell -1 → 0 rows).
+        With ``storage="float16"`` the float16 copy is ``descriptors_f16`` (n, d) float16 when
+        given (e.g. read from a folder), else converted from ``descriptors``. A device tensor of
+        the old arrays is dropped (rebuilt on the next torch search).
         """
         self.descriptors = descriptors
+        if self.config.storage == "float16":
+            self.descriptors_f16 = descriptors.astype(np.float16) if descriptors_f16 is None else descriptors_f16
+        else:
+            self.descriptors_f16 = None
+        self._device_data = None
         self.offsets = offsets
         self._row_ids_ext = np.append(np.asarray(row_ids, dtype=np.int64), np.int64(-1))
         self._cell_starts = np.append(offsets[:-1], np.int64(0))
@@ -210,7 +272,8 @@ class CellSortedDescriptors(DescriptorIndex):
         """``add``: the rows are in no cell (the tail), appended without a re-sort."""
         n = self.ntotal
         rows = np.concatenate([self.row_ids, np.arange(n, n + len(x), dtype=np.int64)])
-        self._set_arrays(np.concatenate([self.descriptors, x]), rows, self.offsets)
+        half = None if self.descriptors_f16 is None else np.concatenate([self.descriptors_f16, x.astype(np.float16)])
+        self._set_arrays(np.concatenate([self.descriptors, x]), rows, self.offsets, half)
 
     def add_rows(self, descriptors: ArrayLike, cells: ArrayLike) -> None:
         """Append rows with their cells; re-sorts the store (an O(n·d) copy: build once if you can)."""
@@ -303,8 +366,19 @@ class CellSortedDescriptors(DescriptorIndex):
         return self._row_ids_ext[positions]  # padding position -1 → row -1
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        half = self.descriptors_f16
+        wanted = k if half is None else min(shortlist_size(k), self.ntotal)
         with faiss_threads(self.config.threads):
-            scores, found = topk_all(q, self.descriptors, k, self.kernel)
+            if self.kernel == "torch":
+                from vprkit.index.torch_kernel import torch_topk_all
+
+                scores, found = torch_topk_all(q, self._torch_data(), wanted)
+            elif half is not None:
+                scores, found = topk_all_float16(q, half, wanted, self.kernel)
+            else:
+                scores, found = topk_all(q, self.descriptors, k, self.kernel)
+            if half is not None:
+                scores, found = self._rerank(q, found, k)
         return scores, self._to_rows(found)
 
     def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -315,34 +389,128 @@ class CellSortedDescriptors(DescriptorIndex):
                 self._positions = np.empty_like(self.row_ids)
                 self._positions[self.row_ids] = np.arange(self.ntotal, dtype=np.int64)
             positions = self._positions[candidates.rows]
+        half = self.descriptors_f16
+        wanted = k if half is None else shortlist_size(k)
         with faiss_threads(self.config.threads):
-            subset = csr_to_padded(positions, candidates.offsets)
-            scores, found = topk_subset(q, self.descriptors, subset, k, self.kernel)
+            if self.kernel == "torch":
+                from vprkit.index.torch_kernel import torch_topk_subset
+
+                subset = csr_to_padded(positions, candidates.offsets)
+                scores, found = torch_topk_subset(q, self._torch_data(), subset, wanted)
+            elif half is not None:
+                scores, found = topk_subset_float16(q, half, positions, candidates.offsets, wanted, self.kernel)
+            else:
+                subset = csr_to_padded(positions, candidates.offsets)
+                scores, found = topk_subset(q, self.descriptors, subset, k, self.kernel)
+            if half is not None:
+                scores, found = self._rerank(q, found, k)
         return scores, self._to_rows(found)
 
+    def _rerank(self, q: np.ndarray, shortlist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float32 top-``k`` among a float16 pass's shortlist (q, L) int64 positions, best
+        first with -1 padding at the end (what the faiss kernel requires); scored on the host
+        against the float32 descriptors (a memmap after a load: only these rows are read)."""
+        kernel = resolve_kernel("auto")  # a CPU kernel: the float32 rows stay on the host
+        return topk_subset(q, self.descriptors, np.ascontiguousarray(shortlist), k, kernel)
+
+    # -- devices ------------------------------------------------------------------------------
+
+    def to_device(self, device: Any) -> CellSortedDescriptors:
+        """Search on ``device`` (a ``torch.device`` or ``"cpu"``, ``"cuda"``, ``"cuda:i"``); returns self.
+
+        ``"cpu"``: the configured kernel runs on the host (a ``torch`` kernel on a zero-copy CPU
+        tensor of the array); a CUDA tensor held from before is released. ``"cuda[:i]"``: the
+        scoring array (the float16 copy with ``storage="float16"``, else the float32 descriptors)
+        is copied to the device now, in its dtype, and ``search`` / ``search_rows`` /
+        ``search_cells`` run there with the torch kernel (float16 products on CUDA; a float16
+        shortlist is re-ranked in float32 on the host). Kernel ``auto`` becomes ``torch`` there;
+        ``faiss`` and ``numpy`` are CPU kernels and are refused (:class:`~vprkit.errors.ConfigError`),
+        as is a CUDA device torch cannot see. Results are NumPy arrays as on the CPU.
+        """
+        kind, ordinal = parse_device(device)
+        if kind == "cpu":
+            self.device, self._device_data = "cpu", None
+            self.kernel = resolve_kernel(self.config.kernel)
+            return self
+        if kind != "cuda":
+            raise ConfigError(f"index 'flat': device {str(device)!r} is not supported; use cpu or cuda[:i]")
+        if self.config.kernel in ("faiss", "numpy"):
+            raise ConfigError(
+                f"index 'flat': kernel {self.config.kernel!r} runs on the CPU; set kernel=torch (or auto) "
+                f"to search on {device}"
+            )
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = ordinal or 0
+        if index >= count:
+            raise ConfigError(
+                f"index 'flat': {device} is not available to torch here ({count} CUDA device(s)); use device cpu"
+            )
+        self.device, self.kernel, self._device_data = f"cuda:{index}", "torch", None
+        if self.dim is not None:
+            self._torch_data()  # copy now, so the first query does not pay for the transfer
+        return self
+
+    def _torch_data(self) -> Any:
+        """The scoring array as a torch tensor (n, d) on :attr:`device`, made on first use: the
+        float16 copy with ``storage="float16"``, else the float32 descriptors."""
+        if self._device_data is None:
+            from vprkit.index.torch_kernel import as_tensor
+
+            array = self.descriptors if self.descriptors_f16 is None else self.descriptors_f16
+            self._device_data = as_tensor(array, self.device)
+        return self._device_data
+
     def memory_bytes(self) -> int:
+        """Bytes resident in host RAM: the scoring arrays, row ids, offsets and lookup tables.
+
+        ``storage="float32"``: the float32 descriptors, read or memory-mapped alike (search reads
+        them all). ``storage="float16"``: the float16 copy, plus the float32 descriptors only when
+        they are in RAM (after ``build``); memory-mapped ones (after a load) count 0, since only
+        shortlist rows are read from them. A CUDA copy made by :meth:`to_device` is device memory
+        and is not counted.
+        """
         extra = self._positions.nbytes if self._positions is not None else 0
         tables = self._row_ids_ext.nbytes + self._cell_starts.nbytes + self._cell_ends.nbytes
-        return int(self.descriptors.nbytes + self.offsets.nbytes + tables + extra)
+        vectors = self.descriptors.nbytes
+        if self.descriptors_f16 is not None:
+            vectors = self.descriptors_f16.nbytes + (0 if _is_mapped(self.descriptors) else self.descriptors.nbytes)
+        return int(vectors + self.offsets.nbytes + tables + extra)
 
     # -- persistence --------------------------------------------------------------------------
 
     def _save_payload(self, folder: Path) -> list[str]:
-        for name, arr in zip(_FILES, (self.descriptors, self.row_ids, self.offsets), strict=True):
+        """``descriptors.npy`` (float32), ``row_ids.npy``, ``offsets.npy`` and, with float16
+        storage, ``descriptors_f16.npy``; every one is listed (sizes, checksums) in index.json."""
+        payload = dict(zip(_FILES, (self.descriptors, self.row_ids, self.offsets), strict=True))
+        if self.descriptors_f16 is not None:
+            payload[_FLOAT16_FILE] = self.descriptors_f16
+        for name, arr in payload.items():
             with atomic_path(folder / name, suffix=".npy") as tmp:
                 np.save(tmp, arr)
-        return list(_FILES)
+        return list(payload)
 
     def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
         if _LEGACY_FAISS_FILE in meta["files"]:
             self._load_legacy_faiss(folder / _LEGACY_FAISS_FILE)
             return
-        descriptors = np.load(folder / _FILES[0], mmap_mode="r" if mmap else None)
+        half_storage = self.config.storage == "float16"
+        # float16 storage reads the float32 rows only to re-rank shortlists: always map them
+        descriptors = np.load(folder / _FILES[0], mmap_mode="r" if mmap or half_storage else None)
         row_ids = np.load(folder / _FILES[1])
         offsets = np.load(folder / _FILES[2])
         if descriptors.shape != (len(row_ids), self.dim) or offsets[-1] > len(row_ids):
             raise DataError(f"flat index in {str(folder)!r} has inconsistent arrays; rebuild it")
-        self._set_arrays(descriptors, row_ids, offsets)
+        half = None
+        if half_storage and _FLOAT16_FILE in meta["files"]:  # else converted from the float32 rows
+            half = np.load(folder / _FLOAT16_FILE, mmap_mode="r" if mmap else None)
+            if half.shape != descriptors.shape or half.dtype != np.float16:
+                raise StaleIndexError(
+                    f"flat index in {str(folder)!r}: {_FLOAT16_FILE} is {half.dtype} {half.shape}, expected "
+                    f"float16 {descriptors.shape}; rebuild it"
+                )
+        self._set_arrays(descriptors, row_ids, offsets, half)
 
     def _load_legacy_faiss(self, path: Path) -> None:
         """A ``flat`` folder saved by the faiss ``IndexFlatIP`` of vprkit 0.1.0: its vectors, in
@@ -358,3 +526,13 @@ class CellSortedDescriptors(DescriptorIndex):
         n = int(flat.ntotal)
         descriptors = np.ascontiguousarray(flat.reconstruct_n(0, n), dtype=np.float32)
         self._set_arrays(descriptors, np.arange(n, dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+
+def _is_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` (or the array it views) is a memory-mapped file."""
+    node: Any = array
+    while isinstance(node, np.ndarray):
+        if isinstance(node, np.memmap):
+            return True
+        node = node.base
+    return isinstance(node, mmap.mmap)

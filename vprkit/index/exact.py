@@ -8,9 +8,18 @@ scores each query against its own subset of rows. Two kernels score a query agai
   queries (OpenMP). Memory bandwidth bounds it: each candidate row is read once.
 - ``"numpy"``: gathers the subset rows (``np.take``), one matrix-vector product, ``argpartition``. It reads
   each row twice (gather, then product), so it is slower, but needs nothing beyond NumPy.
+- ``"torch"``: gather by the padded positions, one batched matrix product, ``topk``
+  (:mod:`vprkit.index.torch_kernel`); here on a zero-copy CPU tensor of the array, and on a CUDA
+  copy when the ``flat`` index is moved there (``to_device``).
 
-Both return exactly the inner products faiss ``IndexFlatIP`` computes for those rows (same float32
+All return the inner products faiss ``IndexFlatIP`` computes for those rows (same float32
 arithmetic up to summation order); ties may come out in another order.
+
+float16 databases (the ``flat`` index's ``storage="float16"``) are scored by
+:func:`topk_all_float16` / :func:`topk_subset_float16`: rows are gathered, converted to float32
+in chunks (by torch on the CPU, faster than NumPy's casts) and handed to the same kernels (NumPy's
+own float16 products are slow), to pick a
+shortlist of :func:`shortlist_size` rows that the float32 rows then re-rank exactly.
 """
 
 from __future__ import annotations
@@ -27,21 +36,27 @@ __all__ = [
     "Kernel",
     "csr_to_padded",
     "faiss_threads",
+    "merge_topk",
     "pad_topk",
     "resolve_kernel",
+    "shortlist_size",
     "topk_all",
+    "topk_all_float16",
     "topk_from_scores",
     "topk_subset",
+    "topk_subset_float16",
 ]
 
-Kernel = Literal["auto", "faiss", "numpy"]
+Kernel = Literal["auto", "faiss", "numpy", "torch"]
 _FLT_MAX = np.finfo(np.float32).max
+#: bound on the temporaries (gathered float16 rows and their float32 copy) of one float16 chunk
+CHUNK_BYTES = 1 << 28
 
 
 def resolve_kernel(kernel: str) -> str:
-    """``"auto"`` → ``"faiss"`` when faiss imports, else ``"numpy"``."""
-    if kernel not in ("auto", "faiss", "numpy"):
-        raise ConfigError(f"kernel must be 'auto', 'faiss' or 'numpy', got {kernel!r}")
+    """``"auto"`` → ``"faiss"`` when faiss imports, else ``"numpy"``; the others as given."""
+    if kernel not in ("auto", "faiss", "numpy", "torch"):
+        raise ConfigError(f"kernel must be 'auto', 'faiss', 'numpy' or 'torch', got {kernel!r}")
     if kernel != "auto":
         return kernel
     try:
@@ -110,6 +125,10 @@ def topk_subset(
     with -inf / -1 where a query has fewer than k rows.
     """
     q, width = subset.shape
+    if kernel == "torch":
+        from vprkit.index.torch_kernel import as_tensor, torch_topk_subset
+
+        return torch_topk_subset(queries, as_tensor(database), subset, k)
     if kernel == "faiss":
         import faiss
 
@@ -158,6 +177,10 @@ def topk_all(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive top-k inner product over every database row (q, d) × (n, d) → (q, k) each."""
     n = database.shape[0]
+    if kernel == "torch":
+        from vprkit.index.torch_kernel import as_tensor, torch_topk_all
+
+        return torch_topk_all(queries, as_tensor(database), k)
     if kernel == "faiss":
         import faiss
 
@@ -192,3 +215,94 @@ def pad_topk(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, 
     out_s[:, :have] = scores
     out_i[:, :have] = rows
     return out_s, out_i
+
+
+def shortlist_size(k: int) -> int:
+    """Rows a float16 first pass keeps for the float32 re-ranking of a top-``k``.
+
+    float16 rounding moves an inner product of unit vectors by about 1e-3 at most; a margin of
+    3·k (at least 32) rows keeps every true top-k row in practice, at little cost (the re-ranking
+    reads that many float32 rows per query).
+    """
+    return max(4 * k, k + 32)
+
+
+def merge_topk(
+    scores_a: np.ndarray, rows_a: np.ndarray, scores_b: np.ndarray, rows_b: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of two per-query top lists (q, a) and (q, b) → (q, k) each, best first,
+    padded -inf / -1 (scores float32, rows int64)."""
+    scores = np.concatenate([scores_a, scores_b], axis=1)
+    rows = np.concatenate([rows_a, rows_b], axis=1)
+    kk = min(k, scores.shape[1])
+    if kk < scores.shape[1]:
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        scores, rows = np.take_along_axis(scores, part, 1), np.take_along_axis(rows, part, 1)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return pad_topk(np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1), k)
+
+
+def topk_all_float16(
+    queries: np.ndarray, database: np.ndarray, k: int, kernel: str = "faiss", *, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk_all` over a float16 database: blocks of rows are converted to float32 and
+    searched by the exact ``kernel`` ("faiss" or "numpy"), the blocks' top-k merged.
+
+    queries (q, d) float32; database (n, d) float16 (may be a memmap). Returns (scores (q, k)
+    float32 of the float16 rows, rows (q, k) int64 into ``database``), best first, -inf / -1 padded.
+    """
+    n, d = database.shape
+    block = max(k, chunk_bytes // max(1, 6 * d))  # float16 rows read + their float32 copy
+    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), 0), dtype=np.int64)
+    from vprkit.index.torch_kernel import float32_rows  # torch converts float16 several times faster
+
+    for start in range(0, n, block):
+        rows32 = float32_rows(database[start : start + block])
+        s, j = topk_all(queries, rows32, k, kernel)
+        best_s, best_i = merge_topk(best_s, best_i, s, np.where(j >= 0, j + start, -1), k)
+    return pad_topk(best_s, best_i, k)
+
+
+def topk_subset_float16(
+    queries: np.ndarray,
+    database: np.ndarray,
+    positions: np.ndarray,
+    offsets: np.ndarray,
+    k: int,
+    kernel: str = "faiss",
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of each query among its own rows of a float16 database, with the exact kernels.
+
+    queries (q, d) float32; database (n, d) float16 (may be a memmap); CSR candidates: query ``i``
+    searches ``positions[offsets[i]:offsets[i+1]]`` (int64 rows of ``database``, offsets (q+1,)
+    int64). The flat candidate list is cut into pieces of at most ``chunk_bytes`` of gathered
+    rows (a piece may end inside a query's list, so one long list never becomes one huge copy);
+    each piece is gathered, converted to float32 and scored by :func:`topk_subset` with
+    ``kernel`` ("faiss" or "numpy"), and the pieces' top-k are merged per query.
+
+    Returns (scores (q, k) float32 of the float16 rows, rows (q, k) int64 into ``database``),
+    best first, padded -inf / -1 where a query has fewer than k rows.
+    """
+    q, d = len(queries), database.shape[1]
+    best_s = np.full((q, k), -np.inf, dtype=np.float32)
+    best_i = np.full((q, k), -1, dtype=np.int64)
+    total = len(positions)
+    piece = max(1, chunk_bytes // max(1, 6 * d))  # float16 rows gathered + their float32 copy
+    from vprkit.index.torch_kernel import float32_rows  # torch gathers and converts several times faster
+
+    for a in range(0, total, piece):
+        b = min(total, a + piece)
+        rows32 = float32_rows(database, positions[a:b])
+        # the queries whose lists overlap [a, b): the owners of entries a and b - 1, and those between
+        first = int(np.searchsorted(offsets, a, side="right")) - 1
+        last = int(np.searchsorted(offsets, b - 1, side="right")) - 1
+        local = np.clip(offsets[first : last + 2], a, b) - a
+        subset = csr_to_padded(np.arange(b - a, dtype=np.int64), local)
+        s, j = topk_subset(queries[first : last + 1], rows32, subset, k, kernel)
+        found = np.where(j >= 0, positions[a + np.maximum(j, 0)], -1)
+        owners = slice(first, last + 1)
+        best_s[owners], best_i[owners] = merge_topk(best_s[owners], best_i[owners], s, found, k)
+    return best_s, best_i
