@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,20 @@ from vprkit.data.filenames import format_filename
 from vprkit.plugins import reset_plugins
 
 ORIGIN_E, ORIGIN_N = 549_000.0, 4_178_000.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """The session's own cache folder: no test writes descriptor stores or bundles into the
+    user's ``~/.cache/vprkit`` (a test that needs a fresh cache sets ``VPRKIT_CACHE_DIR`` itself)."""
+    folder = tmp_path_factory.mktemp("vprkit_cache")
+    before = os.environ.get("VPRKIT_CACHE_DIR")
+    os.environ["VPRKIT_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("VPRKIT_CACHE_DIR", None)
+    else:
+        os.environ["VPRKIT_CACHE_DIR"] = before
 
 
 @pytest.fixture

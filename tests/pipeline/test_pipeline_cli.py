@@ -148,7 +148,7 @@ def test_run_pipeline_takes_a_run_config_and_returns_typed_reports(synthcity_tin
     loc = report.evaluation.localization
     assert loc.coords.shape == (report.evaluation.report["queries"], 5, 2)
     as_json = report.to_dict()
-    assert next(iter(as_json)) == "query_set" and list(as_json)[-2:] == ["config", "protocol"]
+    assert next(iter(as_json)) == "query_set" and list(as_json)[-3:] == ["config", "protocol", "runtime"]
     json.dumps(as_json)  # JSON through and through: the localization is not in it
     # the library names its own field; the CLI names its flag
     no_classifier = RunConfig(

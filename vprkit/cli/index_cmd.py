@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from vprkit.cli.console import err, print_json
 from vprkit.cli.options import (
     ClassifierOpt,
     DatasetOpt,
+    DeviceOpt,
     IndexOpt,
     JsonOpt,
     OutOpt,
+    PrecisionOpt,
     SetOpt,
     SplitOpt,
+    ThreadsOpt,
     VerifyContentOpt,
+    WorkersOpt,
 )
 from vprkit.cli.progress import step_progress
 
@@ -34,13 +40,32 @@ def build(
     index: IndexOpt = "flat",
     index_set: SetOpt = None,
     verify_content: VerifyContentOpt = False,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
+    workers: WorkersOpt = 0,
+    shard_rows: int = typer.Option(
+        4096,
+        "--shard-rows",
+        min=1,
+        help="Rows per descriptor-store shard (the unit of resuming and of a torchrun split).",
+    ),
     json: JsonOpt = False,
 ) -> None:
-    """Build a map bundle in OUT from a dataset's database split and trained models."""
+    """Build a map bundle in OUT from a dataset's database split and trained models.
+
+    The database descriptors are extracted once per (retriever, database) into the descriptor
+    store of the cache and reused by every bundle (see `vprkit cache list`). Under torchrun
+    (`torchrun --nproc_per_node G -m vprkit index build ...`) the ranks share the extraction and
+    rank 0 writes the bundle."""
     from vprkit.config import parse_overrides
     from vprkit.pipeline.run import build_dataset_bundle
+    from vprkit.runtime import Runtime
 
-    with step_progress(enabled=not json) as progress:
+    runtime = Runtime.resolve(device, precision, threads, workers)
+    runtime.apply_threads()
+    rank = int(os.environ.get("RANK", "0"))
+    with step_progress(enabled=not json and rank == 0) as progress:
         bundle = build_dataset_bundle(
             out,
             classifier=classifier,
@@ -51,7 +76,11 @@ def build(
             index_config=parse_overrides(index_set or []),
             verify_content=verify_content,
             progress=progress,
+            runtime=runtime,
+            shard_rows=shard_rows,
         )
+    if bundle is None:  # a torchrun rank other than 0: its share is in the store, rank 0 reports
+        return
     summary = {"bundle": str(bundle.root), "manifest": bundle.manifest, "memory_bytes": bundle.memory_bytes()}
     if json:
         print_json(summary)

@@ -11,7 +11,16 @@ import typer
 from rich.table import Table
 
 from vprkit.cli.console import err, out
-from vprkit.cli.options import ClassifierSetOpt, JsonOpt, PngOpt, TopnOpt, flags_for_fields
+from vprkit.cli.options import (
+    ClassifierSetOpt,
+    DeviceOpt,
+    JsonOpt,
+    PngOpt,
+    PrecisionOpt,
+    ThreadsOpt,
+    TopnOpt,
+    flags_for_fields,
+)
 from vprkit.cli.progress import step_progress
 
 
@@ -23,6 +32,9 @@ def localize(
     batch_size: int = typer.Option(32, "--batch-size", help="Images decoded and localised at a time (bounds memory)."),
     png: PngOpt = None,
     classifier_set: ClassifierSetOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Latitude/longitude, UTM, confidence and top-K places of each image, printed as each batch is
@@ -31,6 +43,7 @@ def localize(
     from vprkit.errors import ConfigError
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.localize_images import iter_localize, plot_localization
+    from vprkit.runtime import Runtime
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
@@ -38,11 +51,20 @@ def localize(
     missing = [str(p) for p in images if not p.is_file()]
     if missing:  # before the bundle is loaded
         raise ConfigError(f"{len(missing)} image(s) do not exist (first: {missing[0]})")
+    runtime = Runtime.resolve(device, precision, threads)
+    runtime.apply_threads()
     loaded = MapBundle.load(bundle)
     with step_progress(enabled=len(images) > batch_size) as progress:
         with flags_for_fields():  # the settings are refused here, before anything is printed
             batches = iter_localize(
-                loaded, images, topn=topn, k=k, batch_size=batch_size, classifier_settings=settings, progress=progress
+                loaded,
+                images,
+                topn=topn,
+                k=k,
+                batch_size=batch_size,
+                classifier_settings=settings,
+                progress=progress,
+                runtime=runtime,
             )
         if png is not None and len(images) > 1:
             err.print(

@@ -67,6 +67,34 @@ VerifyContentOpt = Annotated[
     ),
 ]
 
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where models run: auto (CUDA when present), cpu, cuda or cuda:N.",
+        metavar="auto|cpu|cuda[:N]",
+    ),
+]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="Network precision: auto (bfloat16 on CUDA and on CPUs with native bfloat16, else float32), "
+        "float32, bfloat16, float16 (CUDA).",
+    ),
+]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        help="Compute threads (torch, faiss). Default: the free cores (cores - workers - the load average).",
+        min=1,
+    ),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="Image-decoding worker processes (0: in the main one).", min=0)
+]
+
 #: library names of settings → the flags that set them, for the errors about them (``ConfigError.field``)
 FIELD_FLAGS = {"classifier_settings": "--classifier-set"}
 

@@ -18,11 +18,15 @@ from vprkit.cli.options import (
     SPLIT_HELP,
     BundleOpt,
     ClassifierSetOpt,
+    DeviceOpt,
     JsonOpt,
+    PrecisionOpt,
     QueriesOpt,
     SetOpt,
+    ThreadsOpt,
     TopnOpt,
     VerifyContentOpt,
+    WorkersOpt,
     flags_for_fields,
 )
 from vprkit.cli.progress import step_progress
@@ -45,6 +49,10 @@ def run(
         None, "--predictions", help="Write every query's top-K places, top-N cells and hits to this .csv or .json file."
     ),
     verify_content: VerifyContentOpt = False,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
+    workers: WorkersOpt = 0,
     json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
@@ -66,6 +74,10 @@ def run(
         classifier_settings=parse_overrides(classifier_set or []),
         predictions=predictions,
         verify_content=verify_content,
+        device=device,
+        precision=precision,
+        threads=threads,
+        workers=workers,
     )
     with flags_for_fields(), step_progress(enabled=not json) as progress:
         reports = [report.to_dict() for report in run_pipeline(config, progress)]
@@ -78,8 +90,18 @@ def run(
         for line in _notes(report, several=len(reports) > 1):
             err.print(f"[dim]{line}[/]", highlight=False)
     err.print(f"[dim]bundle: {reports[0]['config']['bundle']}[/]")
+    err.print(f"[dim]ran on: {runtime_line(reports[0]['runtime'])}[/]", highlight=False)
     if predictions is not None:
         err.print(f"[dim]predictions: {predictions}[/]")
+
+
+def runtime_line(rt: dict[str, Any]) -> str:
+    """``cpu (AMD EPYC), bfloat16, 2 threads + 0 workers of 2 cores, load 0.3``."""
+    load = rt.get("load_average_1m")
+    return (
+        f"{rt['device']} ({rt['device_name']}), {rt['precision']}, {rt['threads']} threads + "
+        f"{rt['workers']} workers of {rt['cores']} cores" + (f", load {load:.1f}" if load is not None else "")
+    )
 
 
 def _title(cfg: dict[str, Any]) -> str:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from vprkit.contracts import Classifier, NearestIndex, Progress, Retriever
     from vprkit.index.cell_sorted import CellSortedDescriptors
+    from vprkit.runtime import Runtime
 
 __all__ = ["MANIFEST", "BundleError", "MapBundle", "build_bundle", "bundle_lock", "check_not_inside"]
 
@@ -260,23 +261,26 @@ def _load_database(path: Path, root: Path) -> ImageList:
 
 
 def _database_descriptors(
-    retriever: Retriever, database: ImageList, batch_size: int, progress: Progress | None
+    retriever: Retriever, database: ImageList, batch_size: int, progress: Progress | None, runtime: Runtime
 ) -> np.ndarray:
-    """``(n, D)`` float32 retriever descriptors of the database in row order (reported to
-    ``progress`` as the step ``database descriptors``)."""
+    """``(n, D)`` float32 retriever descriptors of the database in row order, extracted in
+    ``runtime`` (reported to ``progress`` as the step ``database descriptors``)."""
     from vprkit.models.extract import extract_descriptors
 
     done, total = 0, len(database)
+    encode = runtime.encoder(retriever.encode, normalized=True)
 
-    def encode(batch: torch.Tensor) -> torch.Tensor:
+    def counted(batch: torch.Tensor) -> torch.Tensor:
         nonlocal done
-        desc = retriever.encode(batch)
+        desc = encode(batch)
         done += len(batch)
         if progress is not None:
             progress.update("database descriptors", done, total)
         return desc
 
-    return extract_descriptors(encode, database, retriever.transform, batch_size=batch_size)
+    return extract_descriptors(
+        counted, database, retriever.transform, batch_size=batch_size, num_workers=runtime.workers
+    )
 
 
 @contextlib.contextmanager
@@ -352,14 +356,20 @@ def build_bundle(
     dataset: str = "",
     extra_manifest: dict[str, Any] | None = None,
     locked: bool = False,
+    descriptors: np.ndarray | None = None,
+    runtime: Runtime | None = None,
 ) -> MapBundle:
     """Write a map bundle to ``out`` and return it (its parts as built: nothing is read back).
 
     The database is assigned to the classifier's cells once, here (``Partition.assign`` on the
     database UTM); the retriever's descriptors are stored sorted by cell with CSR offsets, and the
     chosen index (``create_index(index, index_config)``; ``flat``: the cell-sorted store itself)
-    is built over them. Each fingerprint is computed once. ``progress`` gets the extraction of the
-    database descriptors (step ``database descriptors``).
+    is built over them. Each fingerprint is computed once.
+
+    ``descriptors``: the database's ``(n, D)`` float32 retriever descriptors in row order when
+    they are already extracted (a :mod:`~vprkit.pipeline.descriptor_store`, memory-mapped);
+    otherwise they are extracted here in ``runtime`` (default: CPU, float32), reported to
+    ``progress`` as the step ``database descriptors``.
 
     The bundle is written into a uniquely named sibling of ``out`` and renamed into place only
     when complete, under :func:`bundle_lock` (``locked=True``: the caller holds it). A failed
@@ -384,6 +394,8 @@ def build_bundle(
                 dataset=dataset,
                 extra_manifest=extra_manifest,
                 locked=True,
+                descriptors=descriptors,
+                runtime=runtime,
             )
     _make_parent(out)
     _clear_leftovers(out)
@@ -400,6 +412,8 @@ def build_bundle(
             progress,
             dataset,
             extra_manifest or {},
+            descriptors,
+            runtime,
         )
         _swap_in(staging, out)
     finally:
@@ -419,6 +433,8 @@ def _write_bundle(
     progress: Progress | None,
     dataset: str,
     extra_manifest: dict[str, Any],
+    descriptors: np.ndarray | None,
+    runtime: Runtime | None,
 ) -> MapBundle:
     """Every part of a bundle into the empty ``folder``, the manifest last; the bundle as built."""
     from vprkit import __version__
@@ -460,7 +476,18 @@ def _write_bundle(
         if database.zone_number:
             manifest["utm_zone"] = f"{database.zone_number}{database.zone_letter}"
         bundle.database = _as_saved(database, Path(manifest["database"]["root"]))
-        desc = _database_descriptors(retriever, database, batch_size, progress)
+        if descriptors is None:
+            from vprkit.runtime import Runtime
+
+            runtime = runtime or Runtime.resolve("cpu", "float32")
+            desc = _database_descriptors(retriever, database, batch_size, progress, runtime)
+        else:
+            desc = descriptors
+            if desc.shape != (len(database), retriever.descriptor_dim):
+                raise BundleError(
+                    f"descriptors of shape {desc.shape} given for {len(database)} database rows of "
+                    f"dimension {retriever.descriptor_dim}"
+                )
         if classifier is not None:
             cells, _ = classifier.partition.assign(database.east, database.north, database.heading)
             n_cells = classifier.partition.num_classes

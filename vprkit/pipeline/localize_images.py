@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from vprkit.contracts import NullProgress, Progress
 from vprkit.data.images import open_image
 from vprkit.pipeline.bundle import MapBundle
 from vprkit.pipeline.localizer import Localization, Localizer
+
+if TYPE_CHECKING:
+    from vprkit.runtime import Runtime
 
 __all__ = ["iter_localize", "plot_localization"]
 
@@ -32,16 +35,19 @@ def iter_localize(
     use_retriever: bool = True,
     classifier_settings: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    runtime: Runtime | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], Localization]]:
     """``(records, localization)`` per batch of ``batch_size`` files, in order.
 
     ``classifier_settings``: inference-only fields of the bundle's classifier, set (and refused
     when they cannot be) before this returns (:func:`~vprkit.pipeline.models.apply_classifier_settings`);
-    ``progress``: step ``"images"``.
+    ``progress``: step ``"images"``; ``runtime``: where the models run (default CPU, float32).
     """
     from vprkit.pipeline.models import apply_classifier_settings
 
-    localizer = Localizer(bundle, topn=topn, k=k, use_classifier=use_classifier, use_retriever=use_retriever)
+    localizer = Localizer(
+        bundle, topn=topn, k=k, use_classifier=use_classifier, use_retriever=use_retriever, runtime=runtime
+    )
     apply_classifier_settings(localizer.classifier, classifier_settings)
     return _batches(localizer, bundle, files, batch_size, progress or NullProgress())
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from vprkit.data.image_list import ImageList
     from vprkit.index.cell_sorted import CellSortedDescriptors
     from vprkit.models.interfaces import ClassPrediction
+    from vprkit.runtime import Runtime
 
 __all__ = ["STAGES", "Localization", "Localizer"]
 
@@ -70,6 +71,8 @@ class Localizer:
         k: places returned per query (20: enough for LR@20).
         use_classifier: False switches the classification stage off even if the bundle has it.
         use_retriever: False switches the retrieval stage off even if the bundle has it.
+        runtime: where and how the models run (:class:`vprkit.runtime.Runtime`; default CPU,
+            float32); the models are moved there.
     """
 
     def __init__(
@@ -80,8 +83,12 @@ class Localizer:
         k: int = 20,
         use_classifier: bool = True,
         use_retriever: bool = True,
+        runtime: Runtime | None = None,
     ) -> None:
+        from vprkit.runtime import Runtime
+
         self.bundle = bundle
+        self.runtime = runtime or Runtime.resolve("cpu", "float32", threads=1)
         self.classifier: Classifier | None = bundle.classifier if use_classifier else None
         self.retriever: Retriever | None = bundle.retriever if use_retriever else None
         if self.classifier is None and self.retriever is None:
@@ -92,6 +99,14 @@ class Localizer:
         self.mixed = self.classifier is not None and self.retriever is not None
         if self.classifier is not None and self.mixed:
             self.topn = min(self.topn, self.classifier.partition.num_classes)
+        self.runtime.prepare(self.retriever)
+        self.runtime.prepare(self.classifier)
+        #: where the k-NN runs: the runtime's device when the index has a path there, else the CPU
+        self.index_device = self._place_index() if self.retriever is not None else None
+        self._encode = (
+            self.runtime.encoder(self.retriever.encode, normalized=True) if self.retriever is not None else None
+        )
+        self._describe = self.runtime.encoder(self.classifier.descriptor) if self.classifier is not None else None
 
     def localize(self, images: Sequence[Image], timer: StageTimer | None = None) -> Localization:
         """Localize B decoded images (PIL, RGB)."""
@@ -106,17 +121,15 @@ class Localizer:
             if self.retriever is not None:
                 with timer.stage("extract"):
                     tensors = [self.retriever.transform(img) for img in images]
-                    query_desc = np.ascontiguousarray(
-                        apply_by_shape(self.retriever.encode, tensors).float().cpu().numpy()
-                    )
+                    assert self._encode is not None  # set with the retriever
+                    query_desc = np.ascontiguousarray(apply_by_shape(self._encode, tensors).cpu().numpy())
             if self.classifier is not None:
                 with timer.stage("classify"):
                     tensors = [self.classifier.transform(img) for img in images]
                     n_classes = self.classifier.partition.num_classes
                     want = min(n_classes, self.topn + self.k if self.mixed else self.k)
-                    pred = self.classifier.classify_descriptors(
-                        apply_by_shape(self.classifier.descriptor, tensors), want
-                    )
+                    assert self._describe is not None  # set with the classifier
+                    pred = self.classifier.classify_descriptors(apply_by_shape(self._describe, tensors), want)
         if self.retriever is None:
             assert pred is not None  # no retriever: the classifier ran
             return self._classification_only(pred, b)
@@ -130,6 +143,21 @@ class Localizer:
             )
         assert pred is not None
         return self._mixed(query_desc, pred, timer)
+
+    def _place_index(self) -> str:
+        """Move the bundle's index to the runtime's CUDA device when it has a path there (the
+        ``flat`` store's torch kernel, a faiss GPU index); an index without one stays on the CPU."""
+        index = self.bundle.index
+        to_device = getattr(index, "to_device", None)
+        if self.runtime.device.type != "cuda" or index is None or to_device is None:
+            return "cpu"
+        try:
+            self.bundle.index = to_device(self.runtime.device)
+        except ConfigError:
+            return "cpu"
+        if self.bundle.store is index:
+            self.bundle.store = self.bundle.index  # type: ignore[assignment]  # the flat index is the store
+        return str(self.runtime.device)
 
     def _search_parts(self) -> tuple[CellSortedDescriptors, NearestIndex, ImageList]:
         """The bundle's store, index and database (a bundle with a retriever has all three)."""

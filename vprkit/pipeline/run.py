@@ -6,6 +6,8 @@ the result is one :class:`RunReport` per query set.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from vprkit.config import inference_settings
 from vprkit.errors import ConfigError, VprkitError
 from vprkit.fileio import fingerprint
+from vprkit.pipeline.descriptor_store import DEFAULT_SHARD_ROWS
 
 if TYPE_CHECKING:
     from vprkit.contracts import Classifier, Progress, Retriever, TrainedModel
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.evaluate import Evaluation
     from vprkit.pipeline.localizer import Localizer
+    from vprkit.runtime import Runtime
 
 __all__ = [
     "NONE",
@@ -58,7 +62,9 @@ class RunConfig(BaseModel):
     :mod:`vprkit.pipeline.predictions`). ``verify_content``: key the cached bundle by the bytes
     of the database images, not their size and time (:func:`prepare_bundle`). ``topn``: classes
     whose cells the retriever searches; ``k``: places per query; ``batch_size``: of the
-    throughput run.
+    throughput run. ``device`` / ``precision`` / ``threads`` / ``workers``: where and how the
+    models run (:class:`vprkit.runtime.Runtime`; ``threads=None``: a default that never
+    oversubscribes the cores).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,6 +83,10 @@ class RunConfig(BaseModel):
     classifier_settings: dict[str, Any] = Field(default_factory=dict)
     predictions: Path | None = None
     verify_content: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,16 +100,26 @@ class RunReport:
             classifier settings).
         protocol: the benchmark's (``dataset`` when the folder is a registered one, ``radius_m``,
             ``published_queries``).
+        runtime: where it ran (:meth:`vprkit.runtime.Runtime.describe`: device, precision,
+            threads, workers, cores, the 1-minute load average at the start).
     """
 
     query_set: str
     evaluation: Evaluation
     config: dict[str, Any]
     protocol: dict[str, Any]
+    runtime: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON of ``vprkit run --json``: ``query_set``, the report's keys, ``config``, ``protocol``."""
-        return {"query_set": self.query_set, **self.evaluation.report, "config": self.config, "protocol": self.protocol}
+        """The JSON of ``vprkit run --json``: ``query_set``, the report's keys, ``config``,
+        ``protocol``, ``runtime``."""
+        return {
+            "query_set": self.query_set,
+            **self.evaluation.report,
+            "config": self.config,
+            "protocol": self.protocol,
+            "runtime": self.runtime,
+        }
 
 
 def dataset_root(dataset: str | Path, progress: Progress | None = None) -> tuple[Path, bool]:
@@ -215,15 +235,23 @@ def prepare_bundle(
     progress: Progress | None = None,
     sources: Sequence[Path] = (),
     verify_content: bool = False,
+    runtime: Runtime | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> MapBundle:
     """Load ``bundle_dir`` when it matches these models and database, else build it there (or in
-    the cache, keyed by content) and return it (a build reports its extraction to ``progress``).
+    the cache, keyed by content) and return it.
 
-    The key covers content: the models' fingerprints, and every database image's name, size and
-    modification time (``verify_content``: its bytes), with a listing file checked against its
-    folder. Builders of one target are serialised by a lock: a second command waits, then reuses
-    the first one's bundle. A bundle that does not load (damaged, stale, from an older vprkit) is
-    rebuilt; ``sources`` (the model folders given) may not lie inside the target.
+    The database descriptors come from the :mod:`~vprkit.pipeline.descriptor_store` of (retriever,
+    database content, precision): extracted once in ``runtime`` (default: :meth:`Runtime.resolve`
+    with its defaults), reported to ``progress``, and reused by every bundle over that database
+    with that retriever, whatever its classifier or index. The bundle key covers content: the
+    models' fingerprints, the precision, and every database image's name, size and modification
+    time (``verify_content``: its bytes), with a listing file checked against its folder. Builders
+    of one target are serialised by a lock: a second command waits, then reuses the first one's
+    bundle. A bundle that does not load (damaged, stale, from an older vprkit) is rebuilt;
+    ``sources`` (the model folders given) may not lie inside the target. The index and its
+    options are checked before anything is extracted. ``shard_rows``: rows per store shard (the
+    unit of resumption and of a distributed extraction's work split).
     """
     from vprkit.data.cache import cache_dir
     from vprkit.data.standard import load_split
@@ -234,15 +262,23 @@ def prepare_bundle(
         bundle_lock,
         check_not_inside,
     )
+    from vprkit.pipeline.descriptor_store import database_store
+    from vprkit.registry import create_index
+    from vprkit.runtime import Runtime
 
+    runtime = runtime or Runtime.resolve()
+    if retriever is not None:
+        create_index(index, index_config or {})  # unknown index or option: refused before extraction
     database = load_split(root, f"{split}/database", verify_listing=True) if retriever is not None else None
+    content = database.content_fingerprint(verify_pixels=verify_content) if database is not None else None
     key = fingerprint(
         classifier.fingerprint() if classifier is not None else None,
         retriever.fingerprint() if retriever is not None else None,
-        database.content_fingerprint(verify_pixels=verify_content) if database is not None else None,
+        content,
         str(Path(root).resolve()),
         index,
         index_config or {},
+        runtime.precision if retriever is not None else None,
     )
     target = Path(bundle_dir) if bundle_dir else cache_dir() / "bundles" / key[:20]
     check_not_inside(target, sources)
@@ -251,9 +287,20 @@ def prepare_bundle(
             try:
                 bundle = MapBundle.load(target)
                 if bundle.manifest.get("key") == key:
+                    with contextlib.suppress(OSError):
+                        os.utime(target / MANIFEST)  # last use, for `vprkit cache clean --older-than`
                     return bundle
             except (VprkitError, OSError, ValueError, KeyError, RuntimeError):
                 pass  # damaged, stale or foreign: rebuilt below (the old one stays until the new one is complete)
+        extra: dict[str, Any] = {"key": key, "split": split}
+        descriptors = None
+        if retriever is not None and database is not None:
+            runtime.prepare(retriever)
+            store = database_store(
+                retriever, database, runtime, content=content, progress=progress, shard_rows=shard_rows
+            )
+            descriptors = store.descriptors(mmap=True)
+            extra["descriptors"] = {"store": str(store.root), "key": store.key, "precision": runtime.precision}
         return build_bundle(
             target,
             database,
@@ -263,8 +310,10 @@ def prepare_bundle(
             index_config=index_config,
             progress=progress,
             dataset=str(root),
-            extra_manifest={"key": key, "split": split},
+            extra_manifest=extra,
             locked=True,
+            descriptors=descriptors,
+            runtime=runtime,
         )
 
 
@@ -279,32 +328,79 @@ def build_dataset_bundle(
     index_config: dict[str, Any] | None = None,
     verify_content: bool = False,
     progress: Progress | None = None,
-) -> MapBundle:
+    runtime: Runtime | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> MapBundle | None:
     """``vprkit index build`` as one call: the map bundle of a dataset split's database at ``out``,
     for these models and this index (reused when ``out`` already holds it: :func:`prepare_bundle`).
 
     ``classifier`` / ``retriever``: a registered name (the checkpoint it ships for synthcity), a
     model folder, or ``none``. Every choice, and ``out`` against the model folders it would
-    replace, is checked before synthcity is generated or any data is read.
+    replace, is checked before synthcity is generated or any data is read. ``runtime``: where the
+    retriever extracts (default :meth:`Runtime.resolve`).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank extracts its share of the database into one
+    descriptor store (:func:`~vprkit.pipeline.descriptor_store.database_store`); rank 0 then
+    builds the bundle and returns it, the other ranks return None.
     """
     from vprkit.pipeline.bundle import check_not_inside
+    from vprkit.pipeline.descriptor_store import database_store, distributed_group
+    from vprkit.registry import create_index
+    from vprkit.runtime import Runtime
 
     for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
         check_stage_choice(kind, choice)
+    if retriever != NONE:
+        create_index(index, index_config or {})  # its options too, before any data is read
     sources = [Path(c) for c in (classifier, retriever) if Path(c).is_dir()]
     check_not_inside(out, sources)
-    root, is_default = dataset_root(dataset, progress)
+    runtime = runtime or Runtime.resolve()
+    with distributed_group() as (rank, world):
+        root, is_default = _dataset_root_once(dataset, progress if rank == 0 else None, world)
+        models = stage_models(classifier, retriever, is_default)
+        if world > 1 and models[1] is not None:
+            from vprkit.data.standard import load_split
+
+            database = load_split(root, f"{split}/database", verify_listing=True)
+            runtime.prepare(models[1])
+            database_store(
+                models[1],
+                database,
+                runtime,
+                content=database.content_fingerprint(verify_pixels=verify_content),
+                progress=progress if rank == 0 else None,
+                shard_rows=shard_rows,
+            )
+    if rank != 0:
+        return None
     return prepare_bundle(
         root,
         split,
-        *stage_models(classifier, retriever, is_default),
+        *models,
         index=index,
         index_config=index_config,
         bundle_dir=Path(out),
         progress=progress,
         sources=sources,
         verify_content=verify_content,
+        runtime=runtime,
+        shard_rows=shard_rows,
     )
+
+
+def _dataset_root_once(dataset: str | Path, progress: Progress | None, world: int) -> tuple[Path, bool]:
+    """:func:`dataset_root` with rank 0 first under ``torch.distributed`` (synthcity is generated
+    once; the other ranks wait for it and find it)."""
+    if world == 1:
+        return dataset_root(dataset, progress)
+    import torch.distributed as dist
+
+    if dist.get_rank() == 0:
+        found = dataset_root(dataset, progress)
+        dist.barrier()
+        return found
+    dist.barrier()
+    return dataset_root(dataset, None)
 
 
 def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[RunReport]:
@@ -313,15 +409,10 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
 
     ``progress`` gets the generation of synthcity on first use, the extraction of the database
     when the bundle is built, and the queries of each set (step ``queries``, or ``queries NAME``
-    when there are several sets).
+    when there are several sets). The models run in ``config``'s runtime (device, precision,
+    threads), recorded in each report.
     """
-    from vprkit.data.dataset_protocol import dataset_spec_of
-    from vprkit.data.standard import load_split, resolve_query_sets
-    from vprkit.pipeline.bundle import MANIFEST, MapBundle
-    from vprkit.pipeline.evaluate import evaluate
-    from vprkit.pipeline.localizer import Localizer
-    from vprkit.pipeline.models import apply_classifier_settings
-    from vprkit.pipeline.predictions import prediction_records, write_predictions
+    from vprkit.runtime import Runtime
 
     c = config
     if c.classifier == NONE and c.retriever == NONE:
@@ -331,6 +422,21 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
     for kind, choice in (("classifier", c.classifier), ("retriever", c.retriever), ("index", c.index)):
         if choice is not None:
             check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
+    runtime = Runtime.resolve(c.device, c.precision, c.threads, c.workers)
+    with runtime.active():
+        return _run_pipeline(c, runtime, progress)
+
+
+def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> list[RunReport]:
+    from vprkit.data.dataset_protocol import dataset_spec_of
+    from vprkit.data.standard import load_split, resolve_query_sets
+    from vprkit.pipeline.bundle import MANIFEST, MapBundle
+    from vprkit.pipeline.evaluate import evaluate
+    from vprkit.pipeline.localizer import Localizer
+    from vprkit.pipeline.models import apply_classifier_settings
+    from vprkit.pipeline.predictions import prediction_records, write_predictions
+
+    started = runtime.describe()  # the load average before this command's own work
     loaded = MapBundle.load(c.bundle) if c.bundle is not None and (c.bundle / MANIFEST).is_file() else None
     if loaded is not None:  # an existing bundle: what it holds is the default
         if c.dataset is None and not loaded.manifest.get("dataset"):
@@ -374,9 +480,15 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
             progress=progress,
             sources=[Path(s) for s in stages.values() if Path(s).is_dir()],
             verify_content=c.verify_content,
+            runtime=runtime,
         )
     localizer = Localizer(
-        loaded, topn=c.topn, k=c.k, use_classifier=c.classifier != NONE, use_retriever=c.retriever != NONE
+        loaded,
+        topn=c.topn,
+        k=c.k,
+        use_classifier=c.classifier != NONE,
+        use_retriever=c.retriever != NONE,
+        runtime=runtime,
     )
     apply_classifier_settings(localizer.classifier, c.classifier_settings)
     resolved = _run_config(loaded, localizer, c.k, root, split)
@@ -405,6 +517,7 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
                     "radius_m": radius,
                     "published_queries": published,
                 },
+                {**started, "index_device": localizer.index_device},
             )
         )
     if c.predictions is not None:

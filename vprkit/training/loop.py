@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from vprkit.data.image_list import ImageList
 from vprkit.errors import ConfigError
 from vprkit.fileio import atomic_write_json
 from vprkit.models.artifact import load_weights, save_weights
+from vprkit.runtime import resolve_device
 from vprkit.training.checkpoint import (
     capture_rng,
     check_training_data,
@@ -63,16 +63,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("vprkit.training")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → the local CUDA device when present (``LOCAL_RANK`` under torchrun), else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", "0")) if dist.is_initialized() else 0
-            return torch.device("cuda", local % torch.cuda.device_count())
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def initial_state(unit_key: str, *, epoch: int = 0, **extra: Any) -> dict[str, Any]:
