@@ -74,6 +74,7 @@ class TrainedModelBase(ABC):
         #: modules saved beside the network (a classifier's heads), or None
         self.heads: nn.Module | None = None
         self._weights_fp: tuple[tuple[Any, ...], str] | None = None
+        self._inference_net: tuple[tuple[Any, ...] | None, nn.Module] | None = None
         self._partition_fp: tuple[int, str] | None = None
 
     # ------------------------------------------------------------------ what a method states
@@ -113,11 +114,26 @@ class TrainedModelBase(ABC):
             self._remember_weights(known)
         return self
 
+    def set_inference_net(self, net: nn.Module | None) -> None:
+        """An equivalent copy of :attr:`net` for inference (e.g. with batch norms folded into the
+        convolutions: :meth:`vprkit.runtime.Runtime.prepare`), used by ``encode`` / ``descriptor``
+        for as long as the weights of :attr:`net` do not change (any update drops it); ``None``
+        drops it now. Saving, fingerprints and training always use :attr:`net` itself."""
+        self._inference_net = (self._weights_key(), net) if net is not None else None
+
     @torch.no_grad()
     def _describe(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W) -> (B, d)`` float32: the network in eval mode on ``self.device``."""
+        """``(B, 3, H, W) -> (B, d)`` float32: the network in eval mode on ``self.device`` (its
+        inference copy while that is current: :meth:`set_inference_net`)."""
         self.net.eval()
-        return self.net(images.to(self.device)).float()
+        net: nn.Module = self.net
+        held = getattr(self, "_inference_net", None)
+        if held is not None:
+            if held[0] is not None and held[0] == self._weights_key():
+                net = held[1]
+            else:
+                self._inference_net = None  # the weights moved on: the copy is stale
+        return net(images.to(self.device)).float()
 
     # ------------------------------------------------------------------------------ identity
     def _modules(self) -> dict[str, nn.Module]:
