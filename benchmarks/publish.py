@@ -14,7 +14,10 @@ Plots, written to ``docs/assets/benchmarks/``:
   line per ``score_precision``, with the issue-6 targets (from ``bench_classify.py``).
 
 Tables, written between ``<!-- bench-NAME:start/end -->`` markers of ``docs/benchmarks.md``:
-``knn-latency``, ``knn-detail``, ``hnsw-ef``, ``restricted``, ``data``, ``training``, ``classify``.
+``knn-latency``, ``knn-detail``, ``hnsw-ef``, ``restricted``, ``data``, ``training``, ``classify``,
+``extraction`` (from ``bench_extraction.py``; :func:`extraction_tables` renders any such file, e.g.
+a ``--quick`` one, without writing anything), ``scale`` (from ``bench_scale.py``; likewise
+:func:`scale_table`).
 """
 
 from __future__ import annotations
@@ -279,6 +282,186 @@ def training_table(result: dict) -> list[str]:
     return lines
 
 
+def extraction_tables(result: dict) -> list[str]:
+    """Forward-pass images/s per backbone × variant (with the smallest cosine similarity to CPU
+    float32 NCHW), then where the time goes end to end from JPEG files."""
+    forward = result["forward"]
+    labels = list(dict.fromkeys(r["label"] for r in forward))
+    reference = labels[0]
+    cpu = next((r["runtime"] for r in forward if r["device"] == "cpu"), None)
+    loads = [r["runtime"]["load_average_1m"] for r in forward if r["runtime"].get("load_average_1m") is not None]
+    where = []
+    if cpu:
+        where.append(f"{cpu['device_name']}, {cpu['threads']} of {cpu['cores']} cores as torch threads")
+    if result.get("cuda"):
+        tf32 = "TF32 convolutions" if result["cuda"]["cudnn_allow_tf32"] else "no TF32"
+        where.append(f"{result['cuda']['device_name']} ({tf32} in float32)")
+    if loads:
+        where.append(f"1-minute load {min(loads):.2f}–{max(loads):.2f}")
+    lines = []
+    if result.get("quick"):
+        lines += ["**Smoke run (`--quick`): these numbers are not a measurement.**", ""]
+    lines += [
+        f"Forward pass, images/s at batch {result['batch']} (batch over the median batch time); in parentheses "
+        f"the smallest cosine similarity of a batch's descriptors with {reference} NCHW "
+        f"(issue 16: >= {result['cosine_target']}). {'; '.join(where)}; {result.get('date', '')}.",
+        "",
+        *table_head("| backbone | image | " + " | ".join(labels) + " |"),
+    ]
+    for key in dict.fromkeys((r["backbone"], r["image_size"]) for r in forward):
+        cells = {r["label"]: r for r in forward if (r["backbone"], r["image_size"]) == key}
+        text = []
+        for label in labels:
+            r = cells.get(label)
+            if r is None:
+                text.append("–")
+                continue
+            cell = f"{r['images_per_s']:,.1f}" if r["images_per_s"] < 100 else f"{r['images_per_s']:,.0f}"
+            if label != reference:
+                cosine = r["cosine_vs_float32"]["min"]
+                cell += f" ({cosine:.5f})" if r["agrees"] else f" (**{cosine:.5f}**, below target)"
+            text.append(cell)
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(text) + " |")
+    e2e = result.get("end_to_end")
+    if e2e:
+        jpeg = e2e["jpeg"]
+        lines += [
+            "",
+            f"End to end from {e2e['images']} JPEG files ({jpeg['width']}×{jpeg['height']}, {jpeg['mean_kib']:.0f} KiB "
+            f"on average, in the page cache): {e2e['backbone']} at {e2e['image_size']}, {e2e['precision']}"
+            f"{' channels_last' if e2e['channels_last'] else ''}, batch {e2e['runs'][0]['batch']}, "
+            f"{e2e['transform'].removeprefix('vprkit build_test_transform: ')}. Milliseconds per image; decode and "
+            "transform run in the loader (in the worker when there is one), *waiting* is the time the network "
+            "waited for the loader.",
+            "",
+            *table_head(
+                "| DataLoader workers | torch threads | decode | transform | forward | waiting | total | images / s |"
+            ),
+        ]
+        for r in e2e["runs"]:
+            ms = r["ms_per_image"]
+            lines.append(
+                f"| {r['workers']} | {r['threads']} | {ms['decode']:.2f} | {ms['transform']:.2f} | "
+                f"{ms['forward']:.2f} | {ms['waiting_for_loader']:.2f} | {ms['total']:.2f} | {r['images_per_s']:,.1f} |"
+            )
+    return lines
+
+
+def scale_table(result: dict) -> list[str]:
+    """The SF-XL-scale phases (``bench_scale.py``): one row per phase, float32 and float16 storage
+    side by side, issue 16's target beside them (a missed target in bold)."""
+    data, phases, targets = result["data"], result["phases"], result["targets"]
+    storages = result["storages"]
+    gb = 1e9
+
+    def mark(text: str, ok: bool | None) -> str:
+        return text if ok is None or ok else f"**{text}** (over target)"
+
+    def rss(res: dict, after: str) -> str:
+        """RSS after the load or the searches, (+ its increase over the RSS before the load, of which
+        file-backed: pages of memory-mapped files, which the kernel may drop)."""
+        mem, start = res[f"memory_after_{after}"], res["memory_before_load"]
+        mapped = (mem["RssFile"] - start["RssFile"]) / gb
+        return f"{mem['VmRSS'] / gb:.2f} GB (+{res[f'rss_increase_after_{after}'] / gb:.2f}, file-backed {mapped:.2f})"
+
+    def row(label: str, cell, target: str) -> str:
+        """``cell(storage, entry)`` → text, or None for a dash."""
+        texts = []
+        for storage in ("float32", "float16"):
+            entry = storages.get(storage)
+            text = cell(storage, entry) if entry else None
+            texts.append(text if text is not None else "–")
+        return f"| {label} | {texts[0]} | {texts[1]} | {target} |"
+
+    def load(name: str):
+        def cell(storage: str, entry: dict) -> str | None:
+            res = entry["load"].get(name)
+            if res is None:
+                return None
+            ok = res["load_s"] <= targets["mmap_load_s"] if name.endswith("mmap") else None
+            text = mark(f"{res['load_s']:.2f} s", ok)
+            if "model_imports_s" in res:
+                text += f" (+ {res['model_imports_s']:.1f} s model imports)"
+            return f"{text}, RSS {rss(res, 'load')}"
+
+        return cell
+
+    def search(name: str):
+        def cell(storage: str, entry: dict) -> str | None:
+            res = entry["load"].get(name)
+            if res is None or "batch1" not in res:
+                return None
+            b1 = res["batch1"]
+            return (
+                f"{b1['p50_ms']:.3f} / {b1['mean_ms']:.3f} / {b1['p95_ms']:.3f} ms; "
+                f"{res['batched']['queries_per_s']:,.0f} q/s"
+            )
+
+        return cell
+
+    def after_search(storage: str, entry: dict) -> str | None:
+        res = entry["load"].get("index_eager")
+        if res is None or "memory_after_search" not in res:
+            return None
+        ok = res["rss_increase_after_search"] <= targets["float16_resident_gb"] * gb if storage == "float16" else None
+        return mark(rss(res, "search"), ok)
+
+    def build(storage: str, entry: dict) -> str:
+        b = entry["build"]
+        seconds = f"{b['s']:.1f} s"
+        return (
+            f"{mark(seconds, b['s'] <= targets['bundle_build_s'])}, {b['bundle_bytes'] / gb:.2f} GB, "
+            f"peak RSS {b['memory']['VmHWM'] / gb:.2f} GB"
+        )
+
+    def exact(storage: str, entry: dict) -> str | None:
+        e = entry["load"].get("index_eager", {}).get("vs_float32_eager")
+        if e is None:
+            return None
+        ok = e["identical_topk"] >= targets["float16_identical"]
+        return mark(
+            f"{e['identical_topk']:.1%} / {e['top1_agreement']:.1%} of {e['queries']:,} queries "
+            f"(max score difference {e['max_abs_score_diff']:.2g})",
+            ok,
+        )
+
+    store = phases["store_write"]
+    eager = next((e["load"]["index_eager"] for e in storages.values() if "index_eager" in e["load"]), {})
+    before = eager.get("memory_before_load", {}).get("VmRSS")
+    machine = result["machine"]
+    lines = []
+    if result.get("quick"):
+        lines += ["**Smoke run (`--quick`): these numbers are not a measurement.**", ""]
+    lines += [
+        f"{data['rows']:,} × {data['dim']} synthetic descriptors over a {data['side_m'] / 1000:.0f} km street grid "
+        f"(UTM {data['utm_zone']}), {data['classes']:,} D&C classes ({data['mean_rows_per_class']:.1f} rows each); "
+        f"top-{data['topn']} cells ≈ {data['candidates_mean']:,.0f} candidates, k = {data['k']}, "
+        f"{data['latency_queries']} queries at batch 1, {data['queries']:,} in batches of {result['config']['batch']}; "
+        f"{machine['cpus']} CPU cores, {machine.get('threads', '?')} threads, page cache {result['page_cache']}, "
+        f"load average {result['load_average_before'][0]:.2f} before and {result['load_average_after'][0]:.2f} after; "
+        f"{result.get('date', '')}. GB = 10⁹ bytes; RSS is the fresh process's VmRSS, (+…) its increase over the "
+        + (f"{before / gb:.2f} GB " if before else "")
+        + "it held before the load (Python, torch, faiss, vprkit).",
+        "",
+        *table_head("| phase | float32 storage | float16 storage | target |"),
+        f"| (a) descriptor store write (`import_descriptors`) | {store['s']:.1f} s, {store['file_bytes'] / gb:.2f} GB, "
+        f"peak RSS {store['memory']['VmHWM'] / gb:.2f} GB | (the same store) | – |",
+        row("(b) bundle build from the store (`build_bundle`, `flat`)", build, f"≤ {targets['bundle_build_s']:.0f} s"),
+        row("(c) `load_index(store, mmap=False)`", load("index_eager"), "–"),
+        row("(c) `load_index(store, mmap=True)`", load("index_mmap"), f"≤ {targets['mmap_load_s']:.0f} s"),
+        row("(c) `MapBundle.load(bundle, mmap=True)`", load("bundle_mmap"), f"≤ {targets['mmap_load_s']:.0f} s"),
+        row("(d) search after `mmap=False`: batch 1 p50 / mean / p95; batched", search("index_eager"), "–"),
+        row("(d) search after `mmap=True`: batch 1 p50 / mean / p95; batched", search("index_mmap"), "–"),
+        row(
+            "(d) RSS after the searches (`mmap=False`)",
+            after_search,
+            f"float16: ≤ {targets['float16_resident_gb']:.0f} GB (+…)",
+        ),
+        row(f"(e) identical top-{data['k']} rows / same top-1 as float32", exact, "exact (100 %)"),
+    ]
+    return lines
+
+
 def plot_classify(result: dict) -> None:
     sweep = result["batch_sweep_ms_per_query"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -366,6 +549,10 @@ def main() -> None:
         tables["data"] = data_table(filenames, load("partition.json"))
     if training := load("training_throughput.json"):
         tables["training"] = training_table(training)
+    if extraction := load("extraction.json"):
+        tables["extraction"] = extraction_tables(extraction)
+    if scale := load("scale.json"):
+        tables["scale"] = scale_table(scale)
     if classify := load("classify.json"):
         plot_classify(classify)
         tables["classify"] = classify_table(classify)

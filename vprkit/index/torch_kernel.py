@@ -46,17 +46,29 @@ def as_tensor(array: np.ndarray, device: str | torch.device = "cpu") -> torch.Te
     return tensor.to(device)
 
 
-def float32_rows(array: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+def float32_rows(
+    array: np.ndarray, positions: np.ndarray | None = None, *, out: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> np.ndarray:
     """``array[positions]`` (all rows without ``positions``) as a C-contiguous float32 array.
 
     array (n, d) float16 or float32 (may be a memmap); positions (m,) int64. Gathered and converted
     by torch on the CPU: several times faster than NumPy's fancy indexing and float16 cast. The
     result is a new array, except for a float32 ``array`` without ``positions`` (then ``array``).
+
+    ``out``: a pair of CPU buffers ``(rows in array's dtype, rows in float32)`` of at least m rows,
+    reused by a caller that gathers many pieces (filling freshly allocated memory costs more than
+    the gather itself); the result is then a view of the float32 buffer, valid until the next call.
     """
     tensor = as_tensor(array)
-    if positions is not None:
-        tensor = tensor.index_select(0, torch.from_numpy(np.ascontiguousarray(positions, dtype=np.int64)))
-    return tensor.to(torch.float32).contiguous().numpy()
+    if positions is None:
+        return tensor.to(torch.float32).contiguous().numpy()
+    index = torch.from_numpy(np.ascontiguousarray(positions, dtype=np.int64))
+    if out is None:
+        return tensor.index_select(0, index).to(torch.float32).contiguous().numpy()
+    gathered, converted = out[0][: len(index)], out[1][: len(index)]
+    torch.index_select(tensor, 0, index, out=gathered)
+    converted.copy_(gathered)
+    return converted.numpy()
 
 
 def _compute_dtype(database: torch.Tensor) -> torch.dtype:
