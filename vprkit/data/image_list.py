@@ -6,7 +6,6 @@ refuse mixed zones unless a target zone is chosen, then re-project). Missing val
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ from vprkit.fileio import file_checksum, fingerprint, fingerprint_strings
 
 #: Bumped whenever what :meth:`ImageList.content_fingerprint` covers changes.
 CONTENT_KEY_VERSION = 1
-_BLOCK = 100_000  # paths joined per hash update
 
 __all__ = ["ImageList"]
 
@@ -92,7 +90,7 @@ class ImageList:
         disk. A missing or unreadable file is a :class:`DataError` naming it.
         """
         paths = self.paths.tolist()
-        names = _paths_digest(paths)
+        names = fingerprint_strings(paths)
         root = os.fspath(self.root)
         if len(paths) and np.char.startswith(np.asarray(self.paths, dtype=str), os.sep).any():
             files = [os.path.join(root, p) for p in paths]  # some paths are absolute
@@ -140,15 +138,6 @@ class ImageList:
             heading=self.heading[rows],
             extra={k: v[rows] for k, v in self.extra.items()},
         )
-
-
-def _paths_digest(paths: list[str]) -> str:
-    """:func:`~vprkit.fileio.fingerprint_strings` of ``paths`` (same digest), hashed in blocks of
-    joined names rather than two updates per path."""
-    h = hashlib.sha256()
-    for start in range(0, len(paths), _BLOCK):
-        h.update(("\n".join(paths[start : start + _BLOCK]) + "\n").encode("utf-8"))
-    return h.hexdigest()
 
 
 def _unreadable(root: Path, failed: list[tuple[str, OSError]], total: int) -> DataError:
