@@ -18,7 +18,7 @@ Stage timings (``extract``: retrieval descriptor; ``classify``: classifier forwa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +52,8 @@ class Localization:
         cells: ``(B, N)`` int64 the classifier's top-N classes, or ``None`` without a classifier.
         confidence: ``(B,)`` float64 metres (D&C: spread of the group experts' top-1; NaN if none).
         candidates: ``(B,)`` int64 database rows searched per query.
+        descriptors: ``(B, D)`` float32 the queries' retriever descriptors (L2-normalised, as
+            searched), or ``None`` without a retriever (and in stacked results).
     """
 
     coords: np.ndarray
@@ -60,6 +62,7 @@ class Localization:
     cells: np.ndarray | None
     confidence: np.ndarray
     candidates: np.ndarray
+    descriptors: np.ndarray | None = None
 
 
 class Localizer:
@@ -138,11 +141,13 @@ class Localizer:
             _, index, database = self._search_parts()
             with timer.stage("knn"):
                 scores, rows = index.search(query_desc, self.k)
-            return self._from_rows(
+            loc = self._from_rows(
                 scores, rows, None, np.full(b, np.nan), np.full(b, database.east.size, dtype=np.int64)
             )
-        assert pred is not None
-        return self._mixed(query_desc, pred, timer)
+        else:
+            assert pred is not None
+            loc = self._mixed(query_desc, pred, timer)
+        return replace(loc, descriptors=query_desc)
 
     def _place_index(self) -> str:
         """Move the bundle's index to the runtime's CUDA device when it has a path there (the
@@ -222,4 +227,4 @@ class Localizer:
         coords, scores = loc.coords.copy(), loc.scores.copy()
         coords[b_idx, k_idx] = spare[b_idx, slot[b_idx, k_idx]]
         scores[b_idx, k_idx] = spare_scores[b_idx, slot[b_idx, k_idx]]
-        return Localization(coords, loc.rows, scores, loc.cells, loc.confidence, loc.candidates)
+        return replace(loc, coords=coords, scores=scores)
