@@ -1,6 +1,7 @@
 """DDP on CPU: two gloo processes train with different samples and keep identical parameters.
 
-The processes are forked (not spawned) so they do not re-import torch: the test takes seconds.
+The processes are spawned: forking is refused once autograd has started threads in the parent
+(e.g. after the ONNX export tests in the same session).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def test_two_gloo_replicas_stay_identical(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(16):
         Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
-    mp.start_processes(_worker, args=(str(tmp_path), str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    mp.start_processes(_worker, args=(str(tmp_path), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert a.keys() == b.keys()
