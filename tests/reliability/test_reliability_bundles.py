@@ -94,20 +94,41 @@ def test_two_runs_racing_on_a_fresh_cache_build_one_bundle(city, models, tmp_pat
     MapBundle.load(bundles(cache)[0])
 
 
+# The builder, slowed down after its classifier is staged: the store makes the rest of a tiny build
+# take milliseconds, so without the pause the kill could land after the rename (CI saw it).
+_SLOW_BUILD = """
+import sys, time
+from vprkit.cli import main
+import vprkit.pipeline.bundle as bundle
+save = bundle._save_database
+def slow(*args, **kwargs):
+    time.sleep(30)
+    return save(*args, **kwargs)
+bundle._save_database = slow
+sys.argv = ["vprkit", *sys.argv[1:]]
+main()
+"""
+
+
 def test_kill_9_mid_build_leaves_no_half_bundle_and_the_next_run_builds_it(city, models, tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "VPRKIT_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vprkit", *run_two_stages(city, models)],
+        [sys.executable, "-c", _SLOW_BUILD, *run_two_stages(city, models)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((cache / "bundles").glob(".*.build-*/classifier")):
-        time.sleep(0.02)  # the staging folder exists: the build is under way
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while not list((cache / "bundles").glob(".*.build-*/retriever")):
+            assert proc.poll() is None, "the build ended before it was killed"
+            assert time.monotonic() < deadline, "the build never started"
+            time.sleep(0.02)  # the staging folder holds the models: the build is under way
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert list((cache / "bundles").glob(".*.build-*")), "the kill landed mid-build"
     assert bundles(cache) == []  # nothing half-built at the target
     report = json.loads(vprkit(*run_two_stages(city, models), cache=cache).stdout)[0]
     assert report["queries"] == 40 and len(bundles(cache)) == 1
