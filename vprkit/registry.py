@@ -49,6 +49,7 @@ __all__ = [
     "get_registered",
     "get_retriever_spec",
     "get_spec",
+    "licensed",
     "list_classifiers",
     "list_datasets",
     "list_indexes",
@@ -133,14 +134,27 @@ def list_partitioners(filter: str | Iterable[str] = "*") -> list[str]:
     return list_methods("partitioner", filter)
 
 
-def list_classifiers(filter: str | Iterable[str] = "*") -> list[str]:
-    """Names of registered classifiers matching ``filter``."""
-    return list_methods("classifier", filter)
+def list_classifiers(filter: str | Iterable[str] = "*", *, license: str | Iterable[str] | None = None) -> list[str]:
+    """Names of registered classifiers matching ``filter`` (and, given, one of the licences
+    ``license``: :func:`licensed`)."""
+    return licensed("classifier", list_methods("classifier", filter), license)
 
 
-def list_retrievers(filter: str | Iterable[str] = "*") -> list[str]:
-    """Names of registered retrievers matching ``filter``."""
-    return list_methods("retriever", filter)
+def list_retrievers(filter: str | Iterable[str] = "*", *, license: str | Iterable[str] | None = None) -> list[str]:
+    """Names of registered retrievers matching ``filter`` (and, given, one of the licences
+    ``license``, e.g. ``list_retrievers(license="MIT")``: :func:`licensed`)."""
+    return licensed("retriever", list_methods("retriever", filter), license)
+
+
+def licensed(kind: str, names: Iterable[str], license: str | Iterable[str] | None) -> list[str]:
+    """The ``names`` of ``kind`` whose card licence (:class:`~vprkit.specs.ModelCard`) is one of
+    ``license`` (compared case-insensitively; ``None``: every name). A method whose card states no
+    licence matches only ``""``, so filtering never admits a method of unknown terms."""
+    names = list(names)
+    if license is None:
+        return names
+    wanted = {license.lower()} if isinstance(license, str) else {x.lower() for x in license}
+    return [n for n in names if getattr(getattr(get_spec(kind, n), "card", None), "license", "").lower() in wanted]
 
 
 def list_indexes(filter: str | Iterable[str] = "*") -> list[str]:

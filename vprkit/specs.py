@@ -31,7 +31,9 @@ __all__ = [
     "IndexSpec",
     "JointClassifierSpec",
     "MethodSpec",
+    "ModelCard",
     "ModelSpec",
+    "PaperResult",
     "PartitionerSpec",
     "Release",
     "RetrieverSpec",
@@ -123,6 +125,33 @@ class Release:
 
 
 @dataclass(frozen=True)
+class PaperResult:
+    """One headline number a method's paper (or its authors' repository) reports, as data."""
+
+    benchmark: str  # the dataset and split, e.g. "MSLS val", "Pitts30k test", "SF-XL test v1"
+    metric: str  # e.g. "R@1"
+    value: float  # in the paper's unit (percent for recalls)
+    setting: str = ""  # what the number is for: backbone, dimension, resolution
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a method is, as data (the Models page and ``vprkit plugins list --license`` read it).
+
+    ``license`` is the licence of the authors' code and weights (an SPDX id such as ``MIT`` or
+    ``GPL-3.0``; ``""`` when not stated); ``paper`` cites the method; ``input`` states the test-time
+    input contract (size rule, multiple, normalisation); ``weights`` says where released weights come
+    from; ``results`` are the paper's headline numbers with the benchmark named.
+    """
+
+    paper: str = ""
+    license: str = ""
+    input: str = ""
+    weights: str = ""
+    results: tuple[PaperResult, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelSpec(MethodSpec):
     """Fields shared by the trained kinds (classifiers, retrievers).
 
@@ -143,6 +172,7 @@ class ModelSpec(MethodSpec):
     trainer: str | None = None
     importer: str | None = None
     releases: tuple[Release, ...] = ()
+    card: ModelCard = field(default_factory=ModelCard)
 
     def __post_init__(self) -> None:
         super().__post_init__()

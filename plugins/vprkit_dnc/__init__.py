@@ -1,6 +1,6 @@
 """vprkit plugin: Divide&Classify (Trivigno, Berton et al., ICCV 2023): the `dnc` partitioner (square UTM cells in N×N groups) and the `dnc` AAMC classifier."""
 
-from vprkit import ClassifierSpec, PartitionerSpec, Release, SpecPlugin
+from vprkit import ClassifierSpec, ModelCard, PaperResult, PartitionerSpec, Release, SpecPlugin
 from vprkit_dnc.classifier_config import DncClassifierConfig
 from vprkit_dnc.config import DncPartitionConfig
 
@@ -18,6 +18,17 @@ plugin = SpecPlugin(
         config=DncClassifierConfig,
         description="Divide&Classify AAMC: one ArcFace-prototype head per group, joint top-K, expert-agreement confidence",
         partitioner="dnc",
+        card=ModelCard(
+            paper="Trivigno et al., Divide&Classify, ICCV 2023",
+            license="",
+            input="shorter side resized to 256, ImageNet mean/std",
+            weights="authors' SF-XL EfficientNet-B0 (vprkit models import dnc); shipped synthcity checkpoint (MIT, vprkit)",
+            results=(
+                PaperResult("SF-XL test v1", "LR@1", 61.0, "EfficientNet-B0, M = 20 m, N = 2 (D&C paper, Table 1)"),
+                PaperResult("SF-XL test v2", "LR@1", 79.1, "EfficientNet-B0 (D&C paper, Table 1)"),
+                PaperResult("SF-XL test v1", "LR@1", 71.4, "D&C top-100 cells + CosPlace (D&C paper, Table 1)"),
+            ),
+        ),
         importer="vprkit_dnc.release:import_dnc",
         releases=(
             Release(
