@@ -148,7 +148,7 @@ class SizeRun:
             if self.n > cap:
                 self.out["methods"][label] = {"skipped": f"n > {cap:,} (--hnsw{'-paper' if M == 512 else ''}-max-rows)"}
                 continue
-            index, build_s = built("hnsw", self.x, M=M, restricted="filter")
+            index, build_s = built("hnsw", self.x, M=M, restricted="filter", backend=args.hnsw_backend)
             for ef in args.hnsw_ef:  # one graph, several search-time candidate lists
                 index.config.ef_search = ef
                 name = label if ef == args.hnsw_ef[0] else f"{label},ef={ef}"
@@ -204,6 +204,12 @@ def main() -> None:
     ap.add_argument("--flat-queries", type=int, default=20, help="batch-1 latency queries of the exhaustive search")
     ap.add_argument("--batch", type=int, default=100, help="batch of the throughput figure")
     ap.add_argument("--hnsw-max-rows", type=int, default=3_000_000)
+    ap.add_argument(
+        "--hnsw-backend",
+        choices=("hnswlib", "faiss"),
+        default="hnswlib",
+        help="the HNSW library (the published numbers: hnswlib; the index's default is faiss)",
+    )
     ap.add_argument("--hnsw-paper-max-rows", type=int, default=100_000, help="M = 512 (paper) up to this size")
     ap.add_argument(
         "--hnsw-ef",

@@ -24,7 +24,7 @@ COMBOS = [
     # (label, classifier?, retriever?, topn, index, index overrides)
     ("D&C (classification only)", True, False, 100, "flat", {}),
     ("CosPlace, exhaustive (flat)", False, True, 100, "flat", {}),
-    ("CosPlace + HNSW", False, True, 100, "hnsw", {}),
+    ("CosPlace + HNSW", False, True, 100, "hnsw", {"backend": "hnswlib"}),  # the published row's library
     ("CosPlace + IVFPQ (recall preset)", False, True, 100, "ivfpq", {"preset": "recall"}),
     ("CosPlace + IVFPQ (speed preset)", False, True, 100, "ivfpq", {"preset": "speed"}),
     ("D&C + CosPlace, top-1", True, True, 1, "flat", {}),

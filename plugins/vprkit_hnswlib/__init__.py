@@ -1,4 +1,4 @@
-"""vprkit plugin: hnswlib index: `hnsw` graph search in inner-product space."""
+"""vprkit plugin: the `hnsw` index: HNSW graph search in inner-product space (faiss by default, or hnswlib)."""
 
 from vprkit import IndexSpec, SpecPlugin
 from vprkit_hnswlib.config import HnswConfig
@@ -8,6 +8,6 @@ plugin = SpecPlugin(
         name="hnsw",
         factory="vprkit_hnswlib.hnsw:HnswIndex",
         config=HnswConfig,
-        description="hnswlib HNSW graph, inner product, M = 512 (paper); restricted search exact over candidates",
+        description="HNSW graph (faiss, or hnswlib), inner product, M = 512 (paper); restricted search exact over candidates",
     ),
 )
