@@ -384,4 +384,11 @@ def partition_dataset(
     heading = images.heading if np.isfinite(images.heading).any() else None
     zone = f"{images.zone_number}{images.zone_letter}" if images.zone_number and images.zone_letter else None
     fitted = spec.load_factory()(config).fit(images.east, images.north, heading, features, utm_zone=zone)
+    if fitted.num_classes == 0:
+        # a partition without classes trains nothing and localizes nothing: say which setting emptied it
+        raise DataError(
+            f"partitioner {partitioner!r} made no classes from the {len(images):,} images of "
+            f"{str(dataset)!r} split {split!r}; lower its minimum images per class or its cell size "
+            f"(vprkit plugins show partitioner {partitioner})"
+        )
     return fitted, images

@@ -87,6 +87,11 @@ class IvfpqIndex(DescriptorIndex):
     def nprobe(self) -> int:
         return min(self.config.effective_nprobe(), self.nlist_effective or self.config.nlist)
 
+    def settings(self) -> dict[str, Any]:
+        """The config plus the lists actually trained (``nlist_effective``, lower than ``nlist`` on a
+        small database) and the lists probed per query (``nprobe_effective``)."""
+        return {**super().settings(), "nlist_effective": self.nlist_effective, "nprobe_effective": self.nprobe}
+
     def _checked_nlist(self, n: int, d: int) -> int:
         cfg = self.config
         if d % cfg.m:

@@ -25,6 +25,9 @@ def test_ivfpq_small_database_clamps_nlist_or_refuses():
     x, _ = clustered_descriptors(1200, 32, 40, seed=2)
     index = create_index("ivfpq", m=8).build(x)
     assert index.nlist_effective == 1200 // 39 and index.nprobe == min(50, 1200 // 39)
+    settings = index.settings()  # what bundles and run reports record
+    assert settings["nlist"] == 1000 and settings["nlist_effective"] == 1200 // 39
+    assert settings["nprobe_effective"] == index.nprobe and settings["m"] == 8
     with pytest.raises(DataError, match="nlist=1000 needs at least 39000"):
         create_index("ivfpq", m=8, clamp_nlist=False).build(x)
     with pytest.raises(DataError, match="must divide"):

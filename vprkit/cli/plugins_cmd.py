@@ -120,6 +120,7 @@ def show_cmd(kind: str, name: str, json: JsonOpt = False) -> None:
         for r in card["results"]:
             out.print(f"  {r['benchmark']} {r['metric']} {r['value']:g} — {r['setting']}", highlight=False)
     table = Table("option", "default", "meaning")
+    table.columns[1].overflow = "fold"  # long defaults (nested configs) wrap whole, never cut with an ellipsis
     for f in fields:
         table.add_row(f["option"], repr(f["default"]), f["help"])
     out.print(table)

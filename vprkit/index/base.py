@@ -336,6 +336,12 @@ class DescriptorIndex(ABC):
     def memory_bytes(self) -> int:
         """Bytes the index holds in memory (vectors, codes, graph, ids)."""
 
+    def settings(self) -> dict[str, Any]:
+        """What the index runs with: every config value (defaults included), plus what it derived
+        from the data when it was built (e.g. ``ivfpq``'s ``nlist_effective``); the bundle's
+        manifest and every run report record it."""
+        return self.config.model_dump(mode="json") if self.config is not None else {}
+
     def to_device(self, device: Any) -> DescriptorIndex:
         """Search on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:i"`` or a ``torch.device``).
 

@@ -501,7 +501,13 @@ def _write_bundle(
         if searched is not store:
             searched.build(desc, fingerprint=fp)
             searched.save(folder / "index")
-        manifest["index"] = {"name": index, "config": index_config}
+        # a third-party index that implements the protocol but not DescriptorIndex has no settings()
+        settings = getattr(searched, "settings", None)
+        manifest["index"] = {
+            "name": index,
+            "config": index_config,
+            "settings": settings() if callable(settings) else index_config,
+        }
         bundle.store, bundle.index = store, searched
     atomic_write_json(folder / MANIFEST, manifest)
     return bundle

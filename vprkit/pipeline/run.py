@@ -534,6 +534,9 @@ def _run_config(loaded: MapBundle, localizer: Localizer, k: int, root: Path, spl
         "k": k,
         "index": loaded.index_name if localizer.retriever is not None else None,
         "index_config": loaded.manifest.get("index", {}).get("config"),
+        # every setting the index ran with, defaults and data-derived values included (bundles
+        # written before this field have none)
+        "index_settings": loaded.manifest.get("index", {}).get("settings"),
         "dataset": str(root),
         "split": split,
         "bundle": str(loaded.root),
