@@ -74,6 +74,11 @@ def test_index_build_then_localize_with_a_map(synthcity_tiny, model_dirs, tmp_pa
     assert len(record["places"]) == 4 and record["places"][0]["rank"] == 1
     assert record["confidence_std_m"] is not None and record["candidates"] > 0
     assert png.stat().st_size > 10_000
+    # synthcity names state the true position: the record gives it and the error in metres
+    east, north = (float(v) for v in query.name.split("@")[1:3])
+    assert (record["true_east"], record["true_north"]) == (east, north)
+    assert abs(record["error_m"] - ((record["east"] - east) ** 2 + (record["north"] - north) ** 2) ** 0.5) < 1e-6
+    assert f"map: {png}" in result.stderr
     # an inference setting of the classifier changes the scan, not the answer
     again = runner.invoke(
         build_app(),

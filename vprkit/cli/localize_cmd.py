@@ -66,10 +66,6 @@ def localize(
                 progress=progress,
                 runtime=runtime,
             )
-        if png is not None and len(images) > 1:
-            err.print(
-                f"[dim]maps: {png.with_name(f'{png.stem}_<i>{png.suffix}')} for image i = 0 … {len(images) - 1}[/]"
-            )
         done = 0
         if json:
             sys.stdout.write("[")  # one JSON list, written record by record as batches finish
@@ -78,7 +74,9 @@ def localize(
                 i = done + j
                 if png is not None:
                     target = png if len(images) == 1 else png.with_name(f"{png.stem}_{i}{png.suffix}")
-                    plot_localization(loaded, loc, j, target, title=Path(rec["image"]).name)
+                    truth = (rec["true_east"], rec["true_north"]) if rec["true_east"] is not None else None
+                    plot_localization(loaded, loc, j, target, title=Path(rec["image"]).name, truth=truth)
+                    err.print(f"map: {target}", highlight=False)
                 if json:
                     sys.stdout.write(("," if i else "") + "\n" + dumps(rec, default=str))
                 else:
@@ -107,6 +105,8 @@ def _print_record(rec: dict) -> None:
     out.print(table)
     if rec["confidence_std_m"] is not None:
         out.print(f"confidence: expert spread {rec['confidence_std_m']:.1f} m (small = the group experts agree)")
+    if rec.get("error_m") is not None:
+        out.print(f"error: {rec['error_m']:.1f} m from the position the file name states", highlight=False)
 
 
 # narrower labels for an 80-column terminal; the JSON keeps the full ones

@@ -67,6 +67,7 @@ def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) 
     from vprkit.geometry.utm import utm_to_latlon
 
     zone, db = bundle.manifest.get("utm_zone"), bundle.database
+    truth = _true_positions(files, zone)
     records = []
     for i, f in enumerate(files):
         places = []
@@ -99,6 +100,12 @@ def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) 
                 "lat": best.get("lat"),
                 "lon": best.get("lon"),
                 "confidence_std_m": _num(loc.confidence[i]),
+                # the position the file name states (standard VPR names), and how far the best place is
+                "true_east": _num(truth[i, 0]),
+                "true_north": _num(truth[i, 1]),
+                "error_m": _num(float(np.hypot(best["east"] - truth[i, 0], best["north"] - truth[i, 1])))
+                if best
+                else None,
                 "candidates": int(loc.candidates[i]),
                 "places": places,
             }
@@ -110,18 +117,49 @@ def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def plot_localization(bundle: MapBundle, loc: Localization, index: int, png: str | Path, title: str = "") -> Path:
+def _true_positions(files: Sequence[str | Path], zone: str | None) -> np.ndarray:
+    """``(n, 2)`` UTM east/north the files' names state (``@east@north@zone…`` names), NaN where a
+    name is not in that format or states another UTM zone than the bundle's."""
+    from vprkit.data.filenames import parse_filenames
+
+    parsed = parse_filenames([Path(f).name for f in files], errors="report")
+    xy = np.stack([parsed["east"], parsed["north"]], axis=1).astype(np.float64)
+    if zone:
+        named = np.char.add(
+            np.where(np.isfinite(parsed["zone_number"]), parsed["zone_number"], 0).astype(int).astype(str),
+            parsed["zone_letter"].astype(str),
+        )
+        xy[named != zone] = np.nan
+    return xy
+
+
+def plot_localization(
+    bundle: MapBundle,
+    loc: Localization,
+    index: int,
+    png: str | Path,
+    title: str = "",
+    truth: tuple[float, float] | None = None,
+) -> Path:
     """Map of one prediction, like the D&C paper's Fig. 3/5: the database (grey), the rows of the
-    top-N cells (blue), the top-N class coordinates (orange squares), the top-K places (green) and
-    the best one (red star)."""
+    top-N cells (blue), the top-N class coordinates (orange squares), the top-K places (green), the
+    best one (red star) and, when known (``truth``: UTM east/north in metres), the true position
+    (black cross) with the error in metres and the 25 m circle in the title and on the map. The
+    legend sits below the map, so it covers no data; the title wraps the whole file name."""
     from vprkit.plotting import png_figure
 
-    with png_figure(png, figsize=(7, 7), dpi=120, bbox_inches="tight") as fig:
-        _draw_localization(fig.subplots(), bundle, loc, index, title)
+    with png_figure(png, figsize=(7, 7.8), dpi=120, bbox_inches="tight") as fig:
+        _draw_localization(fig.subplots(), bundle, loc, index, title, truth)
     return Path(png)
 
 
-def _draw_localization(ax: Any, bundle: MapBundle, loc: Localization, index: int, title: str) -> None:
+def _draw_localization(
+    ax: Any, bundle: MapBundle, loc: Localization, index: int, title: str, truth: tuple[float, float] | None
+) -> None:
+    import textwrap
+
+    from matplotlib.patches import Circle
+
     db = bundle.database
     if db is not None:
         ax.scatter(db.east, db.north, s=2, c="0.8", label="database", rasterized=True)
@@ -140,11 +178,22 @@ def _draw_localization(ax: Any, bundle: MapBundle, loc: Localization, index: int
     ax.scatter(places[ok, 0], places[ok, 1], s=30, c="tab:green", label="top-K places")
     if ok.any():
         ax.scatter(places[0, 0], places[0, 1], s=200, marker="*", c="tab:red", label="prediction")
+    facts = []
+    known = truth is not None and bool(np.all(np.isfinite(truth)))
+    if known:
+        assert truth is not None
+        ax.scatter([truth[0]], [truth[1]], s=120, marker="X", c="black", label="true position")
+        ax.add_patch(Circle(truth, 25.0, fill=False, ls="--", lw=1, ec="black", label="25 m"))
+        if ok.any():
+            error = float(np.hypot(places[0, 0] - truth[0], places[0, 1] - truth[1]))
+            facts.append(f"error {error:.0f} m ({'within' if error <= 25 else 'beyond'} 25 m)")
     conf = loc.confidence[index]
-    title = title if len(title) <= 40 else title[:18] + "…" + title[-18:]
-    ax.set_title(title + (f"  (expert spread {conf:.0f} m)" if np.isfinite(conf) else ""), fontsize=10)
+    if np.isfinite(conf):
+        facts.append(f"expert spread {conf:.0f} m")
+    lines = textwrap.wrap(title, 60, break_on_hyphens=False) or [""]
+    ax.set_title("\n".join([*lines, "; ".join(facts)]) if facts else "\n".join(lines), fontsize=9)
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_xlabel("UTM east (m)")
     ax.set_ylabel("UTM north (m)")
     ax.set_aspect("equal")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
