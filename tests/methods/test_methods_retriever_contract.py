@@ -49,6 +49,15 @@ METHOD_OVERRIDES = {
     },
     "netvlad": {"clusters": 8, "kmeans_images": 16, "out_dim": 16, "pca_images": 40},
     "gem": {"fc_output_dim": 16},
+    "boq": {
+        "proj_channels": 16,
+        "num_queries": 4,
+        "row_dim": 2,
+        "num_heads": 2,
+        "training.img_per_place": 2,
+        "training.place_cell_m": 30,
+        "training.place_spacing": 2,
+    },
 }
 
 
