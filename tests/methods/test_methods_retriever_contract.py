@@ -76,6 +76,8 @@ def test_retriever_contract(name, synthcity_tiny, tmp_path):
     from vprkit.registry import create_retriever
     from vprkit.training.api import resolve_training_config, train_model
 
+    if get_spec("retriever", name).trainer is None:  # e.g. hub: wrapped, not trained (see the untrained test)
+        pytest.skip(f"retriever {name!r} names no trainer: vprkit cannot train it")
     overrides = _overrides(name)
     config = resolve_training_config("retriever", name, overrides=overrides)
     fresh = create_retriever(name, config)
@@ -91,5 +93,10 @@ def test_retriever_contract(name, synthcity_tiny, tmp_path):
 def test_untrained_retriever_contract(name, tmp_path):
     torch.manual_seed(0)
     small = {k: v for k, v in METHOD_OVERRIDES.get(name, {}).items() if not k.startswith("partition.")}
+    if name == "hub":  # its network is a hubconf.py entry point: a local repository written here
+        from hub_folders import write_hub_repo
+
+        folder, _ = write_hub_repo(tmp_path / "hub_repo")
+        small.update({"source": str(folder), "entry": "tiny_vpr", "input_size": [32, 32]})
     model = testing.check_retriever(name, tmp_path, overrides=small)
     assert model.training_summary == {}
