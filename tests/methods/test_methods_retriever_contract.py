@@ -49,6 +49,12 @@ METHOD_OVERRIDES = {
     },
     "netvlad": {"clusters": 8, "kmeans_images": 16, "out_dim": 16, "pca_images": 40},
     "gem": {"fc_output_dim": 16},
+    "eigenplaces": {
+        "fc_output_dim": 16,
+        "partition.M": 20,
+        "partition.N": 2,
+        "partition.min_images_per_class": 2,
+    },
     "boq": {
         "proj_channels": 16,
         "num_queries": 4,
