@@ -301,11 +301,8 @@ FAST = [
 def test_trained_eigenplaces_is_the_second_stage_of_a_dnc_pipeline(synthcity_tiny, tmp_path_factory, tmp_path):
     """Trained on synthcity tiny; D&C's top cells restrict its retrieval to the database rows in
     them, which come out nearest first in EigenPlaces descriptor space; the bundle reloads."""
-    from classifier_testdata import trained_classifier
+    from retriever_pipeline import check_behind_dnc
 
-    from vprkit.data.images import open_image
-    from vprkit.data.standard import load_split
-    from vprkit.pipeline import Localizer, MapBundle, build_bundle
     from vprkit.training.api import train_model
 
     retriever = train_model("retriever", "eigenplaces", synthcity_tiny, tmp_path / "eigenplaces", overrides=FAST)
@@ -313,24 +310,4 @@ def test_trained_eigenplaces_is_the_second_stage_of_a_dnc_pipeline(synthcity_tin
     summary = retriever.training_summary
     assert summary["partition"]["groups"] == 4 and len(summary["history"]) == 2
     assert min(summary["partition"]["images"].values()) > 100  # most of the 172 panoramas in each view
-
-    classifier, _ = trained_classifier("dnc", synthcity_tiny, tmp_path_factory)
-    database = load_split(synthcity_tiny, "test/database")
-    queries = load_split(synthcity_tiny, "test/queries")
-    build_bundle(tmp_path / "bundle", database, classifier=classifier, retriever=retriever)
-    bundle = MapBundle.load(tmp_path / "bundle")
-    assert type(bundle.retriever) is EigenPlacesRetriever
-    assert bundle.retriever.fingerprint() == retriever.fingerprint()
-    images = [open_image(queries.root / p) for p in queries.paths.tolist()[:3]]
-    topn = min(2, classifier.partition.num_classes)
-    result = Localizer(bundle, topn=topn, k=3).localize(images)
-    pred = bundle.classifier.classify(torch.stack([bundle.classifier.transform(i) for i in images]), topn)
-    cells, _ = classifier.partition.assign(database.east, database.north)
-    for i in range(len(images)):
-        allowed = np.flatnonzero(np.isin(cells, pred.classes[i]))
-        assert result.candidates[i] == len(allowed)
-        q = retriever.encode(retriever.transform(images[i])[None])
-        db = torch.stack([retriever.transform(open_image(database.root / database.paths[r])) for r in allowed])
-        sims = (retriever.encode(db) @ q.T).squeeze(1)
-        best = allowed[torch.argsort(sims, descending=True)[: min(3, len(allowed))].numpy()]
-        assert set(result.rows[i][: len(best)].tolist()) == set(best.tolist())
+    check_behind_dnc(retriever, synthcity_tiny, tmp_path_factory, tmp_path)
