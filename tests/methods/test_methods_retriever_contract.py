@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import SALAD_TINY
 
 from vprkit import testing
 from vprkit.contracts import Retriever
@@ -64,6 +65,20 @@ METHOD_OVERRIDES = {
         "training.place_cell_m": 30,
         "training.place_spacing": 2,
     },
+    # SALAD needs a ViT's class token: a 1-block DINOv2 replaces tinycnn; 64×64 views are resized
+    # to 70×70 (the nearest multiple of 14), training crops are 42×42
+    "salad": {
+        **SALAD_TINY,
+        "test_transform.resize": "none",
+        "test_transform.size": None,
+        "training.image_size": 42,
+        "partition.M": 20,
+        "partition.alpha": 40,
+        "partition.N": 2,
+        "partition.L": 1,
+        "partition.groups_num": None,
+        "partition.min_images_per_class": 2,
+    },
 }
 
 
@@ -88,7 +103,8 @@ def test_retriever_contract(name, synthcity_tiny, tmp_path):
     config = resolve_training_config("retriever", name, overrides=overrides)
     fresh = create_retriever(name, config)
     assert isinstance(fresh, Retriever)
-    assert config.pretrained is False and config.backbone == "tinycnn"
+    # a method whose network needs a ViT (salad) names its tiny one in METHOD_OVERRIDES
+    assert config.pretrained is False and config.backbone == METHOD_OVERRIDES.get(name, {}).get("backbone", "tinycnn")
 
     model = train_model("retriever", name, synthcity_tiny, tmp_path / name, overrides=overrides)
     assert model.training_summary.get("history"), f"{name}: no training history recorded"

@@ -99,8 +99,10 @@ class DINOv2Backbone(nn.Module):
         pretrained: load timm's copy of the DINOv2 LVD-142M weights (downloads; off by default).
         trainable_blocks: how many of the last blocks train (module docstring); ``≥ depth``
             trains them all.
-        depth, embed_dim, num_heads: override timm's configuration (tiny test models, e.g.
-            ``depth=2, embed_dim=48, num_heads=2``); ``None`` keeps the named model's value.
+        depth: override timm's number of blocks (tiny test models, e.g. ``depth=2``); ``None``
+            keeps the named model's.
+        embed_dim: override the width (e.g. ``48``); ``None`` keeps the named model's.
+        num_heads: override the attention heads (e.g. ``2``); ``None`` keeps the named model's.
         patch_norm: apply the final LayerNorm to the patch tokens too (SALAD) or not (BoQ).
 
     Attributes:
