@@ -89,6 +89,10 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(dict(out[key]), value)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), str) and "preset" not in value:
+            # fields set on a value given by preset name (``augmentation: dnc`` in the file,
+            # ``--set training.augmentation.brightness=0.4``) refine that preset
+            out[key] = {"preset": out[key], **value}
         else:
             out[key] = value
     return out
@@ -122,7 +126,7 @@ def _explain(cls: type[BaseModel], exc: ValidationError, owner: str) -> str:
             where = f" of {prefix}" if prefix else ""
             lines.append(f"unknown option {loc!r}{hint}; valid options{where}: {', '.join(names)}")
         else:
-            lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{loc}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})")
     return f"invalid configuration for {owner or cls.__name__}: " + "; ".join(lines)
 
 

@@ -12,12 +12,13 @@ epochs, 128 places × 4 images per batch (GSV-Cities).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
+from vprkit.training.augment import AUGMENTATION_SERIALIZER, AugmentationConfig, augmentation_validator
 
 __all__ = [
     "DINOV2_HUB_NAMES",
@@ -63,6 +64,10 @@ def default_test_transform(backbone: str) -> TestTransform:
     return TestTransform()
 
 
+#: "boq" (the authors' RandAugment pipeline) besides vprkit's presets and mappings.
+BoqAugmentation = Annotated[str | AugmentationConfig, augmentation_validator("boq"), AUGMENTATION_SERIALIZER]
+
+
 class BoQTrainingConfig(VprkitConfig):
     """Multi-similarity training over batches of places (docs/methods/boq.md).
 
@@ -98,7 +103,7 @@ class BoQTrainingConfig(VprkitConfig):
     place_spacing: int = Field(
         11, ge=1, description="Places of a batch share (cell mod place_spacing): ≥ (place_spacing − 1) cells apart."
     )
-    augmentation: Literal["boq", "dnc", "cosplace", "none"] = Field(
+    augmentation: BoqAugmentation = Field(
         "boq", description="'boq': bicubic resize + RandAugment(3 ops, magnitude 15), the authors' GSV-Cities one."
     )
     image_size: int = Field(

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
+from vprkit.training.augment import Augmentation, default_preset
 from vprkit.training.config import TrainingConfig
 from vprkit_cosplace.config import CosPlacePartitionConfig
 
@@ -25,7 +26,8 @@ class CosPlaceTrainingConfig(TrainingConfig):
     backbone_lr: float = Field(1e-5, gt=0, description="Backbone Adam learning rate (paper: 1e-5).")
     head_lr: float = Field(0.01, gt=0, description="Per-group head Adam learning rate (official: 0.01).")
     plateau_patience: int | None = Field(None, ge=0, description="No scheduler in CosPlace.")
-    augmentation: Literal["dnc", "cosplace", "none"] = Field("cosplace", description="ColorJitter + RandomResizedCrop.")
+    augmentation: Augmentation = Field("cosplace", description="ColorJitter + RandomResizedCrop.")
+    _augmentation_default = default_preset("cosplace")
 
 
 class CosPlaceRetrieverConfig(VprkitConfig):

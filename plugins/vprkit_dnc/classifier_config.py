@@ -8,6 +8,7 @@ from pydantic import Field
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
+from vprkit.training.augment import Augmentation, default_preset
 from vprkit.training.config import TrainingConfig
 from vprkit_dnc.config import DncPartitionConfig
 
@@ -27,7 +28,8 @@ class DncTrainingConfig(TrainingConfig):
     plateau_patience: int | None = Field(
         10, ge=0, description="ReduceLROnPlateau patience on training loss (official: 10)."
     )
-    augmentation: Literal["dnc", "cosplace", "none"] = Field("dnc", description="RandomResizedCrop scale 0.66–1.")
+    augmentation: Augmentation = Field("dnc", description="RandomResizedCrop scale 0.66–1.")
+    _augmentation_default = default_preset("dnc")
 
 
 class DncClassifierConfig(VprkitConfig):

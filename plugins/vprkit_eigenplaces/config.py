@@ -9,6 +9,7 @@ from pydantic import Field
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
+from vprkit.training.augment import Augmentation, default_preset
 from vprkit.training.config import TrainingConfig
 
 __all__ = ["EigenPlacesPartitionConfig", "EigenPlacesRetrieverConfig", "EigenPlacesTrainingConfig"]
@@ -50,7 +51,8 @@ class EigenPlacesTrainingConfig(TrainingConfig):
     backbone_lr: float = Field(1e-5, gt=0, description="Backbone + aggregation Adam learning rate (official: 1e-5).")
     head_lr: float = Field(0.01, gt=0, description="Adam learning rate of each head (official: 0.01).")
     plateau_patience: int | None = Field(None, ge=0, description="No scheduler in EigenPlaces.")
-    augmentation: Literal["dnc", "cosplace", "none"] = Field(
+    _augmentation_default = default_preset("cosplace")
+    augmentation: Augmentation = Field(
         "cosplace", description="ColorJitter(0.7, 0.7, 0.7, 0.5) + RandomResizedCrop(scale 0.5–1) (official)."
     )
     lambda_lateral: float = Field(1.0, ge=0, description="Weight of the lateral CosFace loss (official: 1).")

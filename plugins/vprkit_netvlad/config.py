@@ -15,6 +15,7 @@ from pydantic import Field
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
+from vprkit.training.augment import Augmentation, default_preset
 
 __all__ = ["GeMRetrieverConfig", "NetVLADRetrieverConfig", "TripletTrainingConfig"]
 
@@ -47,9 +48,8 @@ class TripletTrainingConfig(VprkitConfig):
         4, ge=1, description="Queries per step; each brings 1 positive + negs_num_per_query negatives."
     )
     lr: float = Field(1e-5, gt=0, description="Adam learning rate (benchmark: 1e-5).")
-    augmentation: Literal["dnc", "cosplace", "none"] = Field(
-        "none", description="Training augmentation (benchmark: none)."
-    )
+    _augmentation_default = default_preset("none")
+    augmentation: Augmentation = Field("none", description="Training augmentation (benchmark: none).")
     image_size: int = Field(512, ge=8, description="Training images are resized to this square (pixels).")
     cache_batch_size: int = Field(32, ge=1, description="Images per forward pass when filling the descriptor cache.")
     amp: bool = Field(True, description="float16 autocast + GradScaler on CUDA.")

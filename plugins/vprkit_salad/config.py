@@ -10,12 +10,13 @@ loss over GSV-Cities places.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Optional
 
 from pydantic import Field, model_validator
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
+from vprkit.training.augment import AUGMENTATION_SERIALIZER, AugmentationConfig, augmentation_validator, default_preset
 from vprkit.training.config import TrainingConfig
 
 __all__ = [
@@ -49,6 +50,10 @@ class SALADPartitionConfig(VprkitConfig):
     min_images_per_class: int = Field(10, ge=1, description="Classes with fewer training images are dropped.")
 
 
+#: "salad" (the authors' RandAugment pipeline) besides vprkit's presets and mappings.
+SaladAugmentation = Annotated[str | AugmentationConfig, augmentation_validator("salad"), AUGMENTATION_SERIALIZER]
+
+
 class SALADTrainingConfig(TrainingConfig):
     """vprkit's SALAD schedule: the authors' optimiser values on CosPlace-style group training.
 
@@ -64,8 +69,10 @@ class SALADTrainingConfig(TrainingConfig):
     backbone_lr: float = Field(6e-5, gt=0, description="Adam learning rate of the ViT and SALAD (authors: 6e-5).")
     head_lr: float = Field(0.01, gt=0, description="Adam learning rate of each group's CosFace head (CosPlace).")
     plateau_patience: int | None = Field(None, ge=0, description="None: constant rate (authors: linear decay).")
-    # one more choice than the shared schedule's (pydantic re-validates the field; mypy sees a wider type)
-    augmentation: Literal["salad", "cosplace", "dnc", "none"] = Field(  # type: ignore[assignment]
+    # one more preset than the shared schedule's; "salad" (RandAugment) is no field-wise recipe, so
+    # a mapping starts from nothing unless it names a preset
+    _augmentation_default = default_preset(None)
+    augmentation: SaladAugmentation = Field(
         "salad", description="'salad': bilinear resize + RandAugment(3 ops), the authors' GSV-Cities transform."
     )
     image_size: int = Field(224, ge=PATCH_SIZE, description="Training side in pixels, a multiple of 14 (authors: 224).")

@@ -25,7 +25,7 @@ from vprkit.contracts import TrainRequest
 from vprkit.errors import PluginError, UnknownNameError
 from vprkit.models.heads import CosFaceHead
 from vprkit.models.transforms import normalize
-from vprkit.training.augment import train_transform
+from vprkit.training.augment import AugmentationConfig, train_transform
 from vprkit.training.data import ImageDataset
 from vprkit.training.recipe import TrainingRun, fit_partition, partition_groups
 from vprkit_salad.config import SALADPartitionConfig
@@ -36,10 +36,10 @@ __all__ = ["salad_train_transform", "train_salad"]
 log = logging.getLogger("vprkit.salad")
 
 
-def salad_train_transform(augmentation: str, image_size: int) -> T.Compose:
+def salad_train_transform(augmentation: str | AugmentationConfig, image_size: int) -> T.Compose:
     """``"salad"``: the authors' GSV-Cities transform (bilinear resize to ``image_size²``,
     RandAugment with 3 operations of torchvision's default magnitude 9, bilinear; ImageNet
-    normalisation); any other name: vprkit's shared augmentation of that name."""
+    normalisation); anything else: vprkit's shared augmentation (a preset name or a config)."""
     if augmentation != "salad":
         return train_transform(augmentation, image_size)
     return T.Compose(

@@ -5,11 +5,10 @@ Methods subclass it to set their paper's defaults (``DncTrainingConfig``, ``CosP
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
+from vprkit.training.augment import Augmentation, default_preset
 
 __all__ = ["TrainingConfig"]
 
@@ -30,7 +29,10 @@ class TrainingConfig(VprkitConfig):
     )
     plateau_factor: float = Field(0.1, gt=0, lt=1, description="ReduceLROnPlateau factor.")
     min_lr: float = Field(1e-6, ge=0, description="Stop when the backbone lr falls below this (plateau only).")
-    augmentation: Literal["dnc", "cosplace", "none"] = Field("cosplace", description="Training augmentation.")
+    augmentation: Augmentation = Field(
+        "cosplace", description="Training augmentation: a preset name or a mapping of AugmentationConfig fields."
+    )
+    _augmentation_default = default_preset("cosplace")
     image_size: int = Field(512, ge=8, description="Training crop side in pixels (SF-XL crops are 512).")
     amp: bool = Field(True, description="Mixed precision (float16 autocast + GradScaler) when on CUDA.")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1'...")

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from vprkit.training.augment import Augmentation, default_preset
 from vprkit.training.config import TrainingConfig
 
 __all__ = ["JointTrainingConfig"]
@@ -30,7 +31,8 @@ class JointTrainingConfig(TrainingConfig):
     backbone_lr: float = Field(1e-4, gt=0, description="Backbone Adam learning rate (D&C: 1e-4).")
     head_lr: float = Field(0.01, gt=0, description="Adam learning rate of the heads (D&C: 0.01).")
     plateau_patience: int | None = Field(10, ge=0, description="ReduceLROnPlateau patience on training loss (D&C: 10).")
-    augmentation: Literal["dnc", "cosplace", "none"] = Field("dnc", description="RandomResizedCrop scale 0.66–1 (D&C).")
+    augmentation: Augmentation = Field("dnc", description="RandomResizedCrop scale 0.66–1 (D&C).")
+    _augmentation_default = default_preset("dnc")
     sampling: Literal["class", "image"] = Field(
         "class",
         description="'class': a random class of the sampling partition, then a random image of it (the D&C "

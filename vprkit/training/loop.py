@@ -265,7 +265,8 @@ class TrainingLoop:
         ckpt = load_checkpoint(path)
         start = ckpt.get("start")
         saved = ckpt["config"]
-        changed = [k for k in self.resume_invariants if saved.get(k) != getattr(self.cfg, k)]
+        current = self.cfg.model_dump(mode="json")  # the saved config is JSON: compare like with like
+        changed = [k for k in self.resume_invariants if saved.get(k) != current.get(k)]
         if changed and not start:
             raise ConfigError(
                 f"cannot resume {str(path)!r}: option(s) {changed} differ from the interrupted "
