@@ -86,9 +86,20 @@ class QueryShift:
         return np.asarray(CONDITIONS)[self.condition]
 
 
-def query_shifts(n: int, rng: np.random.Generator, base_fov: float) -> QueryShift:
-    """Draw the shifts of ``n`` queries: conditions balanced (a shuffled round robin)."""
-    condition = rng.permutation(np.arange(n) % len(CONDITIONS))
+#: Query condition mixes: each a round robin of conditions, shuffled. ``balanced``: every condition
+#: equally often; ``lighting``: 10 % clean and 30 % each of dusk, night and colour cast.
+QUERY_MIXES: dict[str, tuple[str, ...]] = {
+    "balanced": CONDITIONS,
+    "lighting": ("clean", "dusk", "dusk", "dusk", "night", "night", "night", "cast", "cast", "cast"),
+}
+
+
+def query_shifts(n: int, rng: np.random.Generator, base_fov: float, mix: str = "balanced") -> QueryShift:
+    """Draw the shifts of ``n`` queries, conditions in the proportions of ``mix`` (a shuffled round
+    robin of :data:`QUERY_MIXES` ``[mix]``). Every mix draws the same random numbers, so the queries'
+    poses and the other shift parameters do not depend on it."""
+    order = np.array([CONDITIONS.index(c) for c in QUERY_MIXES[mix]])
+    condition = order[rng.permutation(np.arange(n) % len(order))]
     fov_cond = condition == CONDITIONS.index("fov")
     narrow = rng.random(n) < 0.5
     fov = np.where(fov_cond, np.where(narrow, rng.uniform(50, 65, n), rng.uniform(110, 125, n)), base_fov)

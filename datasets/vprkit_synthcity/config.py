@@ -109,6 +109,11 @@ class SynthCityConfig(VprkitConfig):
     val_db_headings: Optional[int] = Field(None, ge=1, le=24)
     n_test_queries: Optional[int] = Field(None, ge=1)
     n_val_queries: Optional[int] = Field(None, ge=1)
+    query_mix: Literal["balanced", "lighting"] = Field(
+        "balanced",
+        description="test-query conditions: 'balanced' (each equally often) or 'lighting' (10 % clean, "
+        "30 % each dusk, night, colour cast); validation queries stay balanced",
+    )
 
     # --- execution ---
     workers: Optional[int] = Field(None, ge=0, description="render processes; 0 = one per CPU core")

@@ -152,7 +152,8 @@ class SynthCity:
         out = {}
         for split in ("val/queries", "test/queries"):
             rng = np.random.default_rng([self.config.seed, _STREAM[split], 1])
-            out[split] = query_shifts(len(self._poses[split]), rng, self.config.fov_deg)
+            mix = self.config.query_mix if split == "test/queries" else "balanced"
+            out[split] = query_shifts(len(self._poses[split]), rng, self.config.fov_deg, mix)
         return out
 
     @cached_property
@@ -354,9 +355,11 @@ class SynthCity:
                 }
             )
         q = {s: {c: int((self._shifts[s].names == c).sum()) for c in CONDITIONS} for s in self._shifts}
+        balanced = self.config.query_mix == "balanced"
         return {
             "dataset": "synthcity",
-            "config": self.config.model_dump(mode="json"),
+            # the default mix is left out, so a balanced city's summary reads as before the option
+            "config": self.config.model_dump(mode="json", exclude={"query_mix"} if balanced else None),
             "counts": self.counts(),
             "area_km2": round(p.width * p.height / 1e6, 4),
             "street_km": round(float(_street_length(p)) / 1000, 3),

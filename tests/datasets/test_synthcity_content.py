@@ -145,3 +145,44 @@ def test_thumbnail_baseline_runs_on_tiny(synthcity_tiny):
     assert 0.0 <= result["lr1"] <= 1.0
     assert set(result["by_condition"]) == set(CONDITIONS)
     assert sum(n for _, n in result["by_condition"].values()) == result["n_queries"]
+
+
+def test_lighting_query_mix_changes_only_the_test_query_conditions():
+    balanced = SynthCity(SynthCityConfig(size="tiny", seed=1))
+    lighting = SynthCity(SynthCityConfig(size="tiny", seed=1, query_mix="lighting"))
+    names = lighting._shifts["test/queries"].names
+    n = len(names)
+    counts = {c: int((names == c).sum()) for c in CONDITIONS}
+    assert counts["clean"] in (n // 10, n // 10 + 1)
+    for condition in ("dusk", "night", "cast"):
+        assert abs(counts[condition] - 0.3 * n) <= 1
+    assert sum(counts.values()) == n
+    # the same queries (poses, shift parameters), the same validation queries and database
+    for split in ("test/queries", "val/queries", "test/database"):
+        a, b = balanced.poses(split), lighting.poses(split)
+        assert np.array_equal(a.x, b.x) and np.array_equal(a.heading, b.heading)
+    for field in ("height", "pitch", "strength", "cast"):
+        assert np.array_equal(
+            getattr(balanced._shifts["test/queries"], field), getattr(lighting._shifts["test/queries"], field)
+        )
+    assert np.array_equal(balanced._shifts["val/queries"].condition, lighting._shifts["val/queries"].condition)
+    # a balanced city's summary is what it was before the option existed; a lighting one says so
+    assert "query_mix" not in balanced.summary()["config"]
+    assert lighting.summary()["config"]["query_mix"] == "lighting"
+    assert lighting.summary()["queries_per_condition"]["test/queries"] == counts
+
+
+def test_lighting_mix_is_an_embedded_dataset_name(tmp_path, monkeypatch):
+    from vprkit.data import resolve
+
+    made = []
+    monkeypatch.setattr(
+        "vprkit.data.dataset_protocol.make_dataset",
+        lambda name, root, **kw: made.append((name, root.name, kw["overrides"])) or root.mkdir(parents=True),
+    )
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path))
+    root, shipped_checkpoints_apply = resolve.resolve_dataset("synthcity-lighting")
+    assert shipped_checkpoints_apply and root.name == "synthcity-small-seed0-lighting"
+    assert made == [("synthcity", "synthcity-small-seed0-lighting", {"query_mix": "lighting"})]
+    with pytest.raises(Exception, match="'synthcity' or 'synthcity-lighting'"):
+        resolve.resolve_dataset(str(tmp_path / "missing"))

@@ -24,7 +24,7 @@ SetOpt = Annotated[
 ConfigOpt = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="YAML file with config values (before --set).", exists=False)
 ]
-DATASET_HELP = "Dataset root folder, or a registered dataset name such as 'synthcity'."
+DATASET_HELP = "Dataset root folder, or an embedded name: 'synthcity', or 'synthcity-lighting' (its test queries mostly at dusk, night or under a colour cast)."
 CLASSIFIER_HELP = "Classifier: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'."
 RETRIEVER_HELP = "Retriever: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'."
 INDEX_HELP = "Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`)."
