@@ -15,6 +15,7 @@ from vprkit.cli.options import (
     JsonOpt,
     OutOpt,
     PrecisionOpt,
+    ResolutionOpt,
     SetOpt,
     SplitOpt,
     ThreadsOpt,
@@ -50,6 +51,7 @@ def build(
         min=1,
         help="Rows per descriptor-store shard (the unit of resuming and of a torchrun split).",
     ),
+    resolution: ResolutionOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Build a map bundle in OUT from a dataset's database split and trained models.
@@ -78,6 +80,7 @@ def build(
             progress=progress,
             runtime=runtime,
             shard_rows=shard_rows,
+            resolution=resolution,
         )
     if bundle is None:  # a torchrun rank other than 0: its share is in the store, rank 0 reports
         return

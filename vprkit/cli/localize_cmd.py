@@ -17,6 +17,7 @@ from vprkit.cli.options import (
     JsonOpt,
     PngOpt,
     PrecisionOpt,
+    ResolutionOpt,
     ThreadsOpt,
     TopnOpt,
     flags_for_fields,
@@ -35,6 +36,7 @@ def localize(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     threads: ThreadsOpt = None,
+    resolution: ResolutionOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Latitude/longitude, UTM, confidence and top-K places of each image, printed as each batch is
@@ -43,6 +45,7 @@ def localize(
     from vprkit.errors import ConfigError
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.localize_images import iter_localize, plot_localization
+    from vprkit.pipeline.run import bundle_resolution
     from vprkit.runtime import Runtime
 
     if batch_size < 1:
@@ -54,6 +57,13 @@ def localize(
     runtime = Runtime.resolve(device, precision, threads)
     runtime.apply_threads()
     loaded = MapBundle.load(bundle)
+    held = bundle_resolution(loaded)
+    if resolution is not None and held is not None and resolution != held:
+        # queries at another resolution than the database descriptors would be a silent mismatch
+        raise ConfigError(
+            f"--resolution {resolution:g}: the bundle {str(bundle)!r} was built at resolution {held:g}; "
+            f"build one at {resolution:g} with `vprkit index build --resolution {resolution:g}` or drop the option"
+        )
     with step_progress(enabled=len(images) > batch_size) as progress:
         with flags_for_fields():  # the settings are refused here, before anything is printed
             batches = iter_localize(

@@ -95,6 +95,15 @@ WorkersOpt = Annotated[
     int, typer.Option("--workers", help="Image-decoding worker processes (0: in the main one).", min=0)
 ]
 
+ResolutionOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--resolution",
+        help="Test-time resolution: a factor on the models' input size, for queries and database alike "
+        "(0.8: 80 % of each side). Default: the models' own (an existing bundle's).",
+    ),
+]
+
 #: library names of settings → the flags that set them, for the errors about them (``ConfigError.field``)
 FIELD_FLAGS = {"classifier_settings": "--classifier-set"}
 

@@ -22,6 +22,7 @@ from vprkit.cli.options import (
     JsonOpt,
     PrecisionOpt,
     QueriesOpt,
+    ResolutionOpt,
     SetOpt,
     ThreadsOpt,
     TopnOpt,
@@ -53,6 +54,7 @@ def run(
     precision: PrecisionOpt = "auto",
     threads: ThreadsOpt = None,
     workers: WorkersOpt = 0,
+    resolution: ResolutionOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
@@ -78,6 +80,7 @@ def run(
         precision=precision,
         threads=threads,
         workers=workers,
+        resolution=resolution,
     )
     with flags_for_fields(), step_progress(enabled=not json) as progress:
         reports = [report.to_dict() for report in run_pipeline(config, progress)]

@@ -55,7 +55,7 @@ def onnx_size(retriever: Retriever, size: Sequence[int] | None) -> tuple[int, in
         return int(size[0]), int(size[1])
     rule = _transform_rule(retriever)
     if rule.resize == "square" and rule.size:
-        return int(rule.size), int(rule.size)
+        return rule.scaled_size(rule.size, rule.size)  # at its test-time resolution
     raise ConfigError(
         f"--size H W is needed: the test transform of retriever {retriever.name!r} ({rule.describe()}) does not fix "
         "the input size; give the size its images will have (synthcity: --size 64 64)"

@@ -96,6 +96,16 @@ class TrainedModelBase(ABC):
         """The partition saved with the model (classifiers), or None."""
         return None
 
+    # ------------------------------------------------------------------------------ resolution
+    def set_resolution(self, scale: float) -> None:
+        """Test-time resolution: run on images at ``scale`` × the input size of the model card's
+        rule (:attr:`TestTransform.scale <vprkit.models.transform_config.TestTransform.scale>`).
+        The scale is part of the config, hence of :meth:`fingerprint`: a bundle built at another
+        resolution is another bundle."""
+        rule = self.config.test_transform
+        self.config.test_transform = type(rule).model_validate({**rule.model_dump(), "scale": scale})
+        self.transform = build_test_transform(self.config.test_transform)
+
     # ------------------------------------------------------------------------------ devices
     @property
     def descriptor_dim(self) -> int:

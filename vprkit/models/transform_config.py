@@ -6,7 +6,10 @@ resolved config, hence of the model fingerprint, and travels with the model fold
 - ``resize: none`` — the image as it is (CosPlace's test, ``resize_test_imgs`` off);
 - ``resize: shorter_side`` — the shorter side to ``size`` pixels, aspect ratio kept, the longer
   side ``int(size · long / short)`` (torchvision ``Resize(size)``; D&C's test: 256);
-- ``resize: square`` — ``size × size`` (aspect ratio not kept).
+- ``resize: square`` — ``size × size`` (aspect ratio not kept);
+- ``scale`` — test-time resolution: a factor on the input size the rule gives (the image's own
+  size for ``none``, ``size`` otherwise), applied to database and queries alike; 1 (the default,
+  left out of the saved config so that fingerprints do not change) is the model's native size.
 
 Resizing is bilinear with antialiasing (PIL), then the image is scaled to [0, 1] and normalised
 per channel with ``mean`` / ``std`` (ImageNet by default).
@@ -14,9 +17,9 @@ per channel with ``mean`` / ``std`` (ImageNet by default).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from vprkit.config import VprkitConfig
 
@@ -40,6 +43,9 @@ class TestTransform(VprkitConfig):
         IMAGENET_MEAN, description="Per-channel mean subtracted (RGB, [0, 1] scale)."
     )
     std: tuple[float, float, float] = Field(IMAGENET_STD, description="Per-channel standard deviation divided by.")
+    scale: float = Field(
+        1.0, gt=0.05, le=4.0, description="Test-time resolution: factor on the input size (0.8: 80 % of each side)."
+    )
 
     @model_validator(mode="after")
     def _size_matches_rule(self) -> TestTransform:
@@ -49,6 +55,28 @@ class TestTransform(VprkitConfig):
             raise ValueError(f"resize {self.resize!r} needs a size in pixels")
         return self
 
+    @model_serializer(mode="wrap")
+    def _native_scale_unsaid(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # configs and fingerprints of models at their native resolution read as before ``scale``
+        data = handler(self)
+        if self.scale == 1.0 and isinstance(data, dict):
+            data.pop("scale", None)
+        return data
+
+    def scaled_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(H, W)`` in pixels the network sees for an image of ``height × width``."""
+        if self.resize == "square":
+            assert self.size is not None
+            h = w = float(self.size)
+        elif self.resize == "shorter_side":
+            assert self.size is not None
+            short, long = min(height, width), max(height, width)
+            side_long = float(int(self.size * long / short))
+            h, w = (float(self.size), side_long) if height <= width else (side_long, float(self.size))
+        else:
+            h, w = float(height), float(width)
+        return max(1, round(h * self.scale)), max(1, round(w * self.scale))
+
     def describe(self) -> str:
         """One line for cards and tables, e.g. ``"shorter side 256, ImageNet normalisation"``."""
         rule = {"none": "no resize", "shorter_side": f"shorter side {self.size}", "square": f"{self.size}×{self.size}"}
@@ -57,4 +85,5 @@ class TestTransform(VprkitConfig):
             if (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD)
             else f"mean {list(self.mean)}, std {list(self.std)}"
         )
-        return f"{rule[self.resize]}, {norm}"
+        at = f" at {self.scale:g}× resolution" if self.scale != 1.0 else ""
+        return f"{rule[self.resize]}{at}, {norm}"

@@ -12,21 +12,48 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from PIL import Image
 from torchvision import transforms as T
+from torchvision.transforms import functional as TF
 
 from vprkit.models.transform_config import IMAGENET_MEAN, IMAGENET_STD, TestTransform
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "apply_by_shape", "build_test_transform", "normalize", "square_transform"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ScaledResize",
+    "apply_by_shape",
+    "build_test_transform",
+    "normalize",
+    "square_transform",
+]
 
 
 def normalize(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> T.Normalize:
     return T.Normalize(mean=list(mean), std=list(std))
 
 
+class ScaledResize:
+    """Resize a PIL image to the size ``rule`` gives it at its ``scale``
+    (:meth:`~vprkit.models.transform_config.TestTransform.scaled_size`), bilinear with antialiasing."""
+
+    def __init__(self, rule: TestTransform) -> None:
+        self.rule = rule
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        size = list(self.rule.scaled_size(image.height, image.width))
+        return image if size == [image.height, image.width] else TF.resize(image, size, antialias=True)
+
+    def __repr__(self) -> str:
+        return f"ScaledResize({self.rule.describe()})"
+
+
 def build_test_transform(rule: TestTransform) -> T.Compose:
     """The torchvision pipeline of ``rule``: resize (bilinear, antialiased), tensor, normalise."""
     steps: list[Callable] = []
-    if rule.resize == "shorter_side":
+    if rule.scale != 1.0:
+        steps.append(ScaledResize(rule))  # one resize straight to the scaled size
+    elif rule.resize == "shorter_side":
         steps.append(T.Resize(rule.size, antialias=True))  # int size: shorter side, aspect kept
     elif rule.resize == "square":
         steps.append(T.Resize((rule.size, rule.size), antialias=True))

@@ -8,7 +8,7 @@ folder as written by the model's ``save``), e.g. ``vprkit_dnc/checkpoints/synthc
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,9 @@ __all__ = [
     "DEFAULT_TAG",
     "apply_classifier_settings",
     "load_model",
+    "model_resolution",
     "resolve_model",
+    "set_resolution",
     "shipped_checkpoint",
 ]
 
@@ -84,3 +86,28 @@ def apply_classifier_settings(classifier: Classifier | None, settings: Mapping[s
             f"{CLASSIFIER_SETTINGS}: the pipeline has no classifier to set them on", field=CLASSIFIER_SETTINGS
         )
     apply_inference_settings(classifier.config, settings, field=CLASSIFIER_SETTINGS)
+
+
+def model_resolution(model: object | None) -> float | None:
+    """The test-time resolution ``model`` runs at (its ``test_transform.scale``), or None for no
+    model or one without a test transform."""
+    rule = getattr(getattr(model, "config", None), "test_transform", None)
+    scale = getattr(rule, "scale", None)
+    return float(scale) if scale is not None else None
+
+
+def set_resolution(models: Iterable[object | None], scale: float | None) -> None:
+    """Run every model of a pipeline at test-time resolution ``scale`` (None: as saved); a model
+    that cannot scale its input is refused, named."""
+    if scale is None:
+        return
+    for model in models:
+        if model is None:
+            continue
+        setter = getattr(model, "set_resolution", None)
+        if setter is None or model_resolution(model) is None:
+            raise ConfigError(
+                f"--resolution {scale:g}: the {getattr(model, 'kind', 'model')} {getattr(model, 'name', '?')!r} "
+                "has no test transform to scale (vprkit.models.transform_config.TestTransform)"
+            )
+        setter(scale)

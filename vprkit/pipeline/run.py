@@ -64,7 +64,8 @@ class RunConfig(BaseModel):
     whose cells the retriever searches; ``k``: places per query; ``batch_size``: of the
     throughput run. ``device`` / ``precision`` / ``threads`` / ``workers``: where and how the
     models run (:class:`vprkit.runtime.Runtime`; ``threads=None``: a default that never
-    oversubscribes the cores).
+    oversubscribes the cores). ``resolution``: test-time resolution, a factor on the models' input
+    size applied to queries and database alike (``None``: the models' own, or the bundle's).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,6 +88,7 @@ class RunConfig(BaseModel):
     precision: str = "auto"
     threads: int | None = None
     workers: int = 0
+    resolution: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,13 @@ def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> Tra
 
 
 def stage_models(
-    classifier: str, retriever: str, is_default_dataset: bool
+    classifier: str, retriever: str, is_default_dataset: bool, resolution: float | None = None
 ) -> tuple[Classifier | None, Retriever | None]:
     """The classifier and retriever of a pipeline (:func:`resolve_stage_model`), each checked
-    against its contract (:mod:`vprkit.contracts`), so a plugin model that lacks a part is named here."""
+    against its contract (:mod:`vprkit.contracts`), so a plugin model that lacks a part is named
+    here; both set to test-time ``resolution`` when given (:func:`~vprkit.pipeline.models.set_resolution`)."""
     from vprkit.contracts import Classifier, Retriever
+    from vprkit.pipeline.models import set_resolution
 
     models = []
     for kind, choice, contract in (("classifier", classifier, Classifier), ("retriever", retriever, Retriever)):
@@ -179,6 +183,7 @@ def stage_models(
                 f"(it lacks part of vprkit.contracts.{contract.__name__})"
             )
         models.append(model)
+    set_resolution(models, resolution)
     return models[0], models[1]  # type: ignore[return-value]  # checked against the protocols above
 
 
@@ -191,10 +196,11 @@ def bundle_conflicts(
     index_config: dict[str, Any] | None,
     dataset: Path | None,
     split: str | None,
+    resolution: float | None = None,
 ) -> list[str]:
     """What the options given ask for that the bundle does not hold (``None`` = not given;
     ``none`` for a stage only switches it off)."""
-    from vprkit.pipeline.models import load_model
+    from vprkit.pipeline.models import load_model, set_resolution
 
     m = bundle.manifest
     found = []
@@ -205,7 +211,9 @@ def bundle_conflicts(
         if not entry:
             found.append(f"--{kind} {choice}: the bundle has no {kind}")
         elif Path(choice).is_dir():
-            if load_model(choice, kind).fingerprint() != entry["fingerprint"]:
+            model = load_model(choice, kind)
+            set_resolution([model], bundle_resolution(bundle))  # compared at the bundle's resolution
+            if model.fingerprint() != entry["fingerprint"]:
                 found.append(
                     f"--{kind} {choice}: not the {kind} the bundle holds ({entry['name']}, "
                     f"fingerprint {entry['fingerprint'][:12]})"
@@ -221,7 +229,25 @@ def bundle_conflicts(
         found.append(f"--split {split}: the bundle's database is the {m['split']!r} split")
     if dataset is not None and m.get("dataset") and Path(m["dataset"]).resolve() != dataset.resolve():
         found.append(f"--dataset {dataset}: the bundle's database is from {m['dataset']}")
+    held_resolution = bundle_resolution(bundle)
+    if resolution is not None and held_resolution is not None and resolution != held_resolution:
+        found.append(f"--resolution {resolution:g}: the bundle was built at resolution {held_resolution:g}")
     return found
+
+
+def check_resolution(resolution: float | None) -> None:
+    """Refuse a ``--resolution`` out of range before any data is read."""
+    if resolution is not None and not 0.05 < resolution <= 4:
+        raise ConfigError(
+            f"--resolution must lie in (0.05, 4] (a factor on the models' input size), got {resolution:g}"
+        )
+
+
+def bundle_resolution(bundle: MapBundle) -> float | None:
+    """The test-time resolution a bundle's models run at (the retriever's, else the classifier's)."""
+    from vprkit.pipeline.models import model_resolution
+
+    return model_resolution(bundle.retriever) or model_resolution(bundle.classifier)
 
 
 def prepare_bundle(
@@ -330,6 +356,7 @@ def build_dataset_bundle(
     progress: Progress | None = None,
     runtime: Runtime | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
+    resolution: float | None = None,
 ) -> MapBundle | None:
     """``vprkit index build`` as one call: the map bundle of a dataset split's database at ``out``,
     for these models and this index (reused when ``out`` already holds it: :func:`prepare_bundle`).
@@ -337,7 +364,8 @@ def build_dataset_bundle(
     ``classifier`` / ``retriever``: a registered name (the checkpoint it ships for synthcity), a
     model folder, or ``none``. Every choice, and ``out`` against the model folders it would
     replace, is checked before synthcity is generated or any data is read. ``runtime``: where the
-    retriever extracts (default :meth:`Runtime.resolve`).
+    retriever extracts (default :meth:`Runtime.resolve`). ``resolution``: test-time resolution of
+    both models (a factor on their input size), recorded in the bundle's model folders.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank extracts its share of the database into one
     descriptor store (:func:`~vprkit.pipeline.descriptor_store.database_store`); rank 0 then
@@ -350,6 +378,7 @@ def build_dataset_bundle(
 
     for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
         check_stage_choice(kind, choice)
+    check_resolution(resolution)
     if retriever != NONE:
         create_index(index, index_config or {})  # its options too, before any data is read
     sources = [Path(c) for c in (classifier, retriever) if Path(c).is_dir()]
@@ -357,7 +386,7 @@ def build_dataset_bundle(
     runtime = runtime or Runtime.resolve()
     with distributed_group() as (rank, world):
         root, is_default = _dataset_root_once(dataset, progress if rank == 0 else None, world)
-        models = stage_models(classifier, retriever, is_default)
+        models = stage_models(classifier, retriever, is_default, resolution)
         if world > 1 and models[1] is not None:
             from vprkit.data.standard import load_split
 
@@ -422,6 +451,7 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
     for kind, choice in (("classifier", c.classifier), ("retriever", c.retriever), ("index", c.index)):
         if choice is not None:
             check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
+    check_resolution(c.resolution)
     runtime = Runtime.resolve(c.device, c.precision, c.threads, c.workers)
     with runtime.active():
         return _run_pipeline(c, runtime, progress)
@@ -450,6 +480,7 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
             index_config=c.index_config,
             dataset=root if c.dataset else None,
             split=c.split,
+            resolution=c.resolution,
         )
         if conflicts:
             raise ConfigError(
@@ -473,7 +504,7 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
         loaded = prepare_bundle(
             root,
             split,
-            *stage_models(stages["classifier"], stages["retriever"], is_default),
+            *stage_models(stages["classifier"], stages["retriever"], is_default, c.resolution),
             index=c.index or DEFAULTS["index"],
             index_config=c.index_config,
             bundle_dir=c.bundle,
@@ -541,6 +572,8 @@ def _run_config(loaded: MapBundle, localizer: Localizer, k: int, root: Path, spl
         "split": split,
         "bundle": str(loaded.root),
         "coord_mode": getattr(getattr(localizer.classifier, "partition", None), "coord_mode", None),
+        # test-time resolution: the factor on the models' input size (1: as trained)
+        "resolution": bundle_resolution(loaded),
         "classifier_settings": (
             {
                 name: getattr(localizer.classifier.config, name)
