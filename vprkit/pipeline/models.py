@@ -50,15 +50,23 @@ def load_model(directory: str | Path, kind: str | None = None) -> TrainedModel:
 
 
 def shipped_checkpoint(kind: str, name: str, tag: str = DEFAULT_TAG) -> Path:
-    """Folder of the checkpoint plugin ``name`` ships for ``tag``; a clear error if none."""
+    """Folder of the checkpoint plugin ``name`` ships for ``tag``; a clear error if none.
+
+    It is ``checkpoints/<tag>/<name>/`` in the method's package (a package with several methods,
+    e.g. ``vprkit_netvlad``'s ``netvlad`` and ``gem``), else ``checkpoints/<tag>/`` when the model
+    there is of this kind and method."""
+    from vprkit.models.artifact import read_manifest
+
     spec = get_spec(kind, name)
     package = spec.factory.split(":")[0].split(".")[0]
     found = importlib.util.find_spec(package)
     locations = list(found.submodule_search_locations or []) if found else []
     for base in locations:
-        candidate = Path(base) / "checkpoints" / tag
-        if (candidate / "manifest.json").is_file():
-            return candidate
+        for candidate in (Path(base) / "checkpoints" / tag / name, Path(base) / "checkpoints" / tag):
+            if (candidate / "manifest.json").is_file():
+                manifest = read_manifest(candidate)
+                if (manifest.get("kind"), manifest.get("method")) == (kind, name):
+                    return candidate
     raise DataError(
         f"{kind} {name!r} ships no checkpoint for {tag!r}; train one with "
         f"`vprkit train {kind} {name} --dataset PATH --out DIR` and pass the folder instead"
