@@ -55,6 +55,11 @@ def run(
     threads: ThreadsOpt = None,
     workers: WorkersOpt = 0,
     resolution: ResolutionOpt = None,
+    untrained: bool = typer.Option(
+        False,
+        "--untrained",
+        help="Baseline: the same models with a seeded random initialisation instead of their trained weights.",
+    ),
     json: JsonOpt = False,
 ) -> None:
     """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
@@ -81,6 +86,7 @@ def run(
         threads=threads,
         workers=workers,
         resolution=resolution,
+        untrained=untrained,
     )
     with flags_for_fields(), step_progress(enabled=not json) as progress:
         reports = [report.to_dict() for report in run_pipeline(config, progress)]
@@ -169,6 +175,13 @@ def _notes(report: dict[str, Any], several: bool) -> list[str]:
         lines.append(
             f"{where}queries with a positive in the database: {report['positives']['queries_with_positives_pct']:.1f} %"
         )
+    if "chance_lr" in report:
+        chance = report["chance_lr"]
+        lines.append(
+            f"{where}chance (N random database images): LR@1 {chance['1']:.2f} %, LR@20 {chance.get('20', float('nan')):.2f} %"
+        )
+    if report.get("config", {}).get("untrained"):
+        lines.append(f"{where}untrained baseline: the models' weights are a seeded random initialisation")
     if "confidence" in report:
         lines.append(f"{where}confidence std (median): {report['confidence']['median_std_m']:.1f} m")
     published = report.get("protocol", {}).get("published_queries")

@@ -106,6 +106,11 @@ class TrainedClassifier(TrainedModelBase):
     def build_for(cls, config: BaseModel, saved: Mapping[str, Any]) -> Self:
         return cls(config).build(saved["partition"])
 
+    def _fresh_heads(self) -> nn.Module:
+        self.heads = self.make_heads(self.partition, self.net.dim).to(self.device)
+        self.prepare(self.partition)  # after the heads: its tables may derive from them
+        return self.heads
+
     def saved_partition(self) -> Partition:
         return self.partition
 

@@ -96,6 +96,28 @@ class TrainedModelBase(ABC):
         """The partition saved with the model (classifiers), or None."""
         return None
 
+    # ------------------------------------------------------------------------------ baselines
+    def reset_weights(self, seed: int = 0) -> None:
+        """Replace the trained weights by a fresh initialisation of the same architecture, drawn
+        from ``torch.manual_seed(seed)`` (:meth:`build_net`; a classifier's heads too, on the same
+        partition): the untrained baseline a trained model must beat. The torch RNG is restored."""
+        state = torch.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            self.net = self.build_net().to(self.device)
+            heads = self._fresh_heads()
+            if heads is not None:
+                self.heads = heads.to(self.device)
+        finally:
+            torch.set_rng_state(state)
+        # new modules may reuse the old ones' ids and addresses: forget what was cached about them
+        self._weights_fp = None
+        self._inference_net = None
+
+    def _fresh_heads(self) -> nn.Module | None:
+        """Heads for :meth:`reset_weights` to put beside a fresh :attr:`net` (classifiers); None: none."""
+        return None
+
     # ------------------------------------------------------------------------------ resolution
     def set_resolution(self, scale: float) -> None:
         """Test-time resolution: run on images at ``scale`` × the input size of the model card's

@@ -72,7 +72,8 @@ def evaluate(
     "1", "5", "10", "20": percent), ``latency_ms`` (``extract``, ``classify``, ``gather``,
     ``knn``, ``total``: per query at batch 1), ``batch_size``, ``radius_m``,
     ``throughput_qps``, ``candidates`` (mean database rows searched per query),
-    ``database_size``, ``queries``, ``memory_bytes``, ``confidence``, ``by_condition`` and, for a
+    ``database_size``, ``queries``, ``memory_bytes``, ``confidence``, ``by_condition``,
+    ``chance_lr`` (:func:`chance_recall`: LR@N of N database images drawn at random) and, for a
     mixed pipeline, ``positives`` (percent of queries with a database image within ``radius``, and
     with one among their candidates).
     """
@@ -112,10 +113,35 @@ def evaluate(
     conf = result.confidence
     if np.isfinite(conf).any():
         report["confidence"] = _confidence_report(conf, result, truth, radius)
+    if db is not None and len(db):
+        report["chance_lr"] = chance_recall(truth, np.stack([db.east, db.north], axis=1), ns, radius)
     if localizer.mixed and result.cells is not None:  # (a mixed pipeline has a classifier, hence cells)
         report["positives"] = _positives_report(result.cells, truth, localizer.bundle, radius)
     report["by_condition"] = _by_condition(queries, result, truth, radius)
     return Evaluation(report, result)
+
+
+def chance_recall(
+    truth: np.ndarray, database: np.ndarray, ns: tuple[int, ...] = DEFAULT_NS, radius: float = 25.0
+) -> dict[str, float]:
+    """The chance level of LR@N: percent of queries expected to have a database image within
+    ``radius`` among N drawn uniformly without replacement from the ``database`` (``(n, 2)`` UTM),
+    exactly: 1 − C(n − p, N) / C(n, N) for a query with p positives, averaged over the queries."""
+    import torch
+
+    def gammaln(x: np.ndarray | float) -> np.ndarray:
+        return torch.lgamma(torch.as_tensor(x, dtype=torch.float64)).numpy()
+
+    n = len(database)
+    p = positives_within(truth, database, radius).counts.astype(np.float64)
+    out = {}
+    for big_n in ns:
+        k = min(big_n, n)
+        rest = n - p  # database rows that are not positives
+        log_miss = gammaln(rest + 1) - gammaln(np.maximum(rest - k, 0) + 1) - gammaln(n + 1) + gammaln(n - k + 1)
+        miss = np.where(rest >= k, np.exp(log_miss), 0.0)
+        out[str(big_n)] = round(100.0 * float((1.0 - miss).mean()), 3)
+    return out
 
 
 def _confidence_report(

@@ -66,6 +66,9 @@ class RunConfig(BaseModel):
     models run (:class:`vprkit.runtime.Runtime`; ``threads=None``: a default that never
     oversubscribes the cores). ``resolution``: test-time resolution, a factor on the models' input
     size applied to queries and database alike (``None``: the models' own, or the bundle's).
+    ``untrained``: the same architectures with a seeded random initialisation instead of their
+    trained weights (:meth:`~vprkit.models.trained.TrainedModelBase.reset_weights`), the floor a
+    trained model must beat; the report's ``chance_lr`` is the other floor.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -89,6 +92,7 @@ class RunConfig(BaseModel):
     threads: int | None = None
     workers: int = 0
     resolution: float | None = None
+    untrained: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,11 +170,16 @@ def resolve_stage_model(kind: str, choice: str, is_default_dataset: bool) -> Tra
 
 
 def stage_models(
-    classifier: str, retriever: str, is_default_dataset: bool, resolution: float | None = None
+    classifier: str,
+    retriever: str,
+    is_default_dataset: bool,
+    resolution: float | None = None,
+    untrained: bool = False,
 ) -> tuple[Classifier | None, Retriever | None]:
     """The classifier and retriever of a pipeline (:func:`resolve_stage_model`), each checked
     against its contract (:mod:`vprkit.contracts`), so a plugin model that lacks a part is named
-    here; both set to test-time ``resolution`` when given (:func:`~vprkit.pipeline.models.set_resolution`)."""
+    here; both set to test-time ``resolution`` when given (:func:`~vprkit.pipeline.models.set_resolution`)
+    and, with ``untrained``, to a seeded random initialisation of their architecture."""
     from vprkit.contracts import Classifier, Retriever
     from vprkit.pipeline.models import set_resolution
 
@@ -182,6 +191,13 @@ def stage_models(
                 f"--{kind} {choice!r}: {type(model).__name__} is not a {kind} "
                 f"(it lacks part of vprkit.contracts.{contract.__name__})"
             )
+        if untrained and model is not None:
+            reset = getattr(model, "reset_weights", None)
+            if reset is None:
+                raise ConfigError(
+                    f"--untrained: the {kind} {choice!r} cannot re-initialise its weights (no reset_weights)"
+                )
+            reset(0)
         models.append(model)
     set_resolution(models, resolution)
     return models[0], models[1]  # type: ignore[return-value]  # checked against the protocols above
@@ -468,6 +484,8 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
 
     started = runtime.describe()  # the load average before this command's own work
     loaded = MapBundle.load(c.bundle) if c.bundle is not None and (c.bundle / MANIFEST).is_file() else None
+    if loaded is not None and c.untrained:
+        raise ConfigError(f"--untrained builds a map of untrained models; --bundle {c.bundle} holds trained ones")
     if loaded is not None:  # an existing bundle: what it holds is the default
         if c.dataset is None and not loaded.manifest.get("dataset"):
             raise ConfigError(f"--bundle {c.bundle}: the bundle does not record its dataset; pass --dataset")
@@ -504,7 +522,7 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
         loaded = prepare_bundle(
             root,
             split,
-            *stage_models(stages["classifier"], stages["retriever"], is_default, c.resolution),
+            *stage_models(stages["classifier"], stages["retriever"], is_default, c.resolution, c.untrained),
             index=c.index or DEFAULTS["index"],
             index_config=c.index_config,
             bundle_dir=c.bundle,
@@ -522,7 +540,7 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
         runtime=runtime,
     )
     apply_classifier_settings(localizer.classifier, c.classifier_settings)
-    resolved = _run_config(loaded, localizer, c.k, root, split)
+    resolved = {**_run_config(loaded, localizer, c.k, root, split), "untrained": c.untrained}
     reports: list[RunReport] = []
     records: list[dict[str, Any]] = []
     for name in query_sets:
