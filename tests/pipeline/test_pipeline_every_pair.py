@@ -15,28 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from vprkit.cli import build_app
-from vprkit.errors import DataError
-from vprkit.pipeline.models import load_model, shipped_checkpoint
-from vprkit.registry import list_classifiers, list_retrievers
+from vprkit.pipeline.models import load_model, shipped_checkpoint, shipped_methods
 
 #: the pairs issue 18 names; every one must ship a checkpoint
 REQUIRED_CLASSIFIERS = ("dnc", "planet", "hge", "cplanet", "mvmf")
 REQUIRED_RETRIEVERS = ("cosplace", "netvlad", "gem")
 
-
-def _shipped(kind: str, names: list[str]) -> list[str]:
-    found = []
-    for name in names:
-        try:
-            shipped_checkpoint(kind, name)
-        except DataError:
-            continue
-        found.append(name)
-    return found
-
-
-CLASSIFIERS = _shipped("classifier", list_classifiers())
-RETRIEVERS = _shipped("retriever", list_retrievers())
+CLASSIFIERS = shipped_methods("classifier")
+RETRIEVERS = shipped_methods("retriever")
 
 
 def test_every_method_the_issue_names_ships_a_checkpoint():

@@ -27,6 +27,7 @@ __all__ = [
     "resolve_model",
     "set_resolution",
     "shipped_checkpoint",
+    "shipped_methods",
 ]
 
 #: the name under which errors about a classifier's inference settings report them
@@ -71,6 +72,20 @@ def shipped_checkpoint(kind: str, name: str, tag: str = DEFAULT_TAG) -> Path:
         f"{kind} {name!r} ships no checkpoint for {tag!r}; train one with "
         f"`vprkit train {kind} {name} --dataset PATH --out DIR` and pass the folder instead"
     )
+
+
+def shipped_methods(kind: str, tag: str = DEFAULT_TAG) -> list[str]:
+    """The registered methods of ``kind`` that ship a checkpoint for ``tag``, in registry order."""
+    from vprkit.registry import list_methods
+
+    found = []
+    for name in list_methods(kind):
+        try:
+            shipped_checkpoint(kind, name, tag)
+        except DataError:
+            continue
+        found.append(name)
+    return found
 
 
 def resolve_model(kind: str, name_or_path: str, tag: str = DEFAULT_TAG) -> TrainedModel:
