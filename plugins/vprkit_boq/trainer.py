@@ -31,7 +31,7 @@ from vprkit.data.image_list import ImageList
 from vprkit.models.transforms import normalize
 from vprkit.training.augment import train_transform
 from vprkit.training.data import ImageDataset
-from vprkit.training.loop import EpochPlan, TrainingLoop, initial_state, unit_callback
+from vprkit.training.loop import EpochPlan, SingleNetLoop, initial_state, unit_callback
 from vprkit_boq.config import BoQTrainingConfig
 from vprkit_boq.losses import mine_multi_similarity, multi_similarity_loss
 from vprkit_boq.places import Places, sample_place_batches
@@ -90,7 +90,7 @@ def _rng(*keys: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in keys])))
 
 
-class PlaceBatchTrainer(TrainingLoop):
+class PlaceBatchTrainer(SingleNetLoop):
     """Train ``net`` (images → unit descriptors) on ``images`` grouped into ``places``.
 
     ``validate() -> {metric: value}`` runs every ``validate_every`` epochs; the best epoch (by
@@ -103,7 +103,6 @@ class PlaceBatchTrainer(TrainingLoop):
     checkpoint_format = MS_CHECKPOINT_FORMAT
     resume_invariants = _RESUME_INVARIANTS
     unit_key = "iteration"
-    supports_ddp = False
 
     def __init__(
         self,
@@ -121,21 +120,19 @@ class PlaceBatchTrainer(TrainingLoop):
         on_start: Callable[[], None] | None = None,
     ):
         super().__init__(
+            net,
+            images,
             config,
             run_dir,
-            images=images,
+            lambda params: torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay),
+            validate=validate,
+            progress=progress,
+            on_unit=on_iteration,
             data_fingerprint=data_fingerprint,
             allow_new_data=allow_new_data,
-            validate=validate,
-            metric="LR@1",
-            progress=progress,
             on_start=on_start,
-            on_unit=on_iteration,
         )
-        self.net, self.images, self.places = net.to(self.device), images, places
-        self.opt = torch.optim.AdamW(
-            [p for p in net.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
-        )
+        self.places = places
         augment = (
             boq_train_transform(config.image_size)
             if config.augmentation == "boq"
@@ -160,17 +157,6 @@ class PlaceBatchTrainer(TrainingLoop):
         return cfg.lr * scale * cfg.lr_gamma**decays
 
     # ------------------------------------------------------------------------------ strategy
-    def _modules(self) -> dict[str, nn.Module]:
-        return {"net": self.net}
-
-    def _checkpoint_entries(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
-
-    def _load_entries(self, ckpt: dict[str, Any]) -> None:
-        self.net.load_state_dict(ckpt["net"])
-        if ckpt["opt"] is not None:
-            self.opt.load_state_dict(ckpt["opt"])
-
     def _units_per_checkpoint(self) -> int:
         return self.cfg.checkpoint_every
 

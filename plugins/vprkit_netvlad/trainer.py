@@ -33,7 +33,7 @@ from vprkit.models.extract import extract_descriptors
 from vprkit.models.transforms import square_transform
 from vprkit.training.augment import train_transform
 from vprkit.training.data import ImageDataset
-from vprkit.training.loop import EpochPlan, TrainingLoop, initial_state, unit_callback
+from vprkit.training.loop import EpochPlan, SingleNetLoop, initial_state, unit_callback
 from vprkit_netvlad.config import TripletTrainingConfig
 from vprkit_netvlad.mining import PartialMiner, triplet_loss
 
@@ -77,7 +77,7 @@ def _rng(*keys: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in keys])))
 
 
-class TripletTrainer(TrainingLoop):
+class TripletTrainer(SingleNetLoop):
     """Train ``net`` (images → unit descriptors) on ``images`` with ``miner``'s triplets.
 
     ``validate() -> {metric: value}`` runs after every ``validate_every`` epochs; the best epoch
@@ -96,7 +96,6 @@ class TripletTrainer(TrainingLoop):
     unit_key = "chunk"
     checkpoint_last_unit = True  # every chunk is checkpointed: mining one is the expensive part
     epoch_counters: ClassVar[dict[str, Any]] = {"dropped": 0}  # queries without enough negatives in their pool
-    supports_ddp = False
 
     def __init__(
         self,
@@ -114,20 +113,19 @@ class TripletTrainer(TrainingLoop):
         on_start: Callable[[], None] | None = None,
     ):
         super().__init__(
+            net,
+            images,
             config,
             run_dir,
-            images=images,
+            lambda params: torch.optim.Adam(params, lr=config.lr),
+            validate=validate,
+            progress=progress,
+            on_unit=on_chunk,
             data_fingerprint=data_fingerprint,
             allow_new_data=allow_new_data,
-            validate=validate,
-            metric="LR@1",
-            progress=progress,
             on_start=on_start,
-            on_unit=on_chunk,
         )
-        self.net, self.images, self.miner = net, images, miner
-        self.net.to(self.device)
-        self.opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=config.lr)
+        self.miner = miner
         self.train_data = ImageDataset(images, train_transform(config.augmentation, config.image_size))
         self.cache_transform = square_transform(config.image_size)
         self.query_pool = miner.query_rows
@@ -139,17 +137,6 @@ class TripletTrainer(TrainingLoop):
     on_chunk = unit_callback("``f(epoch, chunk)`` after every mined and trained chunk")
 
     # ------------------------------------------------------------------------------ strategy
-    def _modules(self) -> dict[str, nn.Module]:
-        return {"net": self.net}
-
-    def _checkpoint_entries(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
-
-    def _load_entries(self, ckpt: dict[str, Any]) -> None:
-        self.net.load_state_dict(ckpt["net"])
-        if ckpt["opt"] is not None:
-            self.opt.load_state_dict(ckpt["opt"])
-
     def _units_per_checkpoint(self) -> int:
         return 1
 

@@ -55,6 +55,7 @@ from vprkit.training.checkpoint import (
 __all__ = [
     "EpochPlan",
     "LoopConfig",
+    "SingleNetLoop",
     "TrainingLoop",
     "epoch_summary",
     "initial_state",
@@ -395,3 +396,57 @@ class TrainingLoop:
         if self.rank == 0 and not self.best_path.exists():
             self._save_best()
         return dict(self.state)
+
+
+class SingleNetLoop(TrainingLoop):
+    """A strategy that trains one network with one optimizer (BoQ's place batches, NetVLAD's and
+    GeM's triplets): the loop's setup, the ``net`` / ``opt`` checkpoint entries and their resume,
+    written once. Single process (``supports_ddp`` False).
+
+    ``optimizer(params)`` makes the optimizer over the network's trainable parameters; ``on_unit``
+    runs after every unit (the subclass names it: ``on_iteration``, ``on_chunk``); the other
+    arguments are :class:`TrainingLoop`'s.
+    """
+
+    supports_ddp = False
+
+    def __init__(
+        self,
+        net: nn.Module,
+        images: ImageList,
+        config: LoopConfig,
+        run_dir: str | Path,
+        optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
+        *,
+        validate: Callable[[], dict[str, float]] | None = None,
+        progress: Progress | None = None,
+        on_unit: Callable[[int, int], None] | None = None,
+        data_fingerprint: str | None = None,
+        allow_new_data: bool = False,
+        on_start: Callable[[], None] | None = None,
+    ):
+        super().__init__(
+            config,
+            run_dir,
+            images=images,
+            data_fingerprint=data_fingerprint,
+            allow_new_data=allow_new_data,
+            validate=validate,
+            metric="LR@1",
+            progress=progress,
+            on_start=on_start,
+            on_unit=on_unit,
+        )
+        self.net, self.images = net.to(self.device), images
+        self.opt = optimizer([p for p in net.parameters() if p.requires_grad])
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def _checkpoint_entries(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
+
+    def _load_entries(self, ckpt: dict[str, Any]) -> None:
+        self.net.load_state_dict(ckpt["net"])
+        if ckpt["opt"] is not None:
+            self.opt.load_state_dict(ckpt["opt"])
