@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
-from vprkit.training.augment import AUGMENTATION_SERIALIZER, AugmentationConfig, augmentation_validator
+from vprkit.training.augment_config import AUGMENTATION_SERIALIZER, AugmentationConfig, augmentation_validator
 
 __all__ = [
     "DINOV2_HUB_NAMES",

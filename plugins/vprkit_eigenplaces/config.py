@@ -9,7 +9,7 @@ from pydantic import Field
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
-from vprkit.training.augment import Augmentation, default_preset
+from vprkit.training.augment_config import Augmentation, default_preset
 from vprkit.training.config import TrainingConfig
 
 __all__ = ["EigenPlacesPartitionConfig", "EigenPlacesRetrieverConfig", "EigenPlacesTrainingConfig"]

@@ -16,7 +16,12 @@ from pydantic import Field, model_validator
 
 from vprkit.config import VprkitConfig
 from vprkit.models.transform_config import TestTransform
-from vprkit.training.augment import AUGMENTATION_SERIALIZER, AugmentationConfig, augmentation_validator, default_preset
+from vprkit.training.augment_config import (
+    AUGMENTATION_SERIALIZER,
+    AugmentationConfig,
+    augmentation_validator,
+    default_preset,
+)
 from vprkit.training.config import TrainingConfig
 
 __all__ = [

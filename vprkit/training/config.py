@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from vprkit.config import VprkitConfig
-from vprkit.training.augment import Augmentation, default_preset
+from vprkit.training.augment_config import Augmentation, default_preset
 
 __all__ = ["TrainingConfig"]
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vprkit.training.augment import Augmentation, default_preset
+from vprkit.training.augment_config import Augmentation, default_preset
 from vprkit.training.config import TrainingConfig
 
 __all__ = ["JointTrainingConfig"]
