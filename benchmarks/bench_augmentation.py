@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from bench_methods import ROOT, Method, ensure_trained, evaluate
 from docs_tables import table_head, write_between_markers
 from machine import machine_block
+from query_noise import noise_points, query_counts
 
 MODELS = [
     Method("dnc", "classifier", "dnc", "D&C, paper (dnc)", "synthcity_small_dnc.yaml"),
@@ -60,21 +60,6 @@ def pipelines(runs: Path) -> dict[str, tuple[Path | None, Path | None]]:
         rows[f"CosPlace alone, {recipe}"] = (None, runs / cosplace)
         rows[f"D&C + CosPlace top-100, {recipe}"] = (runs / dnc, runs / cosplace)
     return rows
-
-
-def query_counts(dataset: str) -> dict[str, int]:
-    """Test queries per condition of an embedded city (its ``synthcity.json``)."""
-    from vprkit.data.resolve import resolve_dataset
-
-    root, _ = resolve_dataset(dataset)
-    summary = json.loads((root / "synthcity.json").read_text(encoding="utf-8"))
-    return summary["queries_per_condition"]["test/queries"]
-
-
-def noise_points(p_percent: float, n: int) -> float:
-    """One binomial standard error of a recall of ``p_percent`` on ``n`` queries, in points."""
-    p = min(max(p_percent / 100, 0.05), 0.95)  # a floor, so 0 % does not claim zero noise
-    return 100 * math.sqrt(p * (1 - p) / max(n, 1))
 
 
 def table(rows: dict[str, dict], conditions: tuple[str, ...]) -> list[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from docs_tables import table_head, write_between_markers
 from machine import machine_block
+from query_noise import noise_points, query_counts
 
 from vprkit.pipeline.models import shipped_methods
 from vprkit.pipeline.run import RunConfig, run_pipeline
@@ -61,10 +62,15 @@ def main() -> None:
                 "chance_lr": report.get("chance_lr"),
             }
             print(classifier, retriever, report["lr"]["1"], flush=True)
+    checks = combined_vs_retrieval(cells, query_counts(args.dataset))
     name = "every_pair.json" if args.dataset == "synthcity" else f"every_pair_{args.dataset}.json"
     out = ROOT / "benchmarks" / "results" / name
     out.write_text(
-        json.dumps({"machine": machine_block(), "dataset": args.dataset, "cells": cells}, indent=2) + "\n",
+        json.dumps(
+            {"machine": machine_block(), "dataset": args.dataset, "cells": cells, "combined_vs_retrieval": checks},
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     lines = table_head("| classifier ↓ retriever → | " + " | ".join(retrievers) + " |")
@@ -88,7 +94,39 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d')} with the shipped checkpoints; regenerate: "
         f"`python benchmarks/bench_every_pair.py{'' if args.dataset == 'synthcity' else ' --dataset ' + args.dataset}`.",
     ]
-    write_between_markers(Path(args.docs), {args.marker: lines})
+    check_lines = table_head(
+        "| condition | queries | D&C alone | D&C + CosPlace top-100 | CosPlace alone | one SE | worse by more |"
+    )
+    for c in checks:
+        check_lines.append(
+            f"| {c['condition']} | {c['queries']} | {c['dnc']:.1f} | {c['dnc_cosplace']:.1f} | {c['cosplace']:.1f} "
+            f"| {c['standard_error']:.1f} | {'yes' if c['worse_than_noise'] else 'no'} |"
+        )
+    write_between_markers(Path(args.docs), {args.marker: lines, f"{args.marker}-check": check_lines})
+
+
+def combined_vs_retrieval(cells: dict[str, dict[str, dict]], counts: dict[str, int]) -> list[dict]:
+    """Issue 18's criterion per query condition: is D&C + CosPlace top-100 worse than CosPlace
+    alone by more than one binomial standard error of the CosPlace figure on that condition's
+    queries? With D&C alone beside it, which says whether the classifier's cells lost the place."""
+    mixed = cells["dnc"]["cosplace"]["by_condition"]
+    alone = cells["none"]["cosplace"]["by_condition"]
+    classes = cells["dnc"]["none"]["by_condition"]
+    checks = []
+    for condition in sorted(alone, key=lambda c: (c != "clean", c)):
+        se = noise_points(alone[condition], counts[condition])
+        checks.append(
+            {
+                "condition": condition,
+                "queries": counts[condition],
+                "dnc": classes[condition],
+                "dnc_cosplace": mixed[condition],
+                "cosplace": alone[condition],
+                "standard_error": round(se, 2),
+                "worse_than_noise": alone[condition] - mixed[condition] > se,
+            }
+        )
+    return checks
 
 
 if __name__ == "__main__":
