@@ -96,3 +96,20 @@ def test_local_dataset_reads_splits(tmp_path):
     with pytest.raises(DataError, match="set its root"):
         LocalDataset("x", LocalDatasetConfig()).load_split("train")
     assert dataset_protocol.LINK_MODES == ("symlink", "hardlink", "copy")
+
+
+def test_show_an_embedded_city_describes_its_generated_folder(synthcity_tiny, tmp_path, monkeypatch, capsys):
+    # the cache's embedded city is synthcity tiny, linked in with the marker a finished generation leaves
+    city = tmp_path / "cache" / "datasets" / "synthcity-small-seed0"
+    city.mkdir(parents=True)
+    for entry in synthcity_tiny.iterdir():
+        (city / entry.name).symlink_to(entry)
+    (city / ".complete").write_text("ok\n")
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, _ = _run(["datasets", "show", "synthcity", "--json"], capsys)
+    info = json.loads(out)
+    counts = {s["split"]: s["images"] for s in info["splits"]}
+    assert code == 0 and Path(info["root"]) == city
+    assert counts["test/queries"] == len(list((synthcity_tiny / "images" / "test" / "queries").iterdir()))
+    code, _, _ = _run(["datasets", "show", "synthcity", "--png", str(tmp_path / "map.png")], capsys)
+    assert code == 0 and (tmp_path / "map.png").stat().st_size > 1000

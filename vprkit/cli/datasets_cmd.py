@@ -126,16 +126,26 @@ def _print_report(report) -> None:
 
 @app.command("show")
 def show_cmd(
-    path: Annotated[str, typer.Argument(help="Dataset root, a folder of images, or a registered dataset name.")],
+    path: Annotated[
+        str, typer.Argument(help="Dataset root, image folder, embedded city (synthcity...) or registered name.")
+    ],
     png: PngOpt = None,
     zone: ZoneOpt = None,
     keep_mixed_zones: KeepZonesOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """List a dataset's splits and query sets (with counts and its benchmark protocol); --png also draws a map."""
+    from vprkit.data.resolve import EMBEDDED_DATASETS
     from vprkit.data.show import describe_folder, describe_spec
 
     root = Path(path)
+    if path in EMBEDDED_DATASETS and not root.exists():
+        # the embedded city is a folder in the cache (generated on first use), as for `vprkit run`
+        from vprkit.cli.progress import step_progress
+        from vprkit.data.resolve import resolve_dataset
+
+        with step_progress(not json) as progress:
+            root = resolve_dataset(path, progress=progress)[0]
     if not root.exists():
         from vprkit.registry import list_datasets
 
