@@ -15,7 +15,7 @@ import tomllib
 from vprkit import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "faiss", "timm", "hnswlib", "torchvision")
+HEAVY = ("torch", "faiss", "timm", "hnswlib", "torchvision", "cv2", "kornia")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -76,6 +76,7 @@ def test_hook_reference_page_matches_hookspecs():
             "vprkit_classifiers",
             "vprkit_retrievers",
             "vprkit_indexes",
+            "vprkit_rerankers",
             "vprkit_datasets",
             "vprkit_commands",
         ]
@@ -103,7 +104,7 @@ def test_plugins_list_json_is_pure_json_on_stdout():
         [sys.executable, "-m", "vprkit", "plugins", "list", "--json"], capture_output=True, text=True, timeout=60
     )
     data = json.loads(proc.stdout)
-    assert set(data["methods"]) == {"partitioner", "classifier", "retriever", "index", "dataset"}
+    assert set(data["methods"]) == {"partitioner", "classifier", "retriever", "index", "reranker", "dataset"}
     assert {p["name"] for p in data["plugins"]} >= {"dnc", "cosplace", "faiss", "synthcity"}
 
 

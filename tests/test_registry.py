@@ -20,8 +20,8 @@ def foo_installed(monkeypatch, fresh_plugins):
     reset_plugins()
 
 
-def test_kinds_are_the_five_of_the_design():
-    assert KINDS == ("partitioner", "classifier", "retriever", "index", "dataset")
+def test_kinds_are_the_six_of_the_design():
+    assert KINDS == ("partitioner", "classifier", "retriever", "index", "reranker", "dataset")
 
 
 def test_wildcards_filter_names(foo_installed):

@@ -14,6 +14,7 @@ partitioner     ``create_partitioner(name)``                 :class:`Partitioner
 classifier      ``create_classifier(name)`` / ``load``       :class:`Classifier`
 retriever       ``create_retriever(name)`` / ``load``        :class:`Retriever`
 index           ``create_index(name)`` / ``load_index``      :class:`NearestIndex`
+reranker        ``create_reranker(name)``                    :class:`Reranker` → :class:`Reranked`
 dataset         ``create_dataset(name)``                     :class:`DatasetProvider`
 ==============  ===========================================  ======================================
 
@@ -23,7 +24,7 @@ the CLI (:mod:`vprkit.cli.progress`), the library default is :class:`NullProgres
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -41,14 +42,19 @@ if TYPE_CHECKING:  # annotations only: keep this module free of torch / pydantic
 __all__ = [
     "Classifier",
     "DatasetProvider",
+    "LocalFeatures",
     "LogProgress",
     "NearestIndex",
     "NullProgress",
     "Partitioner",
     "Progress",
+    "RerankCandidates",
+    "Reranked",
+    "Reranker",
     "Retriever",
     "TrainRequest",
     "TrainedModel",
+    "Verification",
 ]
 
 
@@ -218,6 +224,115 @@ class NearestIndex(Protocol):
     def memory_bytes(self) -> int: ...
 
     def save(self, folder: str | Path) -> Path: ...
+
+
+# ------------------------------------------------------------------------------------ re-rankers
+@dataclass(frozen=True)
+class LocalFeatures:
+    """The local features of one image.
+
+    Attributes:
+        keypoints: ``(n, 2)`` float32 pixel coordinates (x, y) in the image as given.
+        descriptors: ``(n, d)`` one row per keypoint, in the method's own dtype (SIFT: uint8,
+            learned features: float32).
+    """
+
+    keypoints: np.ndarray
+    descriptors: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.keypoints.nbytes + self.descriptors.nbytes)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Geometric verification of one (query, candidate) pair.
+
+    Attributes:
+        inliers: tentative matches consistent with the fitted geometry (0 when none could be fitted).
+        matches: ``(inliers, 2)`` int64 (query keypoint, candidate keypoint) of the inlier matches.
+        tentative: matches that passed the descriptor test (ratio test, or the matcher's own).
+    """
+
+    inliers: int
+    matches: np.ndarray
+    tentative: int = 0
+
+
+@dataclass(frozen=True)
+class RerankCandidates:
+    """A query's shortlist, in retrieval order.
+
+    Attributes:
+        rows: ``(K,)`` int64 database rows.
+        scores: ``(K,)`` float32 retrieval scores (similarities).
+        images: the K database images (PIL, RGB), when their features are not given.
+        features: the K images' :class:`LocalFeatures` (from a feature store), when known.
+    """
+
+    rows: np.ndarray
+    scores: np.ndarray
+    images: Sequence[Any] | None = None
+    features: Sequence[LocalFeatures] | None = None
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """The shortlist re-ordered by a :class:`Reranker`, best first.
+
+    Attributes:
+        order: ``(K,)`` int64 positions into the given candidates (a permutation).
+        rows: ``(K,)`` int64 the database rows, re-ordered.
+        scores: ``(K,)`` float32 the re-ranker's scores (the inlier count), non-increasing.
+        retrieval_scores: ``(K,)`` float32 the candidates' retrieval scores, re-ordered.
+        inliers: ``(K,)`` int64 the evidence: inlier matches per candidate, re-ordered.
+        matches: per re-ordered candidate, its ``(m, 2)`` inlier matches (query, candidate keypoint).
+        query: the query's local features (the keypoints ``matches`` index).
+        candidates: the re-ordered candidates' local features.
+    """
+
+    order: np.ndarray
+    rows: np.ndarray
+    scores: np.ndarray
+    retrieval_scores: np.ndarray
+    inliers: np.ndarray
+    matches: tuple[np.ndarray, ...]
+    query: LocalFeatures
+    candidates: tuple[LocalFeatures, ...]
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """What a re-ranker factory returns: local features, pairwise verification and re-ranking.
+
+    ``rerank`` verifies the query against each candidate (``threads`` pairs at a time) and sorts by
+    the verification score, highest first; ties keep their retrieval order (a stable sort), so the
+    result is deterministic. ``fingerprint`` covers everything that changes the features
+    (method, config, weights): database features are cached under it.
+    :class:`vprkit.rerank.RerankerBase` implements ``rerank`` from ``extract`` and ``verify``.
+    """
+
+    name: ClassVar[str]
+
+    @property
+    def config(self) -> BaseModel:
+        """The validated config (an instance of the spec's ``config`` class)."""
+        ...
+
+    def fingerprint(self) -> str: ...
+
+    def extract(self, image: Any) -> LocalFeatures: ...
+
+    def verify(self, query: LocalFeatures, candidate: LocalFeatures) -> Verification: ...
+
+    def rerank(self, query: Any, candidates: RerankCandidates, *, threads: int = 1) -> Reranked: ...
 
 
 # ------------------------------------------------------------------------------------ datasets

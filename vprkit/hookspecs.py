@@ -13,13 +13,13 @@ implements any of these hooks with the ``vprkit.hookimpl`` marker::
         return [PartitionerSpec(name="foo", factory="foo_pkg.impl:FooPartitioner",
                                 config=FooConfig, description="...")]
 
-A plugin that only registers specs is a :class:`vprkit.SpecPlugin`, which implements the five
+A plugin that only registers specs is a :class:`vprkit.SpecPlugin`, which implements the six
 ``vprkit_<kind>s`` hooks for it (entry point ``foo = "foo_pkg:plugin"``)::
 
     plugin = SpecPlugin(PartitionerSpec(name="foo", factory="foo_pkg.impl:FooPartitioner",
                                         config=FooConfig, description="..."))
 
-The five ``vprkit_<kind>s`` hooks each return an iterable of spec objects (may be empty). They
+The six ``vprkit_<kind>s`` hooks each return an iterable of spec objects (may be empty). They
 are called once, when the registry is first used; they must be cheap and import-light: put heavy
 imports (torch, faiss, timm) in the module the spec's ``factory`` names. ``vprkit_commands`` adds
 sub-commands to the Typer application of the ``vprkit`` CLI.
@@ -38,7 +38,7 @@ import pluggy
 if TYPE_CHECKING:  # only for annotations: keep this module import-light
     import typer
 
-    from vprkit.specs import ClassifierSpec, DatasetSpec, IndexSpec, PartitionerSpec, RetrieverSpec
+    from vprkit.specs import ClassifierSpec, DatasetSpec, IndexSpec, PartitionerSpec, RerankerSpec, RetrieverSpec
 
 PROJECT_NAME = "vprkit"
 
@@ -81,6 +81,16 @@ def vprkit_indexes() -> Iterable[IndexSpec]:
     """Return the nearest-neighbour indexes this plugin provides.
 
     An index stores database descriptors and answers k-NN queries over all rows or only given rows.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def vprkit_rerankers() -> Iterable[RerankerSpec]:
+    """Return the re-rankers this plugin provides.
+
+    A re-ranker re-orders a query's retrieved shortlist (database rows, their images and scores)
+    by verifying local features, returning new scores and the evidence (inlier counts).
     """
     raise NotImplementedError
 

@@ -96,6 +96,7 @@ class SpecPlugin:
     vprkit_classifiers = _spec_hook("classifier")
     vprkit_retrievers = _spec_hook("retriever")
     vprkit_indexes = _spec_hook("index")
+    vprkit_rerankers = _spec_hook("reranker")
     vprkit_datasets = _spec_hook("dataset")
 
     def __init__(self, *specs: MethodSpec) -> None:

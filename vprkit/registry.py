@@ -22,7 +22,7 @@ from vprkit.errors import PluginError, UnknownNameError
 from vprkit.plugins import DISABLE_ENV, Registered, disabled_plugins, registered_specs
 
 if TYPE_CHECKING:
-    from vprkit.contracts import Classifier, DatasetProvider, NearestIndex, Partitioner, Retriever
+    from vprkit.contracts import Classifier, DatasetProvider, NearestIndex, Partitioner, Reranker, Retriever
 
 from vprkit.specs import (
     SPEC_TYPES,
@@ -31,6 +31,7 @@ from vprkit.specs import (
     IndexSpec,
     MethodSpec,
     PartitionerSpec,
+    RerankerSpec,
     RetrieverSpec,
 )
 
@@ -41,12 +42,14 @@ __all__ = [
     "create_dataset",
     "create_index",
     "create_partitioner",
+    "create_reranker",
     "create_retriever",
     "get_classifier_spec",
     "get_dataset_spec",
     "get_index_spec",
     "get_partitioner_spec",
     "get_registered",
+    "get_reranker_spec",
     "get_retriever_spec",
     "get_spec",
     "licensed",
@@ -55,6 +58,7 @@ __all__ = [
     "list_indexes",
     "list_methods",
     "list_partitioners",
+    "list_rerankers",
     "list_retrievers",
     "missing_partitioner",
 ]
@@ -91,6 +95,7 @@ _REQUIRED = {
     "classifier": ("save", "load", "fingerprint"),
     "retriever": ("save", "load", "fingerprint", "encode"),
     "index": ("build", "search", "search_rows", "save"),
+    "reranker": ("fingerprint", "extract", "verify", "rerank"),
 }
 
 
@@ -162,6 +167,11 @@ def list_indexes(filter: str | Iterable[str] = "*") -> list[str]:
     return list_methods("index", filter)
 
 
+def list_rerankers(filter: str | Iterable[str] = "*") -> list[str]:
+    """Names of registered re-rankers matching ``filter``."""
+    return list_methods("reranker", filter)
+
+
 def list_datasets(filter: str | Iterable[str] = "*") -> list[str]:
     """Names of registered datasets matching ``filter``."""
     return list_methods("dataset", filter)
@@ -181,6 +191,10 @@ def get_retriever_spec(name: str) -> RetrieverSpec:
 
 def get_index_spec(name: str) -> IndexSpec:
     return get_spec("index", name)  # type: ignore[return-value]
+
+
+def get_reranker_spec(name: str) -> RerankerSpec:
+    return get_spec("reranker", name)  # type: ignore[return-value]
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
@@ -205,6 +219,11 @@ def create_retriever(name: str, config: BaseModel | dict[str, Any] | None = None
 def create_index(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> NearestIndex:
     """Build index ``name``."""
     return cast("NearestIndex", create("index", name, config, **overrides))
+
+
+def create_reranker(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> Reranker:
+    """Build re-ranker ``name`` (overrides are config fields, e.g. ``ratio=0.75``)."""
+    return cast("Reranker", create("reranker", name, config, **overrides))
 
 
 def create_dataset(name: str, config: BaseModel | dict[str, Any] | None = None, **overrides: Any) -> DatasetProvider:

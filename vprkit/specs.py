@@ -36,6 +36,7 @@ __all__ = [
     "PaperResult",
     "PartitionerSpec",
     "Release",
+    "RerankerSpec",
     "RetrieverSpec",
     "resolve_callable",
 ]
@@ -240,6 +241,22 @@ class IndexSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
+class RerankerSpec(MethodSpec):
+    """A re-ranker: re-orders a query's retrieved shortlist by verifying local features
+    (:class:`vprkit.contracts.Reranker`).
+
+    ``factory(config)`` returns the re-ranker. A learned matcher states where its weights come from
+    on its ``card`` and lists the files its authors published in ``releases`` (fetched only when
+    the user asks for them, checked against ``sha256``); a method that needs no weights leaves both
+    empty.
+    """
+
+    kind: ClassVar[str] = "reranker"
+    releases: tuple[Release, ...] = ()
+    card: ModelCard = field(default_factory=ModelCard)
+
+
+@dataclass(frozen=True)
 class EvalProtocol:
     """How a benchmark is scored, as its papers do it.
 
@@ -294,5 +311,6 @@ SPEC_TYPES: dict[str, type[MethodSpec]] = {
     "classifier": ClassifierSpec,
     "retriever": RetrieverSpec,
     "index": IndexSpec,
+    "reranker": RerankerSpec,
     "dataset": DatasetSpec,
 }

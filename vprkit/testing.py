@@ -38,6 +38,12 @@ What is checked, per kind:
   returns only allowed rows, agrees between a shared row array and per-query copies (and with
   ``search`` for an exact index); save/load round trip; stale fingerprints and changed payloads
   refused; bad input refused; ``add`` numbers rows after the existing ones.
+* **reranker** (:func:`check_reranker`): ``extract`` gives keypoints inside the image and
+  descriptors of the declared width and dtype, the same twice, no error on a flat image; ``verify``
+  returns inliers with matches that index both images, and none against an image without keypoints; ``rerank`` returns a permutation of the
+  shortlist with non-increasing scores, ties in retrieval order, the same twice and the same from
+  images as from their features; the features survive a :func:`~vprkit.rerank.database_features`
+  store round trip; the fingerprint is stable and follows the config.
 * **dataset** (:func:`check_dataset`): the spec's splits, counts, protocol and query sets agree;
   the factory's object has ``generate``; ``generate`` either writes the standard layout with the
   counts it returns or (a downloadable dataset) fails with an error that says what to do.
@@ -75,11 +81,13 @@ __all__ = [
     "check_index_search_rows",
     "check_index_tampering",
     "check_partitioner",
+    "check_reranker",
     "check_retriever",
     "has_field",
     "index_data",
     "parametrize_registered",
     "registered",
+    "reranker_images",
     "small_config",
     "synthetic_city",
 ]
@@ -509,6 +517,156 @@ def check_retriever(
     _require(torch.allclose(loaded.encode(images), desc, atol=1e-6), f"{who}: a loaded model encodes differently")
     _check_fingerprint_follows_weights(loaded, who)
     return model
+
+
+# ----------------------------------------------------------------------------------- re-rankers
+def reranker_images(n: int = 4, size: int = 96, *, seed: int = 0) -> list[Any]:
+    """``n`` textured RGB PIL images of ``size`` pixels (random blocks, bilinear-smoothed): image 0
+    is the query, image 1 an exact copy of it, image 2 the query shifted by a few pixels, the rest
+    other scenes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+
+    def scene() -> np.ndarray:
+        return np.asarray(
+            Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).resize(
+                (size + 8, size + 8), Image.Resampling.BILINEAR
+            )
+        )
+
+    base = scene()
+    arrays = [base[:size, :size], base[:size, :size].copy(), base[5 : 5 + size, 3 : 3 + size]]
+    arrays += [scene()[:size, :size] for _ in range(max(n - 3, 0))]
+    return [Image.fromarray(np.ascontiguousarray(a)) for a in arrays[:n]]
+
+
+def check_reranker(
+    name: str,
+    tmp_dir: str | Path,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    images: Any = None,
+) -> Any:
+    """Check re-ranker ``name`` (small offline settings: ``pretrained=False``) on ``images``
+    (default :func:`reranker_images`: the first is the query). Returns the re-ranker."""
+    from PIL import Image
+
+    from vprkit.contracts import LocalFeatures, RerankCandidates, Reranked, Reranker, Verification
+    from vprkit.data.image_list import ImageList
+    from vprkit.registry import create_reranker
+
+    who = f"reranker {name!r}"
+    config = small_config("reranker", name, overrides)
+    reranker = create_reranker(name, config)
+    _require(
+        isinstance(reranker, Reranker),
+        f"{who}: {type(reranker).__name__} does not have what vprkit.contracts.Reranker declares "
+        "(name, config, fingerprint, extract, verify, rerank)",
+    )
+    images = list(images) if images is not None else reranker_images()
+    _require(len(images) >= 3, f"{who}: the check needs at least 3 images")
+    dim, dtype = getattr(reranker, "descriptor_dim", 0), getattr(reranker, "descriptor_dtype", None)
+
+    feats = [reranker.extract(img) for img in images]
+    for i, (img, f) in enumerate(zip(images, feats)):
+        _require(isinstance(f, LocalFeatures), f"{who}: extract returned {type(f).__name__}, not LocalFeatures")
+        n = len(f)
+        _require(
+            f.keypoints.shape == (n, 2) and f.keypoints.dtype == np.float32, f"{who}: keypoints not (n, 2) float32"
+        )
+        _require(
+            f.descriptors.ndim == 2 and f.descriptors.shape[0] == n, f"{who}: descriptors not one row per keypoint"
+        )
+        if dim:
+            _require(
+                f.descriptors.shape[1] == dim,
+                f"{who}: descriptors have {f.descriptors.shape[1]} columns, declares {dim}",
+            )
+        if dtype:
+            _require(
+                str(f.descriptors.dtype) == dtype, f"{who}: descriptors are {f.descriptors.dtype}, declares {dtype}"
+            )
+        w, h = img.size
+        inside = (
+            (f.keypoints >= -0.5).all()
+            and (f.keypoints[:, 0] <= w - 0.5).all()
+            and (f.keypoints[:, 1] <= h - 0.5).all()
+        )
+        _require(bool(inside), f"{who}: keypoints of image {i} lie outside its {w}×{h} pixels")
+    _require(len(feats[0]) > 0, f"{who}: no keypoints on a textured image")
+    again = reranker.extract(images[0])
+    _require(
+        np.array_equal(again.keypoints, feats[0].keypoints) and np.array_equal(again.descriptors, feats[0].descriptors),
+        f"{who}: extract is not deterministic",
+    )
+    reranker.extract(Image.new("RGB", images[0].size, (128, 128, 128)))  # a flat image is no error
+    flat = LocalFeatures(
+        np.zeros((0, 2), np.float32), np.zeros((0, dim or feats[0].descriptors.shape[1]), feats[0].descriptors.dtype)
+    )
+
+    check = reranker.verify(feats[0], feats[1])
+    _require(isinstance(check, Verification), f"{who}: verify returned {type(check).__name__}")
+    _require(check.inliers >= 0 and check.matches.shape == (check.inliers, 2), f"{who}: inliers and matches disagree")
+    if check.inliers:
+        _require(
+            (check.matches[:, 0] < len(feats[0])).all() and (check.matches[:, 1] < len(feats[1])).all(),
+            f"{who}: matches index keypoints that do not exist",
+        )
+    none = reranker.verify(feats[0], flat)
+    _require(none.inliers == 0, f"{who}: inliers against an image without keypoints")
+
+    rows = np.arange(100, 100 + len(images) - 1, dtype=np.int64)[::-1].copy()
+    scores = np.linspace(0.9, 0.5, len(rows)).astype(np.float32)
+    by_image = reranker.rerank(images[0], RerankCandidates(rows, scores, images=images[1:]))
+    _require(isinstance(by_image, Reranked), f"{who}: rerank returned {type(by_image).__name__}")
+    k = len(rows)
+    _require(sorted(by_image.order.tolist()) == list(range(k)), f"{who}: rerank's order is not a permutation")
+    _require(np.array_equal(by_image.rows, rows[by_image.order]), f"{who}: rows do not follow the order")
+    _require(
+        np.array_equal(by_image.retrieval_scores, scores[by_image.order]), f"{who}: retrieval scores do not follow"
+    )
+    _require(bool((np.diff(by_image.scores) <= 0).all()), f"{who}: scores are not best first")
+    _require(len(by_image.matches) == k and len(by_image.candidates) == k, f"{who}: evidence for each candidate")
+    ties = by_image.scores[1:] == by_image.scores[:-1]
+    _require(
+        bool((by_image.order[1:][ties] > by_image.order[:-1][ties]).all()), f"{who}: ties lost their retrieval order"
+    )
+    twice = reranker.rerank(images[0], RerankCandidates(rows, scores, images=images[1:]), threads=2)
+    _require(np.array_equal(twice.order, by_image.order), f"{who}: rerank is not deterministic (threads=2)")
+    by_feats = reranker.rerank(feats[0], RerankCandidates(rows, scores, features=feats[1:]))
+    _require(np.array_equal(by_feats.order, by_image.order), f"{who}: features and images rank differently")
+    _require(np.array_equal(by_feats.inliers, by_image.inliers), f"{who}: features and images verify differently")
+
+    # the local-feature store keeps the features exactly
+    from vprkit.rerank.store import database_features
+
+    folder = Path(tmp_dir) / f"reranker-{name}"
+    (folder / "db").mkdir(parents=True, exist_ok=True)
+    names = [f"{i:03d}.png" for i in range(len(images))]
+    for img, fname in zip(images, names):
+        img.save(folder / "db" / fname)
+    z = np.zeros(len(names))
+    db = ImageList(folder / "db", np.array(names), z, z, 10, "S", z, z, z)
+    store = database_features(reranker, db, cache=folder / "cache", shard_images=2)
+    for i, f in enumerate(feats):
+        got = store[i]
+        _require(
+            np.array_equal(got.keypoints, f.keypoints) and np.array_equal(got.descriptors, f.descriptors),
+            f"{who}: the feature store changes the features of image {i}",
+        )
+    again_store = database_features(reranker, db, cache=folder / "cache")
+    _require(again_store.root == store.root, f"{who}: the feature store is not reused")
+
+    second = create_reranker(name, config)
+    _require(second.fingerprint() == reranker.fingerprint(), f"{who}: fingerprint differs between two creations")
+    fields = type(config).model_fields
+    for field_name in ("ratio", "filter_threshold", "ransac_threshold"):
+        if field_name in fields:
+            other = create_reranker(name, config.model_copy(update={field_name: getattr(config, field_name) * 0.5}))
+            _require(other.fingerprint() != reranker.fingerprint(), f"{who}: fingerprint ignores {field_name}")
+            break
+    return reranker
 
 
 # ----------------------------------------------------------------------------------- indexes

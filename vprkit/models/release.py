@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from vprkit.errors import ConfigError, DataError, UnknownNameError
 from vprkit.fileio import file_checksum
-from vprkit.specs import ModelSpec, Release
+from vprkit.specs import MethodSpec, ModelSpec, Release
 
 if TYPE_CHECKING:
     from vprkit.contracts import TrainedModel
@@ -108,13 +108,13 @@ def find_importable(name: str) -> ModelSpec:
     )
 
 
-def _release_cache(spec: ModelSpec) -> Path:
+def _release_cache(spec: MethodSpec) -> Path:
     from vprkit.data.cache import cache_dir
 
     return cache_dir() / "releases" / f"{spec.kind}-{spec.name}"
 
 
-def download_release(spec: ModelSpec, release: Release, progress: bool = True) -> tuple[Path, str]:
+def download_release(spec: MethodSpec, release: Release, progress: bool = True) -> tuple[Path, str]:
     """The release file in the cache (downloaded on first use) and its SHA-256.
 
     The checksum is checked against the one the spec publishes; when the spec has none, the

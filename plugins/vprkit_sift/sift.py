@@ -1,0 +1,85 @@
+"""The `sift` re-ranker: OpenCV SIFT features, brute-force 2-NN matching with Lowe's ratio test,
+and the RANSAC inlier count of a fundamental matrix (or homography) as the new score."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from vprkit.contracts import LocalFeatures, Verification
+from vprkit.rerank.base import RerankerBase, as_gray, empty_features, ransac_verify
+from vprkit_sift.config import SiftConfig
+
+
+class SiftReranker(RerankerBase):
+    """SIFT re-ranking. Descriptors are stored as uint8 (OpenCV computes them as saturated bytes,
+    so nothing is lost): 128 bytes + 8 bytes of keypoint per feature.
+
+    OpenCV's own thread pool is set to one thread: the parallelism is vprkit's (one query's
+    candidates verified ``--threads`` at a time), which keeps the cores from being oversubscribed.
+    """
+
+    name: ClassVar[str] = "sift"
+    descriptor_dim: ClassVar[int] = 128
+    descriptor_dtype: ClassVar[str] = "uint8"
+
+    def __init__(self, config: SiftConfig | None = None) -> None:
+        super().__init__(config or SiftConfig())
+        cv2.setNumThreads(1)
+
+    @property
+    def cfg(self) -> SiftConfig:
+        assert isinstance(self.config, SiftConfig)
+        return self.config
+
+    def extract(self, image: Any) -> LocalFeatures:
+        """SIFT keypoints (x, y in the image's pixels) and uint8 descriptors of a PIL image or array."""
+        gray = as_gray(image)
+        scale = self.cfg.upscale
+        if scale != 1.0:
+            h, w = gray.shape
+            size = (max(round(w * scale), 1), max(round(h * scale), 1))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
+        # a fresh detector per call: cv2 objects are not documented as safe to share across threads
+        sift = cv2.SIFT.create(
+            nfeatures=self.cfg.max_keypoints,
+            nOctaveLayers=self.cfg.octave_layers,
+            contrastThreshold=self.cfg.contrast_threshold,
+            edgeThreshold=self.cfg.edge_threshold,
+            sigma=self.cfg.sigma,
+        )
+        kps, desc = sift.detectAndCompute(gray, None)
+        if not kps or desc is None:
+            return empty_features(self.descriptor_dim, np.uint8)
+        xy = np.array([kp.pt for kp in kps], dtype=np.float32)
+        if scale != 1.0:
+            xy = (xy + 0.5) / np.float32(scale) - 0.5  # pixel centres of the upscaled image → the original's
+        return LocalFeatures(xy, np.clip(np.rint(desc), 0, 255).astype(np.uint8))
+
+    def tentative_matches(self, query: LocalFeatures, candidate: LocalFeatures) -> np.ndarray:
+        """``(m, 2)`` int64 (query, candidate) keypoint pairs passing the ratio test."""
+        if len(query) == 0 or len(candidate) < 2:
+            return np.zeros((0, 2), np.int64)
+        matcher = cv2.BFMatcher(cv2.NORM_L2)
+        knn = matcher.knnMatch(query.descriptors.astype(np.float32), candidate.descriptors.astype(np.float32), k=2)
+        pairs = np.array(
+            [(m[0].queryIdx, m[0].trainIdx, m[0].distance, m[1].distance) for m in knn if len(m) == 2],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        keep = pairs[:, 2] < self.cfg.ratio * pairs[:, 3]
+        return pairs[keep, :2].astype(np.int64)
+
+    def verify(self, query: LocalFeatures, candidate: LocalFeatures) -> Verification:
+        """Ratio-test matches, then RANSAC; the inliers of the fitted model (0 if none fits)."""
+        c = self.cfg
+        return ransac_verify(
+            query,
+            candidate,
+            self.tentative_matches(query, candidate),
+            geometry=c.geometry,
+            threshold=c.ransac_threshold,
+            confidence=c.confidence,
+            max_iters=c.max_iters,
+        )
