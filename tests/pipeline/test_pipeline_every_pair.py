@@ -68,3 +68,39 @@ def test_every_pair_runs_with_the_shipped_checkpoints(classifier, retriever, def
     report = json.loads(result.stdout)[0]
     assert (report["config"]["classifier"], report["config"]["retriever"]) == (classifier, retriever)
     assert report["queries"] == 40 and 0 <= report["lr"]["1"] <= report["lr"]["20"] <= 100
+
+
+#: issue 19: the third stage, each re-ranker with small offline settings (lightglue: random weights)
+RERANKER_ARGS = {
+    "sift": ["--rerank-k", "5"],
+    "lightglue": ["--rerank-k", "3", "--reranker-set", "max_keypoints=16"],
+}
+
+
+def test_every_registered_reranker_is_exercised():
+    from vprkit import list_rerankers
+
+    assert set(list_rerankers()) == set(RERANKER_ARGS)
+
+
+#: every classifier (and none) × every retriever with `sift`; the learned matcher, whose pipeline path is
+#: the same code and whose random-weight DISK costs ~10 s a run on 2 CPU cores, runs on one pair
+COMBINATIONS = [
+    *((c, r, "sift") for c in [*CLASSIFIERS, "none"] for r in RETRIEVERS),
+    ("dnc", "cosplace", "lightglue"),
+]
+
+
+@pytest.mark.parametrize(("classifier", "retriever", "reranker"), COMBINATIONS)
+def test_every_classifier_retriever_reranker_runs(classifier, retriever, reranker, default_city_cache, monkeypatch):
+    """Classifier (or none) × retriever × re-ranker from ``vprkit run``; ``--reranker none`` is the
+    pair test above, and a re-ranker without a retriever is refused (tests/rerank)."""
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(default_city_cache))
+    args = ["run", "--classifier", classifier, "--retriever", retriever, "--reranker", reranker]
+    result = CliRunner().invoke(build_app(), [*args, *RERANKER_ARGS[reranker], "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)[0]
+    assert (report["config"]["classifier"], report["config"]["retriever"]) == (classifier, retriever)
+    assert report["config"]["reranker"] == reranker and report["rerank"]["reranker"] == reranker
+    assert report["latency_ms"]["rerank"] > 0 and "rerank" not in report["lr"]
+    assert report["queries"] == 40 and 0 <= report["lr"]["1"] <= report["lr"]["20"] <= 100

@@ -32,3 +32,28 @@ def test_reranker_config_is_typed():
         create_reranker("sift", geometry="affine")
     with pytest.raises(ConfigError, match="ratoi"):
         create_reranker("sift", ratoi=0.7)
+
+
+def test_lightglue_without_kornia_names_the_extra(monkeypatch):
+    import sys
+
+    for mod in [m for m in sys.modules if m == "kornia" or m.startswith("kornia.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "kornia", None)  # as if not installed: importing it fails
+    with pytest.raises(ConfigError, match=r"needs kornia: pip install 'vprkit\[rerank\]'") as info:
+        create_reranker("lightglue")
+    assert "\n" not in str(info.value)
+
+
+def test_lightglue_downloads_nothing_unless_asked(monkeypatch):
+    import torch.hub
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    reranker = create_reranker("lightglue")
+    assert reranker.config.pretrained is False
+    spec = get_reranker_spec("lightglue")
+    assert {r.name for r in spec.releases} == {"disk-depth", "lightglue-disk"} and spec.card.license

@@ -28,6 +28,7 @@ DATASET_HELP = "Dataset root folder, or an embedded name: 'synthcity', or 'synth
 CLASSIFIER_HELP = "Classifier: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'."
 RETRIEVER_HELP = "Retriever: a registered name (its shipped synthcity checkpoint), a trained model folder, or 'none'."
 INDEX_HELP = "Index for the retriever's k-NN: flat, ivfpq, hnsw (see `vprkit plugins list`)."
+RERANKER_HELP = "Re-ranker of the retrieved places: a registered name (sift, lightglue) or 'none'."
 SPLIT_HELP = "Split holding database/ and its query sets (test or val)."
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help=DATASET_HELP)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
@@ -52,6 +53,20 @@ ClassifierSetOpt = Annotated[
         "--classifier-set",
         help="Inference setting of the classifier: key=value (repeatable), "
         "e.g. score_precision=auto for D&C at city scale.",
+        metavar="KEY=VALUE",
+    ),
+]
+RerankerOpt = Annotated[
+    Optional[str], typer.Option("--reranker", help=RERANKER_HELP + " Default: none.", metavar="NAME|none")
+]
+RerankKOpt = Annotated[
+    int, typer.Option("--rerank-k", help="Retrieved places the re-ranker verifies per query (at least 1).")
+]
+RerankerSetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--reranker-set",
+        help="Config value of the re-ranker: key=value (repeatable), e.g. ratio=0.75 or geometry=homography.",
         metavar="KEY=VALUE",
     ),
 ]

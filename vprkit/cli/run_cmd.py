@@ -22,6 +22,9 @@ from vprkit.cli.options import (
     JsonOpt,
     PrecisionOpt,
     QueriesOpt,
+    RerankerOpt,
+    RerankerSetOpt,
+    RerankKOpt,
     ResolutionOpt,
     SetOpt,
     ThreadsOpt,
@@ -40,6 +43,9 @@ def run(
     index: Optional[str] = typer.Option(None, "--index", help=INDEX_HELP + " Default: flat."),
     index_set: SetOpt = None,
     classifier_set: ClassifierSetOpt = None,
+    reranker: RerankerOpt = None,
+    rerank_k: RerankKOpt = 20,
+    reranker_set: RerankerSetOpt = None,
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=DATASET_HELP + " Default: synthcity."),
     split: Optional[str] = typer.Option(None, "--split", help=SPLIT_HELP + " Default: test."),
     queries: QueriesOpt = None,
@@ -62,7 +68,10 @@ def run(
     ),
     json: JsonOpt = False,
 ) -> None:
-    """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default)."""
+    """Evaluate a pipeline on each query set: LR@1/5/10/20 and per-stage latency (synthcity + shipped checkpoints by default).
+
+    Three stages, any of them `none`: --classifier (top-N cells) → --retriever (k-NN among them) →
+    --reranker (geometric verification of the first --rerank-k places)."""
     from vprkit.config import parse_overrides
     from vprkit.pipeline.run import RunConfig, run_pipeline
 
@@ -87,6 +96,9 @@ def run(
         workers=workers,
         resolution=resolution,
         untrained=untrained,
+        reranker=reranker,
+        rerank_k=rerank_k,
+        reranker_config=parse_overrides(reranker_set or []),
     )
     with flags_for_fields(), step_progress(enabled=not json) as progress:
         reports = [report.to_dict() for report in run_pipeline(config, progress)]
@@ -117,6 +129,8 @@ def _title(cfg: dict[str, Any]) -> str:
     name = " + ".join(x for x in (cfg["classifier"], cfg["retriever"]) if x != "none")
     if cfg.get("topn"):
         name += f" (top-{cfg['topn']})"
+    if cfg.get("reranker"):
+        name += f" → {cfg['reranker']} (re-rank {cfg['rerank_k']})"
     return escape(f"{name} on {cfg['dataset']} [{cfg['split']}]")
 
 
@@ -179,6 +193,13 @@ def _notes(report: dict[str, Any], several: bool) -> list[str]:
         chance = report["chance_lr"]
         lines.append(
             f"{where}chance (N random database images): LR@1 {chance['1']:.2f} %, LR@20 {chance.get('20', float('nan')):.2f} %"
+        )
+    if "rerank" in report:
+        rr = report["rerank"]
+        lines.append(
+            f"{where}re-ranking: median {rr['median_query_keypoints']} keypoints per query, "
+            f"{rr.get('median_database_keypoints')} per database image; median top-1 inliers "
+            f"{rr['median_top1_inliers']}; top-1 changed for {rr['top1_changed_pct']} % of queries"
         )
     if report.get("config", {}).get("untrained"):
         lines.append(f"{where}untrained baseline: the models' weights are a seeded random initialisation")

@@ -20,7 +20,7 @@ from vprkit.errors import DataError
 from vprkit.evaluation.metrics import DEFAULT_NS, localization_recall
 from vprkit.evaluation.timing import StageTimer
 from vprkit.pipeline.bundle import MapBundle
-from vprkit.pipeline.localizer import STAGES, Localization, Localizer
+from vprkit.pipeline.localizer import Localization, Localizer
 
 __all__ = ["Evaluation", "concat_localizations", "evaluate"]
 
@@ -52,6 +52,7 @@ def concat_localizations(parts: list[Localization]) -> Localization:
         None if parts[0].cells is None else stack("cells"),
         stack("confidence"),
         stack("candidates"),
+        inliers=None if parts[0].inliers is None else stack("inliers"),
     )
 
 
@@ -70,12 +71,12 @@ def evaluate(
 
     Returns the :class:`Evaluation`: the localization, and a JSON-able report with ``lr`` (keys
     "1", "5", "10", "20": percent), ``latency_ms`` (``extract``, ``classify``, ``gather``,
-    ``knn``, ``total``: per query at batch 1), ``batch_size``, ``radius_m``,
+    ``knn``, with a re-ranker ``rerank``, and ``total``: per query at batch 1), ``batch_size``, ``radius_m``,
     ``throughput_qps``, ``candidates`` (mean database rows searched per query),
     ``database_size``, ``queries``, ``memory_bytes``, ``confidence``, ``by_condition``,
     ``chance_lr`` (:func:`chance_recall`: LR@N of N database images drawn at random) and, for a
     mixed pipeline, ``positives`` (percent of queries with a database image within ``radius``, and
-    with one among their candidates).
+    with one among their candidates), and with a re-ranker ``rerank`` (:func:`_rerank_report`).
     """
     if len(queries) == 0:
         raise DataError(f"no queries in {str(queries.root)!r}")
@@ -89,7 +90,7 @@ def evaluate(
         parts.append(localizer.localize([img], timer))
         progress.update(step, len(parts), len(images))
     result = concat_localizations(parts)
-    latency = timer.per_query_ms(len(images), STAGES)
+    latency = timer.per_query_ms(len(images), localizer.stages)
 
     start = time.perf_counter()
     for i in range(0, len(images), batch_size):
@@ -118,7 +119,34 @@ def evaluate(
     if localizer.mixed and result.cells is not None:  # (a mixed pipeline has a classifier, hence cells)
         report["positives"] = _positives_report(result.cells, truth, localizer.bundle, radius)
     report["by_condition"] = _by_condition(queries, result, truth, radius)
+    if localizer.reranker is not None:
+        report["rerank"] = _rerank_report(localizer, parts)
+        if localizer.features is not None:
+            report["memory_bytes"] = {**report["memory_bytes"], "local_features": localizer.features.size_bytes()}
     return Evaluation(report, result)
+
+
+def _rerank_report(localizer: Localizer, parts: list[Localization]) -> dict[str, Any]:
+    """What the re-ranker saw: its name and K, keypoints per query image and, of the re-ordered
+    top-1, the inliers and how often re-ranking changed it."""
+    assert localizer.reranker is not None
+    done = [r for p in parts for r in (p.reranked or ()) if r is not None]
+    query_kp = np.array([len(r.query) for r in done], dtype=np.float64)
+    top1 = np.array([int(r.inliers[0]) for r in done], dtype=np.float64)
+    moved = np.array([int(r.order[0]) != 0 for r in done], dtype=bool)
+    report: dict[str, Any] = {
+        "reranker": localizer.reranker.name,
+        "k": localizer.rerank_k,
+        "queries_verified": len(done),
+        "median_query_keypoints": float(np.median(query_kp)) if done else None,
+        "median_top1_inliers": float(np.median(top1)) if done else None,
+        "top1_changed_pct": round(100.0 * float(moved.mean()), 2) if done else None,
+    }
+    if localizer.features is not None:
+        counts = localizer.features.keypoint_counts()
+        report["median_database_keypoints"] = float(np.median(counts)) if counts.size else None
+        report["features_bytes_per_image"] = round(localizer.features.bytes_per_image(), 1)
+    return report
 
 
 def chance_recall(

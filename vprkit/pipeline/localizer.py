@@ -10,8 +10,14 @@ One :class:`Localizer` serves the three shapes of pipeline the D&C paper compare
   path of every index: exact for ``flat``). When the candidates are fewer than K, the list is
   filled with the coordinates of the next classes (N+1, N+2, ...).
 
+A **re-ranker** (:class:`vprkit.contracts.Reranker`, optional) then verifies the first
+``rerank_k`` retrieved database images against the query with local features and re-orders them
+by inlier count (ties keep their retrieval order); the database images' features come from a
+:class:`~vprkit.rerank.FeatureStore` when one is given, else from the image files.
+
 Stage timings (``extract``: retrieval descriptor; ``classify``: classifier forward + ranking;
-``gather``: candidate rows; ``knn``: nearest-neighbour search) are accumulated in a
+``gather``: candidate rows; ``knn``: nearest-neighbour search; ``rerank``, with a re-ranker: the
+query's local features and the verification of its shortlist) are accumulated in a
 :class:`~vprkit.evaluation.timing.StageTimer`. Image decoding is not timed.
 """
 
@@ -30,10 +36,11 @@ from vprkit.pipeline.bundle import MapBundle
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from vprkit.contracts import Classifier, NearestIndex, Retriever
+    from vprkit.contracts import Classifier, NearestIndex, Reranked, Reranker, Retriever
     from vprkit.data.image_list import ImageList
     from vprkit.index.cell_sorted import CellSortedDescriptors
     from vprkit.models.interfaces import ClassPrediction
+    from vprkit.rerank.store import FeatureStore
     from vprkit.runtime import Runtime
 
 __all__ = ["STAGES", "Localization", "Localizer"]
@@ -54,6 +61,12 @@ class Localization:
         candidates: ``(B,)`` int64 database rows searched per query.
         descriptors: ``(B, D)`` float32 the queries' retriever descriptors (L2-normalised, as
             searched), or ``None`` without a retriever (and in stacked results).
+        inliers: ``(B, K)`` int64 with a re-ranker: the inlier count of each verified place, −1
+            where a place was not verified (beyond ``rerank_k``, or not a database image); the
+            verified places' ``scores`` are their inlier counts. ``None`` without a re-ranker.
+        reranked: with a re-ranker, each query's :class:`~vprkit.contracts.Reranked` (matches
+            and local features; ``None`` for a query with nothing to verify), else ``None`` (and in
+            stacked results).
     """
 
     coords: np.ndarray
@@ -63,6 +76,8 @@ class Localization:
     confidence: np.ndarray
     candidates: np.ndarray
     descriptors: np.ndarray | None = None
+    inliers: np.ndarray | None = None
+    reranked: tuple[Reranked | None, ...] | None = None
 
 
 class Localizer:
@@ -76,6 +91,10 @@ class Localizer:
         use_retriever: False switches the retrieval stage off even if the bundle has it.
         runtime: where and how the models run (:class:`vprkit.runtime.Runtime`; default CPU,
             float32); the models are moved there.
+        reranker: a re-ranker of the retrieved places (needs the retriever), or ``None``.
+        rerank_k: places it verifies per query (the retrieval returns at least that many).
+        features: the database's local features for ``reranker``
+            (:func:`vprkit.rerank.database_features`); ``None``: extracted from the image files.
     """
 
     def __init__(
@@ -87,6 +106,9 @@ class Localizer:
         use_classifier: bool = True,
         use_retriever: bool = True,
         runtime: Runtime | None = None,
+        reranker: Reranker | None = None,
+        rerank_k: int = 20,
+        features: FeatureStore | None = None,
     ) -> None:
         from vprkit.runtime import Runtime
 
@@ -99,6 +121,20 @@ class Localizer:
         if topn < 1 or k < 1:
             raise ConfigError(f"topn and k must be positive, got topn={topn}, k={k}")
         self.topn, self.k = int(topn), int(k)
+        if reranker is not None and self.retriever is None:
+            raise ConfigError(
+                "a re-ranker verifies retrieved database images: it needs a retriever (not --retriever none)"
+            )
+        if rerank_k < 1:
+            raise ConfigError(f"--rerank-k must be at least 1, got {rerank_k}")
+        self.reranker, self.rerank_k, self.features = reranker, int(rerank_k), features
+        if features is not None and self.bundle.database is not None and len(features) != len(self.bundle.database):
+            raise ConfigError(
+                f"the local-feature store {str(features.root)!r} holds {len(features)} images, the bundle's "
+                f"database {len(self.bundle.database)}"
+            )
+        #: places retrieved per query: K, or more for the re-ranker to verify
+        self.search_k = max(self.k, self.rerank_k) if reranker is not None else self.k
         self.mixed = self.classifier is not None and self.retriever is not None
         if self.classifier is not None and self.mixed:
             self.topn = min(self.topn, self.classifier.partition.num_classes)
@@ -110,6 +146,11 @@ class Localizer:
             self.runtime.encoder(self.retriever.encode, normalized=True) if self.retriever is not None else None
         )
         self._describe = self.runtime.encoder(self.classifier.descriptor) if self.classifier is not None else None
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The timed stages of this pipeline (:data:`STAGES`, and ``rerank`` with a re-ranker)."""
+        return (*STAGES, "rerank") if self.reranker is not None else STAGES
 
     def localize(self, images: Sequence[Image], timer: StageTimer | None = None) -> Localization:
         """Localize B decoded images (PIL, RGB)."""
@@ -130,7 +171,7 @@ class Localizer:
                 with timer.stage("classify"):
                     tensors = [self.classifier.transform(img) for img in images]
                     n_classes = self.classifier.partition.num_classes
-                    want = min(n_classes, self.topn + self.k if self.mixed else self.k)
+                    want = min(n_classes, self.topn + self.search_k if self.mixed else self.k)
                     assert self._describe is not None  # set with the classifier
                     pred = self.classifier.classify_descriptors(apply_by_shape(self._describe, tensors), want)
         if self.retriever is None:
@@ -140,13 +181,16 @@ class Localizer:
         if self.classifier is None:
             _, index, database = self._search_parts()
             with timer.stage("knn"):
-                scores, rows = index.search(query_desc, self.k)
+                scores, rows = index.search(query_desc, self.search_k)
             loc = self._from_rows(
                 scores, rows, None, np.full(b, np.nan), np.full(b, database.east.size, dtype=np.int64)
             )
         else:
             assert pred is not None
             loc = self._mixed(query_desc, pred, timer)
+        if self.reranker is not None:
+            with timer.stage("rerank"):
+                loc = self._rerank(images, loc)
         return replace(loc, descriptors=query_desc)
 
     def _place_index(self) -> str:
@@ -194,9 +238,48 @@ class Localizer:
         with timer.stage("gather"):
             candidates = store.cell_candidates(cells)  # CSR, distinct by construction
         with timer.stage("knn"):
-            scores, rows = index.search_rows(query_desc, candidates, self.k)
+            scores, rows = index.search_rows(query_desc, candidates, self.search_k)
         loc = self._from_rows(scores, rows, cells, pred.confidence, candidates.counts)
         return self._fill_with_classes(loc, pred)
+
+    def _rerank(self, images: Sequence[Image], loc: Localization) -> Localization:
+        """Verify each query's first ``rerank_k`` database places, re-order them by the
+        re-ranker's score, and cut the list to K."""
+        from vprkit.contracts import RerankCandidates
+        from vprkit.data.images import open_image
+
+        assert self.reranker is not None
+        _, _, db = self._search_parts()
+        rows, coords, scores = loc.rows.copy(), loc.coords.copy(), loc.scores.copy()
+        inliers = np.full(rows.shape, -1, dtype=np.int64)
+        head = min(self.rerank_k, rows.shape[1])
+        results: list[Reranked | None] = []
+        for b, image in enumerate(images):
+            at = np.flatnonzero(loc.rows[b, :head] >= 0)  # database places (not class coordinates)
+            if at.size == 0:
+                results.append(None)
+                continue
+            shortlist = loc.rows[b, at]
+            if self.features is not None:
+                candidates = RerankCandidates(shortlist, loc.scores[b, at], features=self.features.gather(shortlist))
+            else:
+                files = [db.root / db.paths[r] for r in shortlist]
+                candidates = RerankCandidates(shortlist, loc.scores[b, at], images=[open_image(f) for f in files])
+            done = self.reranker.rerank(image, candidates, threads=self.runtime.threads)
+            rows[b, at] = done.rows
+            coords[b, at] = loc.coords[b, at][done.order]
+            scores[b, at] = done.scores
+            inliers[b, at] = done.inliers
+            results.append(done)
+        k = self.k
+        return replace(
+            loc,
+            rows=rows[:, :k],
+            coords=coords[:, :k],
+            scores=scores[:, :k],
+            inliers=inliers[:, :k],
+            reranked=tuple(results),
+        )
 
     def _from_rows(
         self,

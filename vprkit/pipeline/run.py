@@ -21,10 +21,11 @@ from vprkit.fileio import fingerprint
 from vprkit.pipeline.descriptor_store import DEFAULT_SHARD_ROWS
 
 if TYPE_CHECKING:
-    from vprkit.contracts import Classifier, Progress, Retriever, TrainedModel
+    from vprkit.contracts import Classifier, Progress, Reranker, Retriever, TrainedModel
     from vprkit.pipeline.bundle import MapBundle
     from vprkit.pipeline.evaluate import Evaluation
     from vprkit.pipeline.localizer import Localizer
+    from vprkit.rerank.store import FeatureStore
     from vprkit.runtime import Runtime
 
 __all__ = [
@@ -69,6 +70,11 @@ class RunConfig(BaseModel):
     ``untrained``: the same architectures with a seeded random initialisation instead of their
     trained weights (:meth:`~vprkit.models.trained.TrainedModelBase.reset_weights`), the floor a
     trained model must beat; the report's ``chance_lr`` is the other floor.
+
+    ``reranker``: a registered re-ranker that verifies the first ``rerank_k`` retrieved places of
+    each query with local features and re-orders them (``None`` or ``"none"``: no re-ranking, the
+    default); ``reranker_config``: its config fields. The database's local features are extracted
+    once into the cache (:func:`vprkit.rerank.database_features`) and reused.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,6 +99,9 @@ class RunConfig(BaseModel):
     workers: int = 0
     resolution: float | None = None
     untrained: bool = False
+    reranker: str | None = None
+    rerank_k: int = 20
+    reranker_config: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,9 @@ def check_stage_choice(kind: str, choice: str) -> None:
     from vprkit.registry import get_spec
 
     if choice == NONE and kind != "index":
+        return
+    if kind == "reranker":  # a re-ranker has no model folder: a registered name only
+        get_spec(kind, choice)
         return
     path = Path(choice)
     if path.is_file():
@@ -468,6 +480,19 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
         if choice is not None:
             check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
     check_resolution(c.resolution)
+    if c.reranker not in (None, NONE):
+        from vprkit.config import build_config
+        from vprkit.registry import get_spec
+
+        check_stage_choice("reranker", c.reranker)
+        # its options too (a typo, a value out of range), before any data is read
+        build_config(get_spec("reranker", c.reranker).config, c.reranker_config, {}, owner=f"--reranker {c.reranker}")
+        if c.rerank_k < 1:
+            raise ConfigError(f"--rerank-k must be at least 1, got {c.rerank_k}")
+        if c.retriever == NONE:
+            raise ConfigError(
+                f"--reranker {c.reranker} verifies retrieved database images: it needs a retriever, not --retriever none"
+            )
     runtime = Runtime.resolve(c.device, c.precision, c.threads, c.workers)
     with runtime.active():
         return _run_pipeline(c, runtime, progress)
@@ -531,6 +556,7 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
             verify_content=c.verify_content,
             runtime=runtime,
         )
+    reranker, features = _rerank_stage(c, loaded, runtime, progress)
     localizer = Localizer(
         loaded,
         topn=c.topn,
@@ -538,9 +564,19 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
         use_classifier=c.classifier != NONE,
         use_retriever=c.retriever != NONE,
         runtime=runtime,
+        reranker=reranker,
+        rerank_k=c.rerank_k,
+        features=features,
     )
     apply_classifier_settings(localizer.classifier, c.classifier_settings)
     resolved = {**_run_config(loaded, localizer, c.k, root, split), "untrained": c.untrained}
+    if reranker is not None:
+        resolved |= {
+            "reranker": reranker.name,
+            "rerank_k": c.rerank_k,
+            "reranker_config": reranker.config.model_dump(mode="json"),
+            "local_features": str(features.root) if features is not None else None,
+        }
     reports: list[RunReport] = []
     records: list[dict[str, Any]] = []
     for name in query_sets:
@@ -572,6 +608,23 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
     if c.predictions is not None:
         write_predictions(c.predictions, records)
     return reports
+
+
+def _rerank_stage(
+    c: RunConfig, loaded: MapBundle, runtime: Runtime, progress: Progress | None
+) -> tuple[Reranker | None, FeatureStore | None]:
+    """The run's re-ranker and the cached local features of the bundle's database (extracted on
+    first use, ``runtime.threads`` images at a time)."""
+    if c.reranker in (None, NONE):
+        return None, None
+    from vprkit.registry import create_reranker
+    from vprkit.rerank.store import database_features
+
+    reranker = create_reranker(c.reranker, c.reranker_config)
+    if loaded.retriever is None or loaded.database is None:
+        raise ConfigError(f"--reranker {c.reranker}: the bundle {str(loaded.root)!r} has no retriever and database")
+    features = database_features(reranker, loaded.database, threads=runtime.threads, progress=progress)
+    return reranker, features
 
 
 def _run_config(loaded: MapBundle, localizer: Localizer, k: int, root: Path, split: str) -> dict[str, Any]:
