@@ -17,6 +17,9 @@ from vprkit.cli.options import (
     JsonOpt,
     PngOpt,
     PrecisionOpt,
+    RerankerOpt,
+    RerankerSetOpt,
+    RerankKOpt,
     ResolutionOpt,
     ThreadsOpt,
     TopnOpt,
@@ -37,19 +40,26 @@ def localize(
     precision: PrecisionOpt = "auto",
     threads: ThreadsOpt = None,
     resolution: ResolutionOpt = None,
+    reranker: RerankerOpt = None,
+    rerank_k: RerankKOpt = 20,
+    reranker_set: RerankerSetOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Latitude/longitude, UTM, confidence and top-K places of each image, printed as each batch is
-    done; optionally a PNG map per image (NAME.png for one image, NAME_<i>.png for several)."""
+    done; optionally a PNG map per image (NAME.png for one image, NAME_<i>.png for several) and,
+    with --reranker, the query beside its best database image with the inlier matches
+    (NAME_matches.png)."""
     from vprkit.config import parse_overrides
     from vprkit.errors import ConfigError
     from vprkit.pipeline.bundle import MapBundle
-    from vprkit.pipeline.localize_images import iter_localize, plot_localization
+    from vprkit.pipeline.localize_images import iter_localize, plot_localization, plot_matches
     from vprkit.pipeline.run import bundle_resolution
     from vprkit.runtime import Runtime
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if reranker not in (None, "none") and rerank_k < 1:
+        raise ConfigError(f"--rerank-k must be at least 1, got {rerank_k}")
     settings = parse_overrides(classifier_set or [])
     missing = [str(p) for p in images if not p.is_file()]
     if missing:  # before the bundle is loaded
@@ -75,6 +85,9 @@ def localize(
                 classifier_settings=settings,
                 progress=progress,
                 runtime=runtime,
+                reranker=reranker,
+                rerank_k=rerank_k,
+                reranker_config=parse_overrides(reranker_set or []),
             )
         done = 0
         if json:
@@ -87,6 +100,9 @@ def localize(
                     truth = (rec["true_east"], rec["true_north"]) if rec["true_east"] is not None else None
                     plot_localization(loaded, loc, j, target, title=Path(rec["image"]).name, truth=truth)
                     err.print(f"map: {target}", highlight=False)
+                    matches = target.with_name(f"{target.stem}_matches{target.suffix}")
+                    if plot_matches(loaded, loc, j, rec["image"], matches) is not None:
+                        err.print(f"matches: {matches}", highlight=False)
                 if json:
                     sys.stdout.write(("," if i else "") + "\n" + dumps(rec, default=str))
                 else:
@@ -115,6 +131,8 @@ def _print_record(rec: dict) -> None:
     out.print(table)
     if rec["confidence_std_m"] is not None:
         out.print(f"confidence: expert spread {rec['confidence_std_m']:.1f} m (small = the group experts agree)")
+    if rec.get("inliers") is not None:
+        out.print(f"re-ranked: the best place has {rec['inliers']} inlier matches", highlight=False)
     if rec.get("error_m") is not None:
         out.print(f"error: {rec['error_m']:.1f} m from the position the file name states", highlight=False)
 

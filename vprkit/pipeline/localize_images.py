@@ -21,7 +21,7 @@ from vprkit.pipeline.localizer import Localization, Localizer
 if TYPE_CHECKING:
     from vprkit.runtime import Runtime
 
-__all__ = ["iter_localize", "plot_localization"]
+__all__ = ["iter_localize", "plot_localization", "plot_matches"]
 
 
 def iter_localize(
@@ -36,17 +36,41 @@ def iter_localize(
     classifier_settings: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     runtime: Runtime | None = None,
+    reranker: str | None = None,
+    rerank_k: int = 20,
+    reranker_config: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], Localization]]:
     """``(records, localization)`` per batch of ``batch_size`` files, in order.
 
     ``classifier_settings``: inference-only fields of the bundle's classifier, set (and refused
     when they cannot be) before this returns (:func:`~vprkit.pipeline.models.apply_classifier_settings`);
     ``progress``: step ``"images"``; ``runtime``: where the models run (default CPU, float32).
+    ``reranker``: a registered re-ranker that verifies the first ``rerank_k`` places (its config:
+    ``reranker_config``); the bundle database's local features come from the cache
+    (:func:`vprkit.rerank.database_features`, extracted on first use), and each place's record
+    gains its ``inliers``.
     """
     from vprkit.pipeline.models import apply_classifier_settings
 
+    made = features = None
+    if reranker not in (None, "none"):
+        from vprkit.registry import create_reranker
+        from vprkit.rerank.store import database_features
+
+        made = create_reranker(reranker, dict(reranker_config or {}))
+        if bundle.database is not None and bundle.retriever is not None and use_retriever:
+            threads = runtime.threads if runtime is not None else 1
+            features = database_features(made, bundle.database, threads=threads, progress=progress)
     localizer = Localizer(
-        bundle, topn=topn, k=k, use_classifier=use_classifier, use_retriever=use_retriever, runtime=runtime
+        bundle,
+        topn=topn,
+        k=k,
+        use_classifier=use_classifier,
+        use_retriever=use_retriever,
+        runtime=runtime,
+        reranker=made,
+        rerank_k=rerank_k,
+        features=features,
     )
     apply_classifier_settings(localizer.classifier, classifier_settings)
     return _batches(localizer, bundle, files, batch_size, progress or NullProgress())
@@ -88,6 +112,7 @@ def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) 
                     "score": float(loc.scores[i, j]),
                     "database_image": str(db.paths[row]) if db is not None and row >= 0 else None,
                     "source": "database image" if row >= 0 else "class coordinate",
+                    **({"inliers": int(loc.inliers[i, j])} if loc.inliers is not None else {}),
                 }
             )
         best = places[0] if places else {}
@@ -107,6 +132,7 @@ def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) 
                 if best
                 else None,
                 "candidates": int(loc.candidates[i]),
+                **({"inliers": best.get("inliers")} if loc.inliers is not None else {}),
                 "places": places,
             }
         )
@@ -197,3 +223,39 @@ def _draw_localization(
     ax.set_ylabel("UTM north (m)")
     ax.set_aspect("equal")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
+
+
+def plot_matches(
+    bundle: MapBundle, loc: Localization, index: int, query_file: str | Path, png: str | Path
+) -> Path | None:
+    """The query (left) beside its best database image (right) with the re-ranker's inlier
+    matches drawn between them; ``None`` (nothing written) when the query was not re-ranked."""
+    from matplotlib.collections import LineCollection
+
+    from vprkit.plotting import png_figure
+
+    done = loc.reranked[index] if loc.reranked is not None else None
+    db = bundle.database
+    if done is None or db is None:
+        return None
+    query = np.asarray(open_image(query_file))
+    best = np.asarray(open_image(db.root / db.paths[int(done.rows[0])]))
+    h = max(query.shape[0], best.shape[0])
+    canvas = np.full((h, query.shape[1] + best.shape[1], 3), 255, dtype=np.uint8)
+    canvas[: query.shape[0], : query.shape[1]] = query
+    canvas[: best.shape[0], query.shape[1] :] = best
+    m = done.matches[0]
+    a = done.query.keypoints[m[:, 0]]
+    b = done.candidates[0].keypoints[m[:, 1]] + np.array([query.shape[1], 0], dtype=np.float32)
+    scale = max(4.0, 480.0 / max(canvas.shape[1], 1))
+    with png_figure(png, figsize=(canvas.shape[1] * scale / 100, canvas.shape[0] * scale / 100 + 0.5), dpi=100) as fig:
+        ax = fig.subplots()
+        ax.imshow(canvas, interpolation="nearest")
+        ax.add_collection(LineCollection(list(np.stack([a, b], axis=1)), colors="lime", linewidths=0.8))
+        ax.scatter(np.r_[a[:, 0], b[:, 0]], np.r_[a[:, 1], b[:, 1]], s=6, c="yellow")
+        ax.set_title(
+            f"query | best database image: {int(done.inliers[0])} inliers ({Path(str(db.paths[int(done.rows[0])])).name})",
+            fontsize=7,
+        )
+        ax.set_axis_off()
+    return Path(png)
