@@ -53,23 +53,26 @@ class SiftReranker(RerankerBase):
         kps, desc = sift.detectAndCompute(gray, None)
         if not kps or desc is None:
             return empty_features(self.descriptor_dim, np.uint8)
-        xy = np.array([kp.pt for kp in kps], dtype=np.float32)
+        xy = np.asarray(cv2.KeyPoint.convert(kps), dtype=np.float32).reshape(-1, 2)
         if scale != 1.0:
             xy = (xy + 0.5) / np.float32(scale) - 0.5  # pixel centres of the upscaled image → the original's
         return LocalFeatures(xy, np.clip(np.rint(desc), 0, 255).astype(np.uint8))
 
     def tentative_matches(self, query: LocalFeatures, candidate: LocalFeatures) -> np.ndarray:
-        """``(m, 2)`` int64 (query, candidate) keypoint pairs passing the ratio test."""
+        """``(m, 2)`` int64 (query, candidate) keypoint pairs passing the ratio test: each query
+        descriptor's nearest candidate descriptor (L2), kept when its distance is below ``ratio``
+        × the second-nearest's. One matrix product per pair (what a brute-force matcher does)."""
         if len(query) == 0 or len(candidate) < 2:
             return np.zeros((0, 2), np.int64)
-        matcher = cv2.BFMatcher(cv2.NORM_L2)
-        knn = matcher.knnMatch(query.descriptors.astype(np.float32), candidate.descriptors.astype(np.float32), k=2)
-        pairs = np.array(
-            [(m[0].queryIdx, m[0].trainIdx, m[0].distance, m[1].distance) for m in knn if len(m) == 2],
-            dtype=np.float64,
-        ).reshape(-1, 4)
-        keep = pairs[:, 2] < self.cfg.ratio * pairs[:, 3]
-        return pairs[keep, :2].astype(np.int64)
+        q = query.descriptors.astype(np.float32)
+        c = candidate.descriptors.astype(np.float32)
+        squared = (q * q).sum(1)[:, None] + (c * c).sum(1)[None, :] - 2.0 * (q @ c.T)
+        np.maximum(squared, 0.0, out=squared)  # rounding can leave tiny negatives
+        nearest = squared.argmin(axis=1)
+        two = np.partition(squared, 1, axis=1)[:, :2]  # the smallest and second smallest, in order
+        keep = np.sqrt(two[:, 0]) < self.cfg.ratio * np.sqrt(two[:, 1])
+        rows = np.flatnonzero(keep)
+        return np.stack([rows, nearest[rows]], axis=1).astype(np.int64)
 
     def verify(self, query: LocalFeatures, candidate: LocalFeatures) -> Verification:
         """Ratio-test matches, then RANSAC; the inliers of the fitted model (0 if none fits)."""
