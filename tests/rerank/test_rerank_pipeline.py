@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,35 @@ def test_the_feature_store_resumes_after_kill_9(synthcity_tiny, tmp_path):
     assert np.array_equal(store.offsets, fresh.offsets)
     assert np.array_equal(store.descriptors, fresh.descriptors) and np.array_equal(store.keypoints, fresh.keypoints)
     assert not (folder / "shards").exists() and store.count == len(db)
+
+
+def test_index_build_precomputes_the_features_into_the_bundle(synthcity_tiny, tiny_model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    models = ["--classifier", str(tiny_model_dirs / "dnc"), "--retriever", str(tiny_model_dirs / "cosplace")]
+    bundle = tmp_path / "bundle"
+    options = ["--dataset", str(synthcity_tiny), "--threads", "1", "--reranker", "sift", "--json"]
+    built = CliRunner().invoke(build_app(), ["index", "build", "--out", str(bundle), *models, *options])
+    assert built.exit_code == 0, built.output
+    (store,) = json.loads(built.stdout)["local_features"]
+    assert Path(store).parent == bundle / "local_features" and (Path(store) / "features.json").is_file()
+    result = _run("--bundle", str(bundle), "--reranker", "sift", "--threads", "1", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)[0]
+    assert report["config"]["local_features"] == store  # the bundle's, not extracted again
+    assert not (tmp_path / "cache" / "local_features").exists()
+    # another re-ranker config is other features: refused nowhere, extracted into the cache
+    other = _run("--bundle", str(bundle), "--reranker", "sift", "--reranker-set", "upscale=2", "--json")
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)[0]["config"]["local_features"].startswith(str(tmp_path / "cache"))
+
+
+def test_cache_list_and_clean_see_the_local_features(synthcity_tiny, tiny_model_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    base = ["--classifier", "none", "--retriever", str(tiny_model_dirs / "cosplace")]
+    assert _run(*base, "--dataset", str(synthcity_tiny), "--reranker", "sift", "--json").exit_code == 0
+    listed = CliRunner().invoke(build_app(), ["cache", "list", "--kind", "local_features", "--json"])
+    (entry,) = json.loads(listed.stdout)
+    assert entry["what"].startswith("sift: ") and entry["size_bytes"] > 0
+    cleaned = CliRunner().invoke(build_app(), ["cache", "clean", "--all", "--kind", "local_features", "--json"])
+    assert [e["path"] for e in json.loads(cleaned.stdout)["removed"]] == [entry["path"]]
+    assert not any(p.is_dir() for p in (tmp_path / "cache" / "local_features").iterdir())

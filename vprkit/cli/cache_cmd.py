@@ -12,13 +12,15 @@ from vprkit.cli.console import err, out, print_json
 from vprkit.cli.options import JsonOpt
 
 app = typer.Typer(
-    help="The cache: descriptor stores, map bundles, synthcity, parsed names ($VPRKIT_CACHE_DIR).",
+    help="The cache: descriptor stores, local features, map bundles, synthcity, parsed names ($VPRKIT_CACHE_DIR).",
     no_args_is_help=True,
 )
 
 KindOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--kind", help="Only these kinds: descriptors, bundles, datasets, image_lists (repeatable)."),
+    typer.Option(
+        "--kind", help="Only these kinds: descriptors, local_features, bundles, datasets, image_lists (repeatable)."
+    ),
 ]
 
 

@@ -15,6 +15,8 @@ from vprkit.cli.options import (
     JsonOpt,
     OutOpt,
     PrecisionOpt,
+    RerankerOpt,
+    RerankerSetOpt,
     ResolutionOpt,
     SetOpt,
     SplitOpt,
@@ -52,9 +54,14 @@ def build(
         help="Rows per descriptor-store shard (the unit of resuming and of a torchrun split).",
     ),
     resolution: ResolutionOpt = None,
+    reranker: RerankerOpt = None,
+    reranker_set: RerankerSetOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Build a map bundle in OUT from a dataset's database split and trained models.
+
+    With --reranker, the re-ranker's local features of the database are precomputed into the
+    bundle (OUT/local_features), where `vprkit run --bundle OUT` and `vprkit localize` find them.
 
     The database descriptors are extracted once per (retriever, database) into the descriptor
     store of the cache and reused by every bundle (see `vprkit cache list`). Under torchrun
@@ -81,10 +88,15 @@ def build(
             runtime=runtime,
             shard_rows=shard_rows,
             resolution=resolution,
+            reranker=reranker,
+            reranker_config=parse_overrides(reranker_set or []),
         )
     if bundle is None:  # a torchrun rank other than 0: its share is in the store, rank 0 reports
         return
     summary = {"bundle": str(bundle.root), "manifest": bundle.manifest, "memory_bytes": bundle.memory_bytes()}
+    bundled = sorted(p.name for p in (bundle.root / "local_features").glob("[!.]*"))
+    if bundled:
+        summary["local_features"] = [str(bundle.root / "local_features" / name) for name in bundled]
     if json:
         print_json(summary)
     else:
@@ -92,6 +104,7 @@ def build(
         err.print(
             f"[green]bundle written[/] {bundle.root}: {db.get('count', 0)} database rows, "
             f"{db.get('in_cells', 0)} inside the classifier's cells, index {bundle.index_name}"
+            + (f", local features in {bundle.root / 'local_features'}" if bundled else "")
         )
 
 

@@ -1,10 +1,12 @@
 """What the cache holds and how to clean it (``vprkit cache list`` / ``vprkit cache clean``).
 
-The cache (``$VPRKIT_CACHE_DIR`` or ``~/.cache/vprkit``) has four kinds of entries, each keyed by
+The cache (``$VPRKIT_CACHE_DIR`` or ``~/.cache/vprkit``) has five kinds of entries, each keyed by
 content so none can be stale, only unused:
 
 - ``descriptors/<key>``: descriptor stores (:mod:`vprkit.pipeline.descriptor_store`), complete or
   an extraction in progress;
+- ``local_features/<key>``: a re-ranker's local features of a database (:mod:`vprkit.rerank.store`),
+  complete or an extraction in progress;
 - ``bundles/<key>``: map bundles built by ``vprkit run`` without ``--bundle``;
 - ``datasets/<name>``: the embedded synthcity, generated on first use;
 - ``image_lists/<key>.npz``: parsed file names (:mod:`vprkit.data.cache`).
@@ -32,7 +34,7 @@ from vprkit.errors import ConfigError
 
 __all__ = ["KINDS", "CacheEntry", "clean_cache", "list_cache", "parse_age"]
 
-KINDS = ("descriptors", "bundles", "datasets", "image_lists")
+KINDS = ("descriptors", "local_features", "bundles", "datasets", "image_lists")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -103,6 +105,22 @@ def _describe_store(folder: Path) -> str:
     return f"extraction in progress or interrupted: {shards} of {total} shards"
 
 
+def _describe_features(folder: Path) -> str:
+    from vprkit.rerank.store import FEATURES_META, PLAN_FILE
+
+    meta = _read(folder / FEATURES_META)
+    if meta:
+        where = "/".join(Path(meta.get("database", {}).get("root", "?")).parts[-3:])
+        return (
+            f"{meta.get('reranker', {}).get('name', '?')}: {meta.get('count', '?')} images, "
+            f"{meta.get('keypoints', '?')} keypoints of {where}"
+        )
+    plan = _read(folder / PLAN_FILE)
+    shards = len(list((folder / "shards").glob("*.npz"))) if (folder / "shards").is_dir() else 0
+    total = -(-int(plan["count"]) // int(plan["shard_images"])) if plan.get("shard_images") else "?"
+    return f"extraction in progress or interrupted: {shards} of {total} shards"
+
+
 def _describe_bundle(folder: Path) -> str:
     m = _read(folder / "manifest.json")
     if not m:
@@ -135,6 +153,16 @@ def list_cache(cache: Path | None = None) -> list[CacheEntry]:
                         _size(path),
                         _mtime(path / "store.json", path / "extraction.json", path),
                         _describe_store(path),
+                    )
+                )
+            elif kind == "local_features":
+                found.append(
+                    CacheEntry(
+                        kind,
+                        path,
+                        _size(path),
+                        _mtime(path / "features.json", path / "extraction.json", path),
+                        _describe_features(path),
                     )
                 )
             elif kind == "bundles":

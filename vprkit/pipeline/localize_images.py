@@ -46,8 +46,9 @@ def iter_localize(
     when they cannot be) before this returns (:func:`~vprkit.pipeline.models.apply_classifier_settings`);
     ``progress``: step ``"images"``; ``runtime``: where the models run (default CPU, float32).
     ``reranker``: a registered re-ranker that verifies the first ``rerank_k`` places (its config:
-    ``reranker_config``); the bundle database's local features come from the cache
-    (:func:`vprkit.rerank.database_features`, extracted on first use), and each place's record
+    ``reranker_config``); the bundle database's local features come from the bundle (``vprkit
+    index build --reranker``) or the cache (:func:`vprkit.rerank.database_features`, extracted on
+    first use), and each place's record
     gains its ``inliers``.
     """
     from vprkit.pipeline.models import apply_classifier_settings
@@ -60,7 +61,7 @@ def iter_localize(
         made = create_reranker(reranker, dict(reranker_config or {}))
         if bundle.database is not None and bundle.retriever is not None and use_retriever:
             threads = runtime.threads if runtime is not None else 1
-            features = database_features(made, bundle.database, threads=threads, progress=progress)
+            features = database_features(made, bundle.database, threads=threads, progress=progress, bundle=bundle.root)
     localizer = Localizer(
         bundle,
         topn=topn,

@@ -34,6 +34,7 @@ __all__ = [
     "RunReport",
     "build_dataset_bundle",
     "bundle_conflicts",
+    "check_reranker_choice",
     "check_stage_choice",
     "dataset_root",
     "prepare_bundle",
@@ -385,6 +386,8 @@ def build_dataset_bundle(
     runtime: Runtime | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
     resolution: float | None = None,
+    reranker: str | None = None,
+    reranker_config: dict[str, Any] | None = None,
 ) -> MapBundle | None:
     """``vprkit index build`` as one call: the map bundle of a dataset split's database at ``out``,
     for these models and this index (reused when ``out`` already holds it: :func:`prepare_bundle`).
@@ -398,6 +401,10 @@ def build_dataset_bundle(
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank extracts its share of the database into one
     descriptor store (:func:`~vprkit.pipeline.descriptor_store.database_store`); rank 0 then
     builds the bundle and returns it, the other ranks return None.
+
+    ``reranker`` (with its ``reranker_config``): a registered re-ranker whose local features of the
+    database are precomputed into the bundle (``local_features/`` in ``out``), where ``vprkit run``
+    and ``localize`` with the same re-ranker find them.
     """
     from vprkit.pipeline.bundle import check_not_inside
     from vprkit.pipeline.descriptor_store import database_store, distributed_group
@@ -407,6 +414,7 @@ def build_dataset_bundle(
     for kind, choice in (("classifier", classifier), ("retriever", retriever), ("index", index)):
         check_stage_choice(kind, choice)
     check_resolution(resolution)
+    check_reranker_choice(reranker, dict(reranker_config or {}), retriever)
     if retriever != NONE:
         create_index(index, index_config or {})  # its options too, before any data is read
     sources = [Path(c) for c in (classifier, retriever) if Path(c).is_dir()]
@@ -430,7 +438,7 @@ def build_dataset_bundle(
             )
     if rank != 0:
         return None
-    return prepare_bundle(
+    bundle = prepare_bundle(
         root,
         split,
         *models,
@@ -443,6 +451,33 @@ def build_dataset_bundle(
         runtime=runtime,
         shard_rows=shard_rows,
     )
+    if reranker not in (None, NONE) and bundle.database is not None:
+        from vprkit.registry import create_reranker
+        from vprkit.rerank.store import database_features
+
+        made = create_reranker(reranker, dict(reranker_config or {}))
+        database_features(made, bundle.database, threads=runtime.threads, progress=progress, cache=bundle.root)
+    return bundle
+
+
+def check_reranker_choice(
+    reranker: str | None, reranker_config: dict[str, Any], retriever: str | None, rerank_k: int = 1
+) -> None:
+    """Refuse, before any data is read, an unknown re-ranker, a bad value of its config, a
+    ``rerank_k`` below 1 and a re-ranker without a retriever (``None`` / ``"none"``: nothing to check)."""
+    if reranker in (None, NONE):
+        return
+    from vprkit.config import build_config
+    from vprkit.registry import get_spec
+
+    check_stage_choice("reranker", reranker)
+    build_config(get_spec("reranker", reranker).config, reranker_config, {}, owner=f"--reranker {reranker}")
+    if rerank_k < 1:
+        raise ConfigError(f"--rerank-k must be at least 1, got {rerank_k}")
+    if retriever == NONE:
+        raise ConfigError(
+            f"--reranker {reranker} verifies retrieved database images: it needs a retriever, not --retriever none"
+        )
 
 
 def _dataset_root_once(dataset: str | Path, progress: Progress | None, world: int) -> tuple[Path, bool]:
@@ -480,19 +515,7 @@ def run_pipeline(config: RunConfig, progress: Progress | None = None) -> list[Ru
         if choice is not None:
             check_stage_choice(kind, choice)  # before synthcity is generated or any data is read
     check_resolution(c.resolution)
-    if c.reranker not in (None, NONE):
-        from vprkit.config import build_config
-        from vprkit.registry import get_spec
-
-        check_stage_choice("reranker", c.reranker)
-        # its options too (a typo, a value out of range), before any data is read
-        build_config(get_spec("reranker", c.reranker).config, c.reranker_config, {}, owner=f"--reranker {c.reranker}")
-        if c.rerank_k < 1:
-            raise ConfigError(f"--rerank-k must be at least 1, got {c.rerank_k}")
-        if c.retriever == NONE:
-            raise ConfigError(
-                f"--reranker {c.reranker} verifies retrieved database images: it needs a retriever, not --retriever none"
-            )
+    check_reranker_choice(c.reranker, c.reranker_config, c.retriever, c.rerank_k)
     runtime = Runtime.resolve(c.device, c.precision, c.threads, c.workers)
     with runtime.active():
         return _run_pipeline(c, runtime, progress)
@@ -623,7 +646,9 @@ def _rerank_stage(
     reranker = create_reranker(c.reranker, c.reranker_config)
     if loaded.retriever is None or loaded.database is None:
         raise ConfigError(f"--reranker {c.reranker}: the bundle {str(loaded.root)!r} has no retriever and database")
-    features = database_features(reranker, loaded.database, threads=runtime.threads, progress=progress)
+    features = database_features(
+        reranker, loaded.database, threads=runtime.threads, progress=progress, bundle=loaded.root
+    )
     return reranker, features
 
 

@@ -169,15 +169,24 @@ def database_features(
     progress: Progress | None = None,
     shard_images: int = DEFAULT_SHARD_IMAGES,
     cache: Path | None = None,
+    bundle: Path | None = None,
 ) -> FeatureStore:
     """The store of ``reranker``'s local features of ``database``: reused when complete
     (``progress.note`` says so), else extracted — or the missing shards of an interrupted
     extraction — ``threads`` images at a time, and merged. Extraction is reported to ``progress``
-    as the step ``database local features``."""
+    as the step ``database local features``.
+
+    ``cache``: the folder that holds ``local_features/`` (default: vprkit's cache; ``vprkit index
+    build --reranker`` passes the bundle's folder). ``bundle``: a map bundle whose own
+    ``local_features/`` is looked in before ``cache`` (features precomputed by ``index build
+    --reranker``).
+    """
     content = content if content is not None else database.content_fingerprint()
     key = feature_key(reranker.fingerprint(), content)
     folder = feature_folder(key, cache)
-    found = open_feature_store(folder, key)
+    found = open_feature_store(feature_folder(key, bundle), key) if bundle is not None else None
+    if found is None:
+        found = open_feature_store(folder, key)
     if found is None:
         with _lock(folder):
             found = open_feature_store(folder, key)  # another process may have finished it
