@@ -39,6 +39,24 @@ def _lightglue_state(raw: dict[str, Any], n_layers: int) -> dict[str, Any]:
     return out
 
 
+def _load_exactly(module: Any, state: dict[str, Any], source: Any) -> None:
+    """Load ``state`` into ``module``, refusing in one line a file that leaves a weight unset or
+    holds one the module does not have (the authors' loader is lenient; a wrong layout would then
+    run with random weights unnoticed)."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        what = "lacks" if missing else "has an unknown" if unexpected else "has a wrong shape for"
+        raise ConfigError(
+            f"{source}: {what} weight {first!r} ({len(missing)} missing, {len(unexpected)} unknown, "
+            f"{len(wrong)} of another shape); is it the release this re-ranker names?"
+        )
+    module.load_state_dict(state)
+
+
 class LightGlueReranker(RerankerBase):
     """DISK (128-D float32 descriptors) + LightGlue (for DISK, 9 layers) on the CPU or the
     runtime's device; the new score is the RANSAC inlier count of LightGlue's matches."""
@@ -82,9 +100,9 @@ class LightGlueReranker(RerankerBase):
         disk_file, disk_sha = download_release(spec, releases["disk-depth"])
         glue_file, glue_sha = download_release(spec, releases["lightglue-disk"])
         disk_state = torch.load(disk_file, map_location="cpu", weights_only=True)
-        self.disk.load_state_dict(disk_state.get("extractor", disk_state))
+        _load_exactly(self.disk, disk_state.get("extractor", disk_state), disk_file)
         glue_state = torch.load(glue_file, map_location="cpu", weights_only=True)
-        self.glue.load_state_dict(_lightglue_state(glue_state, self.glue.conf.n_layers), strict=False)
+        _load_exactly(self.glue, _lightglue_state(glue_state, self.glue.conf.n_layers), glue_file)
         self._weights = f"disk {disk_sha} lightglue {glue_sha}"
 
     def weights_fingerprint(self) -> str:

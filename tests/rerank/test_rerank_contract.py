@@ -3,6 +3,7 @@ the learned one), and the registry wires the sixth kind like the others."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vprkit import RerankerSpec, create_reranker, get_reranker_spec, list_rerankers, testing
@@ -57,3 +58,45 @@ def test_lightglue_downloads_nothing_unless_asked(monkeypatch):
     assert reranker.config.pretrained is False
     spec = get_reranker_spec("lightglue")
     assert {r.name for r in spec.releases} == {"disk-depth", "lightglue-disk"} and spec.card.license
+
+
+def _authors_layout(glue_state, n_layers):
+    """kornia's LightGlue keys → the layout of the authors' ``disk_lightglue.pth``
+    (``transformers.i.self_attn.*`` is ``self_attn.i.*`` there, likewise ``cross_attn``)."""
+    out = {}
+    for key, value in glue_state.items():
+        for i in range(n_layers):
+            for part in ("self_attn", "cross_attn"):
+                prefix = f"transformers.{i}.{part}."
+                if key.startswith(prefix):
+                    key = f"{part}.{i}." + key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+def test_lightglue_loads_release_files_in_the_authors_layout(tmp_path, monkeypatch):
+    pytest.importorskip("kornia")
+    import torch
+
+    from vprkit.models import release
+
+    donor = create_reranker("lightglue", seed=7)  # other random weights, saved as the releases would be
+    disk_file, glue_file = tmp_path / "depth-save.pth", tmp_path / "disk_lightglue.pth"
+    torch.save({"extractor": donor.disk.state_dict()}, disk_file)
+    layout = _authors_layout(donor.glue.state_dict(), donor.glue.conf.n_layers)
+    assert any(k.startswith("self_attn.0.") for k in layout) and not any(k.startswith("transformers.") for k in layout)
+    torch.save(layout, glue_file)
+    files = {"disk-depth": (disk_file, "a" * 64), "lightglue-disk": (glue_file, "b" * 64)}
+    monkeypatch.setattr(release, "download_release", lambda spec, rel, progress=True: files[rel.name])
+    loaded = create_reranker("lightglue", pretrained=True)  # seed 0 before the load
+    for mine, theirs in ((loaded.disk, donor.disk), (loaded.glue, donor.glue)):
+        for key, value in theirs.state_dict().items():
+            assert torch.equal(mine.state_dict()[key], value), key
+    assert loaded.fingerprint() != create_reranker("lightglue").fingerprint()
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    a, b = loaded.extract(image), donor.extract(image)
+    assert np.array_equal(a.keypoints, b.keypoints) and np.allclose(a.descriptors, b.descriptors)
+    # a file that leaves a weight unset is refused in one line, not run with part random weights
+    torch.save({k: v for k, v in layout.items() if k != "self_attn.0.Wqkv.weight"}, glue_file)
+    with pytest.raises(ConfigError, match="lacks weight 'transformers.0.self_attn.Wqkv.weight'"):
+        create_reranker("lightglue", pretrained=True)
