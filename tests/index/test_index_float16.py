@@ -9,6 +9,7 @@ with its checksum, the float32 descriptors are always memory-mapped, and residen
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,29 @@ def test_unknown_storage_is_refused(data):
         CellSortedDescriptors.from_sorted(x, np.zeros(1, np.int64), storage="int8")
     wrapped = CellSortedDescriptors.from_sorted(x, np.zeros(1, np.int64), storage="float16")
     assert wrapped.descriptors is x and wrapped.descriptors_f16 is not None
+
+
+def _vm_flags(path) -> list[set[str]]:
+    """The VmFlags of this process's mappings of ``path`` (Linux ``/proc/self/smaps``)."""
+    flags, current = [], False
+    for line in Path("/proc/self/smaps").read_text(encoding="utf-8").splitlines():
+        if not line[0].isupper() or ":" not in line.split()[0]:  # a mapping's header line
+            current = line.rstrip().endswith(str(path))
+        elif current and line.startswith("VmFlags:"):
+            flags.append(set(line.split()[1:]))
+    return flags
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
+def test_float16_store_maps_its_float32_rows_for_scattered_reads(tmp_path, data):
+    # the re-ranking reads a few 4·d-byte rows per query: read-ahead would pull whole files into memory
+    x, cells, queries = data
+    folder = create_index("flat", storage="float16").build(x, cells=cells, n_cells=N_CELLS).save(tmp_path / "h")
+    loaded = load_index(folder)
+    loaded.search(queries, 5)
+    flags = _vm_flags((folder / "descriptors.npy").resolve())
+    assert flags and all("rr" in f for f in flags)
+    f32 = create_index("flat").build(x, cells=cells, n_cells=N_CELLS).save(tmp_path / "f")
+    mapped = load_index(f32, mmap=True)
+    mapped.search(queries, 5)  # float32 mode scans whole cells: read-ahead stays
+    assert all("rr" not in f for f in _vm_flags((f32 / "descriptors.npy").resolve()))

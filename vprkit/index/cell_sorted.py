@@ -498,6 +498,8 @@ class CellSortedDescriptors(DescriptorIndex):
         half_storage = self.config.storage == "float16"
         # float16 storage reads the float32 rows only to re-rank shortlists: always map them
         descriptors = np.load(folder / _FILES[0], mmap_mode="r" if mmap or half_storage else None)
+        if half_storage:
+            _advise_scattered_reads(descriptors)
         row_ids = np.load(folder / _FILES[1])
         offsets = np.load(folder / _FILES[2])
         if descriptors.shape != (len(row_ids), self.dim) or offsets[-1] > len(row_ids):
@@ -526,6 +528,16 @@ class CellSortedDescriptors(DescriptorIndex):
         n = int(flat.ntotal)
         descriptors = np.ascontiguousarray(flat.reconstruct_n(0, n), dtype=np.float32)
         self._set_arrays(descriptors, np.arange(n, dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+
+def _advise_scattered_reads(array: np.ndarray) -> None:
+    """Tell the kernel that a memory-mapped ``array`` is read a few scattered rows at a time (the
+    float32 rows a float16 store re-ranks): no read-ahead, so a file that is not in the page cache
+    is read about a page per row instead of a read-ahead window around each."""
+    raw = getattr(array, "_mmap", None)
+    advice = getattr(mmap, "MADV_RANDOM", None)  # absent on Windows
+    if isinstance(raw, mmap.mmap) and advice is not None:
+        raw.madvise(advice)
 
 
 def _is_mapped(array: np.ndarray) -> bool:
