@@ -231,6 +231,8 @@ def plot_matches(
 ) -> Path | None:
     """The query (left) beside its best database image (right) with the re-ranker's inlier
     matches drawn between them; ``None`` (nothing written) when the query was not re-ranked."""
+    import textwrap
+
     from matplotlib.collections import LineCollection
 
     from vprkit.plotting import png_figure
@@ -249,14 +251,16 @@ def plot_matches(
     a = done.query.keypoints[m[:, 0]]
     b = done.candidates[0].keypoints[m[:, 1]] + np.array([query.shape[1], 0], dtype=np.float32)
     scale = max(4.0, 480.0 / max(canvas.shape[1], 1))
-    with png_figure(png, figsize=(canvas.shape[1] * scale / 100, canvas.shape[0] * scale / 100 + 0.5), dpi=100) as fig:
+    width = canvas.shape[1] * scale / 100  # inches
+    # file names are long and have no spaces: wrapped to the figure's width (about 15 characters per inch at 7 pt)
+    names = [f"query: {Path(str(query_file)).name}", f"best: {Path(str(db.paths[int(done.rows[0])])).name}"]
+    lines = [f"query (left) | best database image (right): {int(done.inliers[0])} inliers"]
+    lines += [part for name in names for part in textwrap.wrap(name, max(20, int(width * 15)), break_on_hyphens=False)]
+    with png_figure(png, figsize=(width, canvas.shape[0] * scale / 100 + 0.15 * len(lines) + 0.2), dpi=100) as fig:
         ax = fig.subplots()
         ax.imshow(canvas, interpolation="nearest")
         ax.add_collection(LineCollection(list(np.stack([a, b], axis=1)), colors="lime", linewidths=0.8))
         ax.scatter(np.r_[a[:, 0], b[:, 0]], np.r_[a[:, 1], b[:, 1]], s=6, c="yellow")
-        ax.set_title(
-            f"query | best database image: {int(done.inliers[0])} inliers ({Path(str(db.paths[int(done.rows[0])])).name})",
-            fontsize=7,
-        )
+        ax.set_title("\n".join(lines), fontsize=7)
         ax.set_axis_off()
     return Path(png)
