@@ -3,6 +3,8 @@ the learned one), and the registry wires the sixth kind like the others."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,31 @@ def test_lightglue_loads_release_files_in_the_authors_layout(tmp_path, monkeypat
     torch.save({k: v for k, v in layout.items() if k != "self_attn.0.Wqkv.weight"}, glue_file)
     with pytest.raises(ConfigError, match="lacks weight 'transformers.0.self_attn.Wqkv.weight'"):
         create_reranker("lightglue", pretrained=True)
+
+
+def test_an_offline_reranker_release_says_where_a_file_fetched_by_hand_goes(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torch.hub
+
+    from vprkit.models.release import download_release
+
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def offline(url, dst, progress=True):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    spec = get_reranker_spec("lightglue")
+    release = next(r for r in spec.releases if r.name == "lightglue-disk")
+    with pytest.raises(Exception, match="download that file by hand and put it at") as refused:
+        download_release(spec, release, progress=False)
+    assert "models import" not in str(refused.value) and "\n" not in str(refused.value)
+    target = str(refused.value).split("put it at ")[1].strip("'")
+    Path(target).write_bytes(b"the file, fetched by hand")
+    found, digest = download_release(spec, release, progress=False)  # now read from there, checksum recorded
+    assert str(found) == target and len(digest) == 64
+    assert Path(target + ".sha256").read_text().strip() == digest
+    Path(target).write_bytes(b"another file")  # changed after its first use: refused
+    with pytest.raises(Exception, match="delete it to download it again"):
+        download_release(spec, release, progress=False)

@@ -119,7 +119,8 @@ def download_release(spec: MethodSpec, release: Release, progress: bool = True) 
 
     The checksum is checked against the one the spec publishes; when the spec has none, the
     first download's checksum is recorded beside the file and every later use is checked
-    against it. Offline, the error names the URL and how to import a file fetched by hand.
+    against it. Offline, the error names the URL and what to do with a file fetched by hand
+    (``vprkit models import`` for a model; for another kind, e.g. a re-ranker, where to put it).
     """
     import torch.hub
 
@@ -134,6 +135,8 @@ def download_release(spec: MethodSpec, release: Release, progress: bool = True) 
                 f"cached release {str(target)!r} has SHA-256 {digest[:16]}…, expected {expected[:16]}…; "
                 f"delete it to download it again"
             )
+        if not expected:  # a file put there by hand: its first use records the checksum, as a download's
+            recorded.write_text(digest + "\n")
         return target, digest
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
@@ -144,9 +147,15 @@ def download_release(spec: MethodSpec, release: Release, progress: bool = True) 
             torch.hub.download_url_to_file(release.url, str(tmp), progress=progress)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            # a model's release is imported into a model folder; any other kind's is read from the cache
+            then = (
+                f"run `vprkit models import {spec.name} FILE --out DIR`"
+                if isinstance(spec, ModelSpec)
+                else f"put it at {str(target)!r}"
+            )
             raise DataError(
                 f"cannot download {spec.name} release {release.name!r} from {release.url} ({reason}); "
-                f"download that file by hand and run `vprkit models import {spec.name} FILE --out DIR`"
+                f"download that file by hand and {then}"
             ) from exc
         digest = sha256_file(tmp)
         if expected and digest != expected:
