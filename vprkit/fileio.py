@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "SHARD_PLAN_FILE",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -27,8 +28,12 @@ __all__ = [
     "file_checksum",
     "fingerprint",
     "fingerprint_strings",
+    "folder_lock",
     "make_folder",
     "read_json_object",
+    "shard_bounds",
+    "shard_count",
+    "shard_plan",
 ]
 
 
@@ -192,3 +197,57 @@ def fingerprint_strings(items: Iterable[str], block: int = 65536) -> str:
     for start in range(0, len(seq), block):
         h.update(("\n".join(seq[start : start + block]) + "\n").encode("utf-8"))
     return h.hexdigest()
+
+
+# -- resumable extractions (the descriptor store, the local-feature store) ----------------------
+#
+# An extraction over ``count`` items is cut into shards of ``size`` items; ``extraction.json``
+# holds the plan ``{"key", "count", <unit>: size}`` (``unit`` names the size: "shard_rows",
+# "shard_images"), and ``shards/`` the shards written so far. A plan with the same key and count
+# is kept, so an interrupted extraction resumes with its valid shards.
+
+
+#: the plan file of a resumable extraction
+SHARD_PLAN_FILE = "extraction.json"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, advice: str) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``folder`` (its parent is made, ``advice`` as in
+    :func:`make_folder`): one process at a time builds ``folder``; the lock file stays."""
+    from filelock import FileLock
+
+    make_folder(folder.parent, advice)
+    with FileLock(str(folder.parent / f".{folder.name}.lock")):
+        yield
+
+
+def shard_plan(folder: Path, key: str, count: int, size: int, unit: str, advice: str) -> dict[str, Any]:
+    """The shard plan of the extraction in ``folder``: kept from an interrupted one with the same
+    key and count (its shards stay valid), else new (leftover shards are discarded)."""
+    from vprkit.errors import DataError
+
+    if size < 1:
+        raise DataError(f"{unit} must be positive, got {size}")
+    path = folder / SHARD_PLAN_FILE
+    if path.is_file():
+        with contextlib.suppress(DataError):
+            old = read_json_object(path, DataError, "")
+            if old.get("key") == key and old.get("count") == count and int(old.get(unit, 0)) >= 1:
+                return old
+    shutil.rmtree(folder / "shards", ignore_errors=True)
+    make_folder(folder / "shards", advice)
+    plan = {"key": key, "count": count, unit: int(size)}
+    atomic_write_json(path, plan)
+    return plan
+
+
+def shard_bounds(plan: dict[str, Any], i: int, unit: str) -> tuple[int, int]:
+    """Items ``[start, end)`` of shard ``i``."""
+    size = int(plan[unit])
+    return i * size, min((i + 1) * size, int(plan["count"]))
+
+
+def shard_count(plan: dict[str, Any], unit: str) -> int:
+    """Shards of the plan (the last one may be short)."""
+    return -(-int(plan["count"]) // int(plan[unit]))

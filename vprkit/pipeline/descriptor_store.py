@@ -41,7 +41,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path, atomic_write_json, file_checksum, fingerprint, make_folder, read_json_object
+from vprkit.fileio import (
+    SHARD_PLAN_FILE,
+    atomic_path,
+    atomic_write_json,
+    file_checksum,
+    fingerprint,
+    folder_lock,
+    make_folder,
+    read_json_object,
+    shard_bounds,
+    shard_count,
+    shard_plan,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -64,7 +76,8 @@ __all__ = [
 ]
 
 STORE_META = "store.json"
-PLAN_FILE = "extraction.json"
+PLAN_FILE = SHARD_PLAN_FILE
+_ADVICE = "; choose a writable folder (for the cache: set VPRKIT_CACHE_DIR)"
 DESCRIPTORS_FILE = "descriptors.npy"
 FORMAT_VERSION = 1
 #: rows per shard: 4096 x 512 float32 = 8 MiB, a few seconds of work on a CPU, under a second on a GPU
@@ -179,15 +192,6 @@ def distributed_group() -> Iterator[tuple[int, int]]:
         dist.destroy_process_group()
 
 
-@contextlib.contextmanager
-def _store_lock(folder: Path) -> Iterator[None]:
-    from filelock import FileLock
-
-    make_folder(folder.parent, "; choose a writable folder (for the cache: set VPRKIT_CACHE_DIR)")
-    with FileLock(str(folder.parent / f".{folder.name}.lock")):
-        yield
-
-
 def database_store(
     retriever: Retriever,
     database: ImageList,
@@ -217,7 +221,7 @@ def database_store(
         _touch(found)
         _note(progress, f"descriptor store reused: {found.root} ({found.count} rows)")
         return found
-    lock = _store_lock(folder) if rank == 0 else contextlib.nullcontext()
+    lock = folder_lock(folder, _ADVICE) if rank == 0 else contextlib.nullcontext()
     with lock:
         if rank == 0:
             found = open_store(folder, key)
@@ -278,21 +282,7 @@ def _broadcast_plan(plan: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _plan(folder: Path, key: str, count: int, shard_rows: int) -> dict[str, Any]:
-    """The shard plan of this extraction: kept from an interrupted one with the same key (its
-    shards stay valid), else new (any leftover shards are discarded)."""
-    if shard_rows < 1:
-        raise DataError(f"shard_rows must be positive, got {shard_rows}")
-    path = folder / PLAN_FILE
-    if path.is_file():
-        with contextlib.suppress(DataError):
-            old = read_json_object(path, DataError, "")
-            if old.get("key") == key and old.get("count") == count and int(old.get("shard_rows", 0)) >= 1:
-                return old
-    shutil.rmtree(folder / "shards", ignore_errors=True)
-    make_folder(folder / "shards", "; choose a writable folder (for the cache: set VPRKIT_CACHE_DIR)")
-    plan = {"key": key, "count": count, "shard_rows": int(shard_rows)}
-    atomic_write_json(path, plan)
-    return plan
+    return shard_plan(folder, key, count, shard_rows, "shard_rows", _ADVICE)
 
 
 def _shard_path(folder: Path, i: int) -> Path:
@@ -310,8 +300,7 @@ def _shard_done(folder: Path, i: int, rows: int) -> bool:
 
 
 def _shard_bounds(plan: dict[str, Any], i: int) -> tuple[int, int]:
-    s = int(plan["shard_rows"])
-    return i * s, min((i + 1) * s, int(plan["count"]))
+    return shard_bounds(plan, i, "shard_rows")
 
 
 def _shard_len(plan: dict[str, Any], i: int) -> int:
@@ -320,7 +309,7 @@ def _shard_len(plan: dict[str, Any], i: int) -> int:
 
 
 def _n_shards(plan: dict[str, Any]) -> int:
-    return -(-int(plan["count"]) // int(plan["shard_rows"]))
+    return shard_count(plan, "shard_rows")
 
 
 def _extract_shards(
@@ -496,7 +485,7 @@ def import_descriptors(
     content = content if content is not None else database.content_fingerprint()
     key = store_key(retriever.fingerprint(), content, precision)
     folder = store_folder(key, cache)
-    with _store_lock(folder):
+    with folder_lock(folder, _ADVICE):
         make_folder(folder, "; choose a writable folder (for the cache: set VPRKIT_CACHE_DIR)")
         with contextlib.suppress(OSError):
             (folder / STORE_META).unlink()  # replaced whole below

@@ -27,7 +27,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,18 @@ import numpy as np
 
 from vprkit.contracts import LocalFeatures
 from vprkit.errors import DataError
-from vprkit.fileio import atomic_path, atomic_write_json, file_checksum, fingerprint, make_folder, read_json_object
+from vprkit.fileio import (
+    SHARD_PLAN_FILE,
+    atomic_path,
+    atomic_write_json,
+    file_checksum,
+    fingerprint,
+    folder_lock,
+    read_json_object,
+    shard_bounds,
+    shard_count,
+    shard_plan,
+)
 
 if TYPE_CHECKING:
     from vprkit.contracts import Progress, Reranker
@@ -54,7 +65,7 @@ __all__ = [
 ]
 
 FEATURES_META = "features.json"
-PLAN_FILE = "extraction.json"
+PLAN_FILE = SHARD_PLAN_FILE
 ARRAYS = ("keypoints", "descriptors", "offsets")
 FORMAT_VERSION = 1
 #: images per shard: a few seconds of SIFT on small images, the unit of resumption
@@ -151,15 +162,6 @@ def open_feature_store(folder: str | Path, key: str | None = None) -> FeatureSto
     return FeatureStore(folder, meta, arrays["keypoints"], arrays["descriptors"], arrays["offsets"])
 
 
-@contextlib.contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    from filelock import FileLock
-
-    make_folder(folder.parent, _ADVICE)
-    with FileLock(str(folder.parent / f".{folder.name}.lock")):
-        yield
-
-
 def database_features(
     reranker: Reranker,
     database: ImageList,
@@ -188,7 +190,7 @@ def database_features(
     if found is None:
         found = open_feature_store(folder, key)
     if found is None:
-        with _lock(folder):
+        with folder_lock(folder, _ADVICE):
             found = open_feature_store(folder, key)  # another process may have finished it
             if found is None:
                 plan = _plan(folder, key, len(database), shard_images)
@@ -203,28 +205,15 @@ def database_features(
 
 
 def _plan(folder: Path, key: str, count: int, shard_images: int) -> dict[str, Any]:
-    if shard_images < 1:
-        raise DataError(f"shard_images must be positive, got {shard_images}")
-    path = folder / PLAN_FILE
-    if path.is_file():
-        with contextlib.suppress(DataError):
-            old = read_json_object(path, DataError, "")
-            if old.get("key") == key and old.get("count") == count and int(old.get("shard_images", 0)) >= 1:
-                return old
-    shutil.rmtree(folder / "shards", ignore_errors=True)
-    make_folder(folder / "shards", _ADVICE)
-    plan = {"key": key, "count": count, "shard_images": int(shard_images)}
-    atomic_write_json(path, plan)
-    return plan
+    return shard_plan(folder, key, count, shard_images, "shard_images", _ADVICE)
 
 
 def _bounds(plan: dict[str, Any], i: int) -> tuple[int, int]:
-    s = int(plan["shard_images"])
-    return i * s, min((i + 1) * s, int(plan["count"]))
+    return shard_bounds(plan, i, "shard_images")
 
 
 def _n_shards(plan: dict[str, Any]) -> int:
-    return -(-int(plan["count"]) // int(plan["shard_images"]))
+    return shard_count(plan, "shard_images")
 
 
 def _shard_path(folder: Path, i: int) -> Path:
