@@ -17,19 +17,22 @@ the store itself they are read at their sorted positions directly.
 Results are always *database row numbers* (the order descriptors were given to :meth:`build`),
 so a caller maps them to image names and coordinates without knowing about the sorting.
 
-**float16 storage** (``storage="float16"``, for SF-XL-size databases): the store also keeps a
-float16 copy of the sorted descriptors and scores candidates with it (converted to float32 in
-chunks for the exact kernels, or in float16 on CUDA), keeps a shortlist of
-:func:`~vprkit.index.exact.shortlist_size` rows per query and re-scores that shortlist against
-the float32 descriptors: the scores returned are the exact float32 ones and the rows those of
-float32 search in practice. A saved float16 store holds ``descriptors.npy`` (float32) and
-``descriptors_f16.npy``; a load always memory-maps the float32 array (only shortlist rows are read
-from it), so about half of the float32 size stays resident.
+**float16 storage** (``storage="float16"``, for SF-XL-size databases): the store also keeps the
+sorted rows in float16 and scores candidates with them, then re-scores the rows that can still be
+in the top-k against the float32 descriptors (:mod:`vprkit.index.float16_search`: a rounding
+bound decides which, so the results are exactly those of float32 storage). With the faiss kernel
+the float16 rows are faiss cell lists (``IndexIVFScalarQuantizer``, one list per cell) that a
+restricted search scans in place; the torch and NumPy kernels use a contiguous float16 array
+(:attr:`CellSortedDescriptors.descriptors_f16`, made on first use). A saved float16 store holds
+``descriptors.npy`` (float32), ``descriptors_f16.faiss`` (the cell lists; folders saved before
+hold ``descriptors_f16.npy``, still read) and ``row_norm_max.npy``; a load always memory-maps the
+float32 array and reads the shortlist rows from it with ``pread``, so only the float16 rows stay
+resident.
 
 **torch / GPU** (``kernel="torch"``, :meth:`CellSortedDescriptors.to_device`): the scoring array
-(float16 copy or float32 descriptors) becomes a torch tensor on the device (a zero-copy view on
+(contiguous float16 rows or float32 descriptors) becomes a torch tensor on the device (a zero-copy view on
 the CPU) and search runs there: gather by padded candidate positions, batched matrix product,
-``topk`` (:mod:`vprkit.index.torch_kernel`); a float16 shortlist is re-ranked in float32 on the
+``topk`` (:mod:`vprkit.index.torch_kernel`); float16 results are re-scored in float32 on the
 host.
 """
 
@@ -53,24 +56,41 @@ from vprkit.index.base import (
     IndexFingerprint,
     StaleIndexError,
     as_descriptors,
+    check_k,
     parse_device,
 )
 from vprkit.index.exact import (
     csr_to_padded,
     faiss_threads,
+    pad_topk,
     resolve_kernel,
-    shortlist_size,
     topk_all,
     topk_all_float16,
     topk_subset,
     topk_subset_float16,
 )
+from vprkit.index.float16_search import (
+    FirstPass,
+    build_cell_lists,
+    cell_list_codes,
+    exact_topk,
+    max_row_norm,
+    read_cell_lists,
+    read_rows,
+    search_all_lists,
+    search_cell_lists,
+    write_cell_lists,
+)
 
 __all__ = ["CellCandidates", "CellSortedDescriptors", "FlatConfig"]
 
 _FILES = ("descriptors.npy", "row_ids.npy", "offsets.npy")
-#: the float16 copy a ``storage="float16"`` store saves beside the float32 descriptors
+#: the float16 rows a ``storage="float16"`` store saves beside the float32 descriptors: faiss cell
+#: lists (the faiss kernel's layout), or an array (the torch and NumPy kernels', and older folders')
+_FLOAT16_LISTS_FILE = "descriptors_f16.faiss"
 _FLOAT16_FILE = "descriptors_f16.npy"
+#: the largest row norm, which the float16 rounding bound needs (one float64)
+_NORM_FILE = "row_norm_max.npy"
 #: the payload of ``flat`` index folders saved when ``flat`` was a faiss ``IndexFlatIP``
 _LEGACY_FAISS_FILE = "flat.faiss"
 
@@ -86,8 +106,8 @@ class FlatConfig(VprkitConfig):
     )
     storage: Literal["float32", "float16"] = Field(
         "float32",
-        description="float16: score candidates with a float16 copy and re-rank a shortlist in float32 (exact "
-        "float32 scores); a loaded float16 store memory-maps the float32 descriptors (about half the RAM)",
+        description="float16: score candidates in float16, re-score in float32 the rows a rounding bound keeps "
+        "(float32's results); a loaded float16 store keeps only the float16 rows resident (about half the RAM)",
     )
     threads: int = Field(0, ge=0, description="faiss OpenMP threads for search; 0 = faiss default")
 
@@ -99,6 +119,8 @@ class CellCandidates(CandidateRows):
 
     positions: np.ndarray | None = None
     store: CellSortedDescriptors | None = None
+    #: (q, N) int64 cell ids the candidates came from (-1 = none): the float16 cell lists to scan
+    cells: np.ndarray | None = None
 
 
 class CellSortedDescriptors(DescriptorIndex):
@@ -109,7 +131,8 @@ class CellSortedDescriptors(DescriptorIndex):
 
     - ``descriptors`` (n, d) float32: database descriptors sorted by cell, tail (cell -1) last
       (memory-mapped after a load with ``storage="float16"``);
-    - ``descriptors_f16`` (n, d) float16, the same rows (``storage="float16"`` only, else ``None``);
+    - ``descriptors_f16`` (n, d) float16, the same rows (``storage="float16"`` only, else ``None``;
+      made on first use when the store holds faiss cell lists);
     - ``row_ids`` (n,) int64: database row number of each sorted position;
     - ``offsets`` (n_cells + 1,) int64: cell ``c`` occupies positions ``offsets[c]:offsets[c+1]``.
 
@@ -131,7 +154,9 @@ class CellSortedDescriptors(DescriptorIndex):
         #: where the torch kernel runs ("cpu" or "cuda:i"); set by :meth:`to_device`
         self.device = "cpu"
         self._device_data: Any = None  # torch tensor of the scoring array on self.device, built on first use
-        self.descriptors_f16: np.ndarray | None = None
+        self._half_rows: np.ndarray | None = None  # contiguous float16 rows (descriptors_f16)
+        self._cell_lists: Any = None  # faiss float16 cell lists (storage float16, faiss kernel)
+        self._row_norm_max: float | None = None
         self._set_arrays(np.zeros((0, 0), dtype=np.float32), np.zeros(0, np.int64), np.zeros(1, np.int64))
         self._positions: np.ndarray | None = None  # inverse of row_ids, built on first use
         self._pending_cells: np.ndarray | None = None
@@ -173,7 +198,7 @@ class CellSortedDescriptors(DescriptorIndex):
         descriptors (n, d) float32 C-contiguous (may be a memmap); offsets (n_cells + 1,) int64,
         non-decreasing from 0 to at most n; row_ids (n,) int64 database row of each position
         (default: identity, i.e. database order is cell order). Norms are not re-checked.
-        ``storage="float16"`` makes the float16 copy (n·d·2 bytes; the float32 array is still
+        ``storage="float16"`` makes the float16 rows (n·d·2 bytes; the float32 array is still
         wrapped, not copied).
         """
         if storage not in ("float32", "float16"):
@@ -199,26 +224,55 @@ class CellSortedDescriptors(DescriptorIndex):
         row_ids: np.ndarray,
         offsets: np.ndarray,
         descriptors_f16: np.ndarray | None = None,
+        *,
+        cell_lists: Any = None,
+        row_norm_max: float | None = None,
     ) -> None:
         """Install the arrays and the lookup tables the hot path uses.
 
         Index -1 must mean "nothing" without a branch: ``_row_ids_ext`` ends with -1 (so position
         -1 → row -1) and ``_cell_starts``/``_cell_ends`` end with an empty range (cell -1 → 0 rows).
-        With ``storage="float16"`` the float16 copy is ``descriptors_f16`` (n, d) float16 when
-        given (e.g. read from a folder), else converted from ``descriptors``. A device tensor of
-        the old arrays is dropped (rebuilt on the next torch search).
+        With ``storage="float16"`` the float16 rows are ``cell_lists`` or ``descriptors_f16``
+        (n, d) float16 when given (e.g. read from a folder), else made from ``descriptors``: faiss
+        cell lists for the faiss kernel, an array for the others. A device tensor of the old
+        arrays is dropped (rebuilt on the next torch search).
         """
         self.descriptors = descriptors
+        self._half_rows, self._cell_lists, self._row_norm_max = None, None, None
         if self.config.storage == "float16":
-            self.descriptors_f16 = descriptors.astype(np.float16) if descriptors_f16 is None else descriptors_f16
-        else:
-            self.descriptors_f16 = None
+            self._row_norm_max = row_norm_max
+            if cell_lists is not None or descriptors_f16 is not None:
+                self._cell_lists, self._half_rows = cell_lists, descriptors_f16
+            elif self.kernel == "faiss" and descriptors.size:
+                self._cell_lists = build_cell_lists(descriptors, offsets)
+            else:
+                self._half_rows = descriptors.astype(np.float16)
         self._device_data = None
         self.offsets = offsets
         self._row_ids_ext = np.append(np.asarray(row_ids, dtype=np.int64), np.int64(-1))
         self._cell_starts = np.append(offsets[:-1], np.int64(0))
         self._cell_ends = np.append(offsets[1:], np.int64(0))
         self._positions = None
+
+    @property
+    def descriptors_f16(self) -> np.ndarray | None:
+        """(n, d) float16 sorted rows (``storage="float16"``), else ``None``; a store holding faiss
+        cell lists makes this array on first use (a copy, for the torch and NumPy kernels)."""
+        if self.config.storage != "float16":
+            return None
+        if self._half_rows is None:
+            if self._cell_lists is not None:
+                self._half_rows = cell_list_codes(self._cell_lists)
+            else:
+                self._half_rows = self.descriptors.astype(np.float16)
+        return self._half_rows
+
+    def row_norm_max(self) -> float:
+        """Largest L2 norm of a stored row (float16 storage's rounding bound), computed once."""
+        if self._row_norm_max is None:
+            half = self._half_rows
+            self._row_norm_max = max_row_norm(self.descriptors if half is None else half) * (1 + 2.0**-10)
+        return self._row_norm_max
 
     @property
     def row_ids(self) -> np.ndarray:
@@ -272,8 +326,7 @@ class CellSortedDescriptors(DescriptorIndex):
         """``add``: the rows are in no cell (the tail), appended without a re-sort."""
         n = self.ntotal
         rows = np.concatenate([self.row_ids, np.arange(n, n + len(x), dtype=np.int64)])
-        half = None if self.descriptors_f16 is None else np.concatenate([self.descriptors_f16, x.astype(np.float16)])
-        self._set_arrays(np.concatenate([self.descriptors, x]), rows, self.offsets, half)
+        self._set_arrays(np.concatenate([self.descriptors, x]), rows, self.offsets)  # float16 rows remade
 
     def add_rows(self, descriptors: ArrayLike, cells: ArrayLike) -> None:
         """Append rows with their cells; re-sorts the store (an O(n·d) copy: build once if you can)."""
@@ -326,7 +379,9 @@ class CellSortedDescriptors(DescriptorIndex):
 
     def _cell_candidates(self, cells2d: np.ndarray) -> CellCandidates:
         positions, offsets = self.candidate_positions(cells2d)
-        return CellCandidates(self.row_ids[positions], offsets, distinct=True, positions=positions, store=self)
+        return CellCandidates(
+            self.row_ids[positions], offsets, distinct=True, positions=positions, store=self, cells=cells2d
+        )
 
     def search_cells(self, queries: ArrayLike, cells: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` among the rows of each query's cells: ``search_rows`` of
@@ -339,6 +394,16 @@ class CellSortedDescriptors(DescriptorIndex):
         self._require_built()
         q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
         cells2d = self._validated_query_cells(np.asarray(cells), len(q))
+        lists = self._cell_lists if self.kernel == "faiss" else None
+        if lists is not None:  # float16 cell lists: faiss scans the cells, no candidate positions needed
+            k = check_k(k)
+
+            def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+                return search_cell_lists(lists, q[ids], cells2d[ids], width)
+
+            with faiss_threads(self.config.threads):
+                scores, found = self._exact_from_float16(q, first_pass, k)
+            return scores, self._to_rows(found)
         return self.search_rows(q, self._cell_candidates(cells2d), k)
 
     def _validated_query_cells(self, cells: np.ndarray, n_queries: int) -> np.ndarray:
@@ -366,52 +431,95 @@ class CellSortedDescriptors(DescriptorIndex):
         return self._row_ids_ext[positions]  # padding position -1 → row -1
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        half = self.descriptors_f16
-        wanted = k if half is None else min(shortlist_size(k), self.ntotal)
         with faiss_threads(self.config.threads):
-            if self.kernel == "torch":
+            if self.config.storage == "float16":
+                lists = self._cell_lists if self.kernel == "faiss" else None
+                first_pass: FirstPass
+                if lists is not None:
+
+                    def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+                        return search_all_lists(lists, q[ids], min(width, self.ntotal))
+
+                else:
+                    first_pass = self._gathered_first_pass(q, None)
+                scores, found = self._exact_from_float16(q, first_pass, k)
+            elif self.kernel == "torch":
                 from vprkit.index.torch_kernel import torch_topk_all
 
-                scores, found = torch_topk_all(q, self._torch_data(), wanted)
-            elif half is not None:
-                scores, found = topk_all_float16(q, half, wanted, self.kernel)
+                scores, found = torch_topk_all(q, self._torch_data(), k)
             else:
                 scores, found = topk_all(q, self.descriptors, k, self.kernel)
-            if half is not None:
-                scores, found = self._rerank(q, found, k)
         return scores, self._to_rows(found)
 
     def _search_rows(self, q: np.ndarray, candidates: CandidateRows, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(candidates, CellCandidates) and candidates.store is self and candidates.positions is not None:
-            positions = candidates.positions
+        own = candidates if isinstance(candidates, CellCandidates) and candidates.store is self else None
+        if own is not None and own.positions is not None:
+            positions = own.positions
         else:
             if self._positions is None:  # inverse of row_ids, built on first use
                 self._positions = np.empty_like(self.row_ids)
                 self._positions[self.row_ids] = np.arange(self.ntotal, dtype=np.int64)
             positions = self._positions[candidates.rows]
-        half = self.descriptors_f16
-        wanted = k if half is None else shortlist_size(k)
         with faiss_threads(self.config.threads):
-            if self.kernel == "torch":
+            if self.config.storage == "float16":
+                lists = self._cell_lists if self.kernel == "faiss" else None
+                cells = own.cells if own is not None else None
+                first_pass: FirstPass
+                if lists is not None and cells is not None:
+
+                    def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+                        return search_cell_lists(lists, q[ids], cells[ids], width)
+
+                else:
+                    first_pass = self._gathered_first_pass(q, (positions, candidates.offsets))
+                scores, found = self._exact_from_float16(q, first_pass, k)
+            elif self.kernel == "torch":
                 from vprkit.index.torch_kernel import torch_topk_subset
 
                 subset = csr_to_padded(positions, candidates.offsets)
-                scores, found = torch_topk_subset(q, self._torch_data(), subset, wanted)
-            elif half is not None:
-                scores, found = topk_subset_float16(q, half, positions, candidates.offsets, wanted, self.kernel)
+                scores, found = torch_topk_subset(q, self._torch_data(), subset, k)
             else:
                 subset = csr_to_padded(positions, candidates.offsets)
                 scores, found = topk_subset(q, self.descriptors, subset, k, self.kernel)
-            if half is not None:
-                scores, found = self._rerank(q, found, k)
         return scores, self._to_rows(found)
 
-    def _rerank(self, q: np.ndarray, shortlist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact float32 top-``k`` among a float16 pass's shortlist (q, L) int64 positions, best
-        first with -1 padding at the end (what the faiss kernel requires); scored on the host
-        against the float32 descriptors (a memmap after a load: only these rows are read)."""
+    def _gathered_first_pass(self, q: np.ndarray, csr: tuple[np.ndarray, np.ndarray] | None) -> FirstPass:
+        """The float16 first pass over the contiguous float16 rows (torch and NumPy kernels, a
+        faiss store without cell lists, or candidates that are not cells of this store): every
+        row with ``csr`` None, else the CSR (positions, offsets) candidates. It scores all the
+        queries and returns those asked for (the wider passes it is asked again for are rare)."""
+
+        def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+            if self.kernel == "torch":
+                from vprkit.index.torch_kernel import torch_topk_all, torch_topk_subset
+
+                if csr is None:
+                    scores, found = torch_topk_all(q, self._torch_data(), min(width, self.ntotal))
+                else:
+                    subset = csr_to_padded(*csr)
+                    scores, found = torch_topk_subset(q, self._torch_data(), subset, width)
+            else:
+                half = self.descriptors_f16
+                assert half is not None  # float16 storage
+                if csr is None:
+                    scores, found = topk_all_float16(q, half, min(width, self.ntotal), self.kernel)
+                else:
+                    scores, found = topk_subset_float16(q, half, csr[0], csr[1], width, self.kernel)
+            return scores[ids], found[ids]
+
+        return first_pass
+
+    def _exact_from_float16(self, q: np.ndarray, first_pass: FirstPass, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float32 top-``k`` (q, k) positions from a float16 first pass: the rows within the
+        rounding bound of the k-th are re-scored in float32 on the host (from a memory map they are
+        read with ``pread``, so the float32 file does not become resident)."""
         kernel = resolve_kernel("auto")  # a CPU kernel: the float32 rows stay on the host
-        return topk_subset(q, self.descriptors, np.ascontiguousarray(shortlist), k, kernel)
+        scores, found = exact_topk(
+            q, first_pass, lambda rows: read_rows(self.descriptors, rows), k, self.row_norm_max(), kernel=kernel
+        )
+        if found.shape[1] < k:
+            scores, found = pad_topk(scores, found, k)
+        return scores, found
 
     # -- devices ------------------------------------------------------------------------------
 
@@ -420,10 +528,10 @@ class CellSortedDescriptors(DescriptorIndex):
 
         ``"cpu"``: the configured kernel runs on the host (a ``torch`` kernel on a zero-copy CPU
         tensor of the array); a CUDA tensor held from before is released. ``"cuda[:i]"``: the
-        scoring array (the float16 copy with ``storage="float16"``, else the float32 descriptors)
+        scoring array (the contiguous float16 rows with ``storage="float16"``, else the float32 descriptors)
         is copied to the device now, in its dtype, and ``search`` / ``search_rows`` /
-        ``search_cells`` run there with the torch kernel (float16 products on CUDA; a float16
-        shortlist is re-ranked in float32 on the host). Kernel ``auto`` becomes ``torch`` there;
+        ``search_cells`` run there with the torch kernel (float32 products of the converted rows;
+        float16 results are re-scored in float32 on the host). Kernel ``auto`` becomes ``torch`` there;
         ``faiss`` and ``numpy`` are CPU kernels and are refused (:class:`~vprkit.errors.ConfigError`),
         as is a CUDA device torch cannot see. Results are NumPy arrays as on the CPU.
         """
@@ -454,7 +562,7 @@ class CellSortedDescriptors(DescriptorIndex):
 
     def _torch_data(self) -> Any:
         """The scoring array as a torch tensor (n, d) on :attr:`device`, made on first use: the
-        float16 copy with ``storage="float16"``, else the float32 descriptors."""
+        contiguous float16 rows with ``storage="float16"``, else the float32 descriptors."""
         if self._device_data is None:
             from vprkit.index.torch_kernel import as_tensor
 
@@ -466,30 +574,43 @@ class CellSortedDescriptors(DescriptorIndex):
         """Bytes resident in host RAM: the scoring arrays, row ids, offsets and lookup tables.
 
         ``storage="float32"``: the float32 descriptors, read or memory-mapped alike (search reads
-        them all). ``storage="float16"``: the float16 copy, plus the float32 descriptors only when
-        they are in RAM (after ``build``); memory-mapped ones (after a load) count 0, since only
-        shortlist rows are read from them. A CUDA copy made by :meth:`to_device` is device memory
+        them all). ``storage="float16"``: the float16 rows (cell lists: codes and ids; and the
+        contiguous array if one was made), plus the float32 descriptors only when they are in RAM
+        (after ``build``); memory-mapped ones (after a load) count 0, since the few shortlist rows
+        are read from the file with ``pread``. A CUDA copy made by :meth:`to_device` is device memory
         and is not counted.
         """
         extra = self._positions.nbytes if self._positions is not None else 0
         tables = self._row_ids_ext.nbytes + self._cell_starts.nbytes + self._cell_ends.nbytes
         vectors = self.descriptors.nbytes
-        if self.descriptors_f16 is not None:
-            vectors = self.descriptors_f16.nbytes + (0 if _is_mapped(self.descriptors) else self.descriptors.nbytes)
+        if self.config.storage == "float16":
+            half = 0 if self._half_rows is None else self._half_rows.nbytes
+            if self._cell_lists is not None:  # float16 codes + int64 ids
+                half += self.ntotal * (2 * int(self.dim or 0) + 8)
+            vectors = half + (0 if _is_mapped(self.descriptors) else self.descriptors.nbytes)
         return int(vectors + self.offsets.nbytes + tables + extra)
 
     # -- persistence --------------------------------------------------------------------------
 
     def _save_payload(self, folder: Path) -> list[str]:
         """``descriptors.npy`` (float32), ``row_ids.npy``, ``offsets.npy`` and, with float16
-        storage, ``descriptors_f16.npy``; every one is listed (sizes, checksums) in index.json."""
-        payload = dict(zip(_FILES, (self.descriptors, self.row_ids, self.offsets), strict=True))
-        if self.descriptors_f16 is not None:
-            payload[_FLOAT16_FILE] = self.descriptors_f16
+        storage, ``row_norm_max.npy`` and the float16 rows: ``descriptors_f16.faiss`` (cell lists)
+        or ``descriptors_f16.npy`` (an array, when the store has no cell lists); every one is listed
+        (sizes, checksums) in index.json."""
+        payload: dict[str, np.ndarray] = dict(zip(_FILES, (self.descriptors, self.row_ids, self.offsets), strict=True))
+        names = list(payload)
+        if self.config.storage == "float16":
+            payload[_NORM_FILE] = np.array([self.row_norm_max()], dtype=np.float64)
+            if self._cell_lists is None:
+                payload[_FLOAT16_FILE] = self.descriptors_f16  # type: ignore[assignment]
+            else:
+                with atomic_path(folder / _FLOAT16_LISTS_FILE, suffix=".faiss") as tmp:
+                    write_cell_lists(self._cell_lists, tmp)
+                names.append(_FLOAT16_LISTS_FILE)
         for name, arr in payload.items():
             with atomic_path(folder / name, suffix=".npy") as tmp:
                 np.save(tmp, arr)
-        return list(payload)
+        return names + [name for name in payload if name not in names]
 
     def _load_payload(self, folder: Path, meta: dict[str, Any], *, mmap: bool) -> None:
         if _LEGACY_FAISS_FILE in meta["files"]:
@@ -504,15 +625,28 @@ class CellSortedDescriptors(DescriptorIndex):
         offsets = np.load(folder / _FILES[2])
         if descriptors.shape != (len(row_ids), self.dim) or offsets[-1] > len(row_ids):
             raise DataError(f"flat index in {str(folder)!r} has inconsistent arrays; rebuild it")
-        half = None
-        if half_storage and _FLOAT16_FILE in meta["files"]:  # else converted from the float32 rows
+        half, lists, norm = None, None, None
+        if half_storage and _FLOAT16_LISTS_FILE in meta["files"]:
+            try:
+                lists = read_cell_lists(folder / _FLOAT16_LISTS_FILE, mmap=mmap)
+            except RuntimeError as exc:  # faiss reports an unreadable file as RuntimeError
+                raise StaleIndexError(f"cannot read {str(folder / _FLOAT16_LISTS_FILE)!r} ({exc}); rebuild it") from exc
+            if lists.ntotal != len(row_ids) or lists.d != self.dim or lists.nlist != len(offsets):
+                raise StaleIndexError(
+                    f"flat index in {str(folder)!r}: {_FLOAT16_LISTS_FILE} holds {lists.ntotal} rows of dimension "
+                    f"{lists.d} in {lists.nlist} lists, expected {len(row_ids)} × {self.dim} in {len(offsets)}; "
+                    "rebuild it"
+                )
+        elif half_storage and _FLOAT16_FILE in meta["files"]:  # else made from the float32 rows
             half = np.load(folder / _FLOAT16_FILE, mmap_mode="r" if mmap else None)
             if half.shape != descriptors.shape or half.dtype != np.float16:
                 raise StaleIndexError(
                     f"flat index in {str(folder)!r}: {_FLOAT16_FILE} is {half.dtype} {half.shape}, expected "
                     f"float16 {descriptors.shape}; rebuild it"
                 )
-        self._set_arrays(descriptors, row_ids, offsets, half)
+        if half_storage and _NORM_FILE in meta["files"]:
+            norm = float(np.load(folder / _NORM_FILE)[0])
+        self._set_arrays(descriptors, row_ids, offsets, half, cell_lists=lists, row_norm_max=norm)
 
     def _load_legacy_faiss(self, path: Path) -> None:
         """A ``flat`` folder saved by the faiss ``IndexFlatIP`` of vprkit 0.1.0: its vectors, in

@@ -7,11 +7,13 @@ them with one batched matrix product and keeps a ``topk``. Both work in chunks (
 for long candidate lists, of candidates) so that the temporaries stay under ``chunk_bytes``, and
 merge the chunks' top-k; the loops are over chunks, never over rows.
 
-Arithmetic: on the CPU a float16 database is converted to float32 chunk by chunk (torch's CPU
-float16 products are slow and less exact); on CUDA the products run in the storage dtype
-(float16 on tensor cores, accumulating in float32). A float32 database gives float32 inner
-products equal to faiss's up to summation order (the tests check 1e-5; on CUDA this assumes torch's
-default full-float32 matmul precision, not TF32). Results come back as NumPy arrays with the
+Arithmetic: a float16 database is converted to float32 chunk by chunk and the products run in
+float32, on the CPU (torch's CPU float16 products are slow and less exact) and on CUDA alike (so
+the float16 rounding bound of :mod:`vprkit.index.float16_search`, which assumes float32 queries and
+float32 sums, holds there too; the GPU search is bound by reading the float16 rows, not by the
+arithmetic). A float32 database gives float32 inner products equal to faiss's up to summation
+order (the tests check 1e-5; on CUDA this assumes torch's default full-float32 matmul precision,
+not TF32). Results come back as NumPy arrays with the
 protocol's padding (score ``-inf``, position ``-1``). On the CPU this kernel is for portability
 and checks: faiss's in-place kernel is several times faster there (a gather copies every
 candidate row before the product).
@@ -72,8 +74,8 @@ def float32_rows(
 
 
 def _compute_dtype(database: torch.Tensor) -> torch.dtype:
-    """float16 products on CUDA; float32 on the CPU (see the module docstring)."""
-    return database.dtype if database.is_cuda else torch.float32
+    """float32 products for every storage dtype and device (see the module docstring)."""
+    return torch.float32
 
 
 def _merge(
