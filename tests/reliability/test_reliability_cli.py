@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -95,31 +94,21 @@ def test_an_unwritable_cache_is_one_line(synthcity_tiny, models, tmp_path):
     assert "VPRKIT_CACHE_DIR" in line
 
 
-#: clock_nanosleep and nanosleep (what time.sleep calls) by architecture (Linux syscall numbers)
-_SLEEP_SYSCALLS = {"x86_64": {"230", "35"}, "aarch64": {"115", "101"}}
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU ticks of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
-def _wait_until_polling_a_lock(proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Until the process sleeps between attempts at a lock: its main thread is in a sleep syscall
-    (``/proc/PID/syscall``) three times in a row, 0.1 s apart (filelock retries every 0.05 s).
-
-    Idle CPU alone was the earlier sign, but a process importing from a cold page cache is idle
-    too: a Ctrl-C then landed inside the imports and the command went on to wait for the lock."""
-    sleeping = _SLEEP_SYSCALLS.get(platform.machine())
-    deadline, seen = time.time() + timeout, 0
+def _wait_until_idle(proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the process, having started up, spends no CPU: it is waiting (here: on a lock)."""
+    deadline, last = time.time() + timeout, -1
     while time.time() < deadline and proc.poll() is None:
-        try:
-            call = Path(f"/proc/{proc.pid}/syscall").read_text().split()
-        except OSError:
-            call = []
-        if sleeping is None:  # an architecture not listed: fall back to a fixed wait
-            time.sleep(10)
+        ticks = _cpu_ticks(proc.pid)
+        if ticks >= 30 and ticks - last <= 2:  # started (imports done) and idle for the last 0.5 s
             return
-        seen = seen + 1 if call and call[0] in sleeping else 0
-        if seen >= 3:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the command never waited for the lock (exit status {proc.poll()})")
+        last = ticks
+        time.sleep(0.5)
 
 
 def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
@@ -130,7 +119,7 @@ def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
     with FileLock(str(tmp_path / ".bundle.lock")):  # the command will wait for this lock
         command = [sys.executable, "-m", "vprkit", *index_build_args(out, models / "dnc", "none", synthcity_tiny)]
         proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-        _wait_until_polling_a_lock(proc)  # it has reached the lock (imports done, however loaded the box)
+        _wait_until_idle(proc)  # it has reached the lock (not still importing, however loaded the box)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
