@@ -111,6 +111,10 @@ def _wait_until_idle(proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
+def _sigint_by_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
     from filelock import FileLock
 
@@ -118,7 +122,9 @@ def test_ctrl_c_is_said_and_exits_130(synthcity_tiny, models, tmp_path):
     env = {**os.environ, "VPRKIT_CACHE_DIR": str(tmp_path / "cache")}
     with FileLock(str(tmp_path / ".bundle.lock")):  # the command will wait for this lock
         command = [sys.executable, "-m", "vprkit", *index_build_args(out, models / "dnc", "none", synthcity_tiny)]
-        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        # a Ctrl-C from a terminal reaches the command; pytest started as a background job of a
+        # non-interactive shell ignores SIGINT, and its children would inherit that
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_sigint_by_default)
         _wait_until_idle(proc)  # it has reached the lock (not still importing, however loaded the box)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
