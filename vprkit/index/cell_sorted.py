@@ -394,17 +394,24 @@ class CellSortedDescriptors(DescriptorIndex):
         self._require_built()
         q = as_descriptors(queries, dim=self.dim, what="queries", check_norm=False)
         cells2d = self._validated_query_cells(np.asarray(cells), len(q))
-        lists = self._cell_lists if self.kernel == "faiss" else None
-        if lists is not None:  # float16 cell lists: faiss scans the cells, no candidate positions needed
-            k = check_k(k)
-
-            def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-                return search_cell_lists(lists, q[ids], cells2d[ids], width)
-
+        first_pass = self._cell_lists_first_pass(q, cells2d)
+        if first_pass is not None:  # float16 cell lists: faiss scans the cells, no candidate positions needed
             with faiss_threads(self.config.threads):
-                scores, found = self._exact_from_float16(q, first_pass, k)
+                scores, found = self._exact_from_float16(q, first_pass, check_k(k))
             return scores, self._to_rows(found)
         return self.search_rows(q, self._cell_candidates(cells2d), k)
+
+    def _cell_lists_first_pass(self, q: np.ndarray, cells2d: np.ndarray | None) -> FirstPass | None:
+        """The float16 first pass that scans the faiss cell lists of ``cells2d`` (q, N), or ``None``
+        when the store has no cell lists, the kernel is not faiss, or there are no cells."""
+        lists = self._cell_lists if self.kernel == "faiss" else None
+        if lists is None or cells2d is None:
+            return None
+
+        def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+            return search_cell_lists(lists, q[ids], cells2d[ids], width)
+
+        return first_pass
 
     def _validated_query_cells(self, cells: np.ndarray, n_queries: int) -> np.ndarray:
         if cells.ndim == 1 and n_queries == 1:
@@ -462,15 +469,8 @@ class CellSortedDescriptors(DescriptorIndex):
             positions = self._positions[candidates.rows]
         with faiss_threads(self.config.threads):
             if self.config.storage == "float16":
-                lists = self._cell_lists if self.kernel == "faiss" else None
-                cells = own.cells if own is not None else None
-                first_pass: FirstPass
-                if lists is not None and cells is not None:
-
-                    def first_pass(ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-                        return search_cell_lists(lists, q[ids], cells[ids], width)
-
-                else:
+                first_pass = self._cell_lists_first_pass(q, own.cells if own is not None else None)
+                if first_pass is None:
                     first_pass = self._gathered_first_pass(q, (positions, candidates.offsets))
                 scores, found = self._exact_from_float16(q, first_pass, k)
             elif self.kernel == "torch":
@@ -665,9 +665,9 @@ class CellSortedDescriptors(DescriptorIndex):
 
 
 def _advise_scattered_reads(array: np.ndarray) -> None:
-    """Tell the kernel that a memory-mapped ``array`` is read a few scattered rows at a time (the
-    float32 rows a float16 store re-ranks): no read-ahead, so a file that is not in the page cache
-    is read about a page per row instead of a read-ahead window around each."""
+    """Tell the kernel that a memory-mapped ``array`` is read a few scattered rows at a time: no
+    read-ahead. A float16 store's re-scoring reads its float32 rows with ``pread`` (not through this
+    map); the advice is for code that still indexes the map, e.g. ``search_rows`` callers' own reads."""
     raw = getattr(array, "_mmap", None)
     advice = getattr(mmap, "MADV_RANDOM", None)  # absent on Windows
     if isinstance(raw, mmap.mmap) and advice is not None:
