@@ -6,6 +6,7 @@ flipped bit in a cached bundle, a failed rebuild, a full disk (a 1 MiB tmpfs), c
 under the same names, `--bundle` with conflicting options, edited manifest fields, NaN queries.
 Issue #15: unknown index options refused alike, a bundle written before the store became the
 ``flat`` index still loads, a missing ``index/`` folder is named, a build returns what a load reads.
+Issue #16: the database paths in their own text file, a bundle from before that still loads.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def test_kill_9_mid_build_leaves_no_half_bundle_and_the_next_run_builds_it(city,
     assert not list((cache / "bundles").glob(".*.build-*"))  # the dead builder's staging was cleared
 
 
-@pytest.mark.parametrize("part", ["store/descriptors.npy", "classifier/weights.safetensors", "manifest.json"])
+@pytest.mark.parametrize(
+    "part", ["store/descriptors.npy", "classifier/weights.safetensors", "manifest.json", "database_paths.txt"]
+)
 def test_a_damaged_cached_bundle_is_rebuilt(city, models, tmp_path, part):
     cache = tmp_path / "cache"
     first = json.loads(vprkit(*run_two_stages(city, models), cache=cache).stdout)[0]
@@ -345,6 +348,27 @@ def test_a_build_returns_what_a_load_reads(city, build_tiny_bundle, tmp_path):
     for name in ("descriptors", "row_ids", "offsets"):
         np.testing.assert_array_equal(getattr(built.store, name), getattr(loaded.store, name))
     assert built.store.config == loaded.store.config and built.memory_bytes() == loaded.memory_bytes()
+
+
+def test_database_paths_are_a_text_file_and_the_older_layout_still_loads(city, build_tiny_bundle, tmp_path):
+    out = tmp_path / "bundle"
+    built = build_tiny_bundle(out, city)
+    names = built.database.paths.tolist()
+    assert (out / "database_paths.txt").read_text(encoding="utf-8") == "".join(p + "\n" for p in names)
+    with np.load(out / "database.npz") as z:
+        assert "paths" not in z.files
+        columns = {k: z[k] for k in z.files}
+    mapped = MapBundle.load(out, mmap=True).database
+    assert isinstance(mapped.packed_paths.data, np.memmap) and mapped.path_at(3) == names[3]
+    # the layout before: the paths as a str array inside database.npz, no text file
+    np.savez(out / "database.npz", paths=np.array(names), **columns)
+    (out / "database_paths.txt").unlink()
+    old = MapBundle.load(out, mmap=True).database
+    assert old.paths.tolist() == names and old.fingerprint() == built.database.fingerprint()
+    np.savez(out / "database.npz", **columns)
+    with pytest.raises(BundleError, match=r"database_paths.txt' cannot be read .*rebuild it") as err:
+        MapBundle.load(out)
+    assert "\n" not in str(err.value)
 
 
 def test_a_bundle_from_before_the_flat_rename_loads_and_a_missing_index_is_named(city, models, tmp_path):

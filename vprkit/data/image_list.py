@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
+from vprkit.data.packed_paths import PackedPaths
 from vprkit.errors import DataError
 from vprkit.fileio import file_checksum, fingerprint, fingerprint_strings
 
@@ -34,6 +36,10 @@ class ImageList:
         lat, lon: ``(n,)`` float64 degrees (NaN when unknown).
         heading: ``(n,)`` float64 degrees clockwise from north (NaN when unknown).
         extra: optional named per-row arrays (pano id, timestamp, sequence index...).
+
+    A list made by :meth:`from_packed` (a map bundle's database) keeps its paths packed
+    (:class:`~vprkit.data.packed_paths.PackedPaths`): its length, :meth:`fingerprint` and
+    :meth:`path_at` read the packed bytes, and ``paths`` is decoded on first access.
     """
 
     root: Path
@@ -48,14 +54,64 @@ class ImageList:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n = len(self.paths)
+        if isinstance(self.__dict__["paths"], PackedPaths):  # from_packed: decoded on first access
+            self.__dict__["_packed"] = self.__dict__.pop("paths")
+        n = len(self)
         for name in ("east", "north", "lat", "lon", "heading"):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise DataError(f"ImageList.{name} has shape {arr.shape}, expected ({n},)")
 
+    @classmethod
+    def from_packed(
+        cls,
+        root: Path,
+        paths: PackedPaths,
+        *,
+        east: np.ndarray,
+        north: np.ndarray,
+        zone_number: int,
+        zone_letter: str,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        heading: np.ndarray,
+    ) -> ImageList:
+        """A list whose paths stay packed until ``paths`` is read (see the class docstring)."""
+        return cls(
+            root=root,
+            paths=cast(np.ndarray, paths),  # __post_init__ moves it aside; `paths` then decodes it
+            east=east,
+            north=north,
+            zone_number=zone_number,
+            zone_letter=zone_letter,
+            lat=lat,
+            lon=lon,
+            heading=heading,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes not in the instance: `paths` of a packed list, decoded once
+        packed = self.__dict__.get("_packed") if name == "paths" else None
+        if packed is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        decoded = packed.decode()
+        self.__dict__["paths"] = decoded
+        return decoded
+
+    @property
+    def packed_paths(self) -> PackedPaths:
+        """The paths packed (:class:`~vprkit.data.packed_paths.PackedPaths`), packed now if they were not."""
+        packed = self.__dict__.get("_packed")
+        return packed if packed is not None else PackedPaths.from_strings(self.paths)
+
     def __len__(self) -> int:
-        return len(self.paths)
+        packed = self.__dict__.get("_packed")
+        return len(packed) if packed is not None else len(self.paths)
+
+    def path_at(self, row: int) -> str:
+        """The relative path of row ``row``, without decoding a packed list's other paths."""
+        packed = self.__dict__.get("_packed")
+        return packed.item(int(row)) if packed is not None else str(self.paths[row])
 
     @property
     def utm(self) -> np.ndarray:
@@ -72,7 +128,8 @@ class ImageList:
 
     def fingerprint(self) -> str:
         """SHA-256 of the ordered relative paths (the content key of caches and bundles)."""
-        return fingerprint_strings(self.paths.tolist())
+        packed = self.__dict__.get("_packed")
+        return packed.fingerprint() if packed is not None else fingerprint_strings(self.paths.tolist())
 
     def content_fingerprint(self, verify_pixels: bool = False) -> str:
         """SHA-256 of the ordered relative paths *and* each file's content: the key for anything

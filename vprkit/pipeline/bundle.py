@@ -7,7 +7,8 @@ complete, under a lock: :func:`build_bundle`)::
       manifest.json        vprkit version, method names, fingerprints, counts, index config
       classifier/          TrainedClassifier.save()   (absent for retrieval-only bundles)
       retriever/           TrainedRetriever.save()    (absent for classification-only bundles)
-      database.npz         database rows in their original order: paths, east, north, zone
+      database.npz         database rows in their original order: east, north, lat, lon, heading, zone
+      database_paths.txt   their relative image paths, UTF-8, one per line (memory-mapped by load(mmap=True))
       store/               the ``flat`` index: descriptors sorted by cell + CSR offsets (CellSortedDescriptors)
       index/               the index searched when it is not the store itself (ivfpq, hnsw, ...)
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vprkit.data.image_list import ImageList
+from vprkit.data.packed_paths import PackedPaths
 from vprkit.errors import DataError
 from vprkit.fileio import atomic_path, atomic_write_json, fingerprint, make_folder, read_json_object
 
@@ -109,7 +111,7 @@ class MapBundle:
             bundle.retriever = retriever_cls.load(root / "retriever")
             _expect(manifest["retriever"]["fingerprint"], bundle.retriever.fingerprint(), root, "retriever")
         if manifest.get("database"):
-            bundle.database = _load_database(root / "database.npz", Path(manifest["database"]["root"]))
+            bundle.database = _load_database(root / "database.npz", Path(manifest["database"]["root"]), mmap=mmap)
             _expect(manifest["database"]["fingerprint"], bundle.database.fingerprint(), root, "database list")
             _expect(
                 manifest["database"].get("coordinates", ""),
@@ -212,11 +214,18 @@ def _check_plain_fields(bundle: MapBundle) -> None:
             )
 
 
-def _save_database(path: Path, db: ImageList) -> None:
+#: the database's relative paths in a bundle: UTF-8, one per line, in row order (PackedPaths)
+DATABASE_PATHS = "database_paths.txt"
+
+
+def _save_database(path: Path, db: ImageList) -> PackedPaths:
+    """The rows' coordinates into ``path`` (``database.npz``) and their paths, packed, beside it
+    (:data:`DATABASE_PATHS`); the packed paths written."""
+    packed = db.packed_paths
+    packed.write(path.parent / DATABASE_PATHS)
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(
             tmp,
-            paths=db.paths.astype(str),
             east=db.east,
             north=db.north,
             lat=db.lat,
@@ -225,13 +234,14 @@ def _save_database(path: Path, db: ImageList) -> None:
             zone=np.array([db.zone_number]),
             letter=np.array([db.zone_letter]),
         )
+    return packed
 
 
-def _as_saved(db: ImageList, root: Path) -> ImageList:
+def _as_saved(db: ImageList, packed: PackedPaths, root: Path) -> ImageList:
     """``db`` as :func:`_load_database` reads it back from what :func:`_save_database` wrote."""
-    return ImageList(
-        root=root,
-        paths=db.paths.astype(str),
+    return ImageList.from_packed(
+        root,
+        packed,
         east=db.east,
         north=db.north,
         zone_number=int(db.zone_number),
@@ -242,22 +252,25 @@ def _as_saved(db: ImageList, root: Path) -> ImageList:
     )
 
 
-def _load_database(path: Path, root: Path) -> ImageList:
+def _load_database(path: Path, root: Path, *, mmap: bool = False) -> ImageList:
+    """The database rows saved by :func:`_save_database`, paths packed (memory-mapped when ``mmap``).
+    Bundles written before the paths had their own file hold them in ``database.npz`` as a str
+    array; those are read as they are."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return ImageList(
-                root=root,
-                paths=z["paths"],
-                east=z["east"],
-                north=z["north"],
-                zone_number=int(z["zone"][0]),
-                zone_letter=str(z["letter"][0]),
-                lat=z["lat"],
-                lon=z["lon"],
-                heading=z["heading"],
-            )
+            legacy = z["paths"] if "paths" in z.files else None
+            east, north, lat, lon, heading = (z[name] for name in ("east", "north", "lat", "lon", "heading"))
+            zone_number, zone_letter = int(z["zone"][0]), str(z["letter"][0])
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise BundleError(f"{str(path)!r} is missing or corrupted: {exc}") from exc
+    columns = {"east": east, "north": north, "lat": lat, "lon": lon, "heading": heading}
+    if legacy is not None:
+        return ImageList(root, legacy, zone_number=zone_number, zone_letter=zone_letter, **columns)
+    try:
+        packed = PackedPaths.read(path.parent / DATABASE_PATHS, mmap=mmap)
+    except DataError as exc:
+        raise BundleError(f"bundle {str(path.parent)!r}: {exc}; rebuild it with `vprkit index build`") from exc
+    return ImageList.from_packed(root, packed, zone_number=zone_number, zone_letter=zone_letter, **columns)
 
 
 def _database_descriptors(
@@ -466,7 +479,7 @@ def _write_bundle(
             "fingerprint": retriever.fingerprint(),
             "dim": int(retriever.descriptor_dim),
         }
-        _save_database(folder / "database.npz", database)
+        packed = _save_database(folder / "database.npz", database)
         manifest["database"] = {
             "fingerprint": database.fingerprint(),
             "coordinates": _coordinates_fingerprint(database),
@@ -475,7 +488,7 @@ def _write_bundle(
         }
         if database.zone_number:
             manifest["utm_zone"] = f"{database.zone_number}{database.zone_letter}"
-        bundle.database = _as_saved(database, Path(manifest["database"]["root"]))
+        bundle.database = _as_saved(database, packed, Path(manifest["database"]["root"]))
         if descriptors is None:
             from vprkit.runtime import Runtime
 

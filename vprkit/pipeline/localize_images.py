@@ -111,7 +111,7 @@ def _records(bundle: MapBundle, files: Sequence[str | Path], loc: Localization) 
                     "lat": _num(lat[j]),
                     "lon": _num(lon[j]),
                     "score": float(loc.scores[i, j]),
-                    "database_image": str(db.paths[row]) if db is not None and row >= 0 else None,
+                    "database_image": db.path_at(row) if db is not None and row >= 0 else None,
                     "source": "database image" if row >= 0 else "class coordinate",
                     **({"inliers": int(loc.inliers[i, j])} if loc.inliers is not None else {}),
                 }
@@ -242,7 +242,7 @@ def plot_matches(
     if done is None or db is None:
         return None
     query = np.asarray(open_image(query_file))
-    best = np.asarray(open_image(db.root / db.paths[int(done.rows[0])]))
+    best = np.asarray(open_image(db.root / db.path_at(int(done.rows[0]))))
     h = max(query.shape[0], best.shape[0])
     canvas = np.full((h, query.shape[1] + best.shape[1], 3), 255, dtype=np.uint8)
     canvas[: query.shape[0], : query.shape[1]] = query
@@ -253,7 +253,7 @@ def plot_matches(
     scale = max(4.0, 480.0 / max(canvas.shape[1], 1))
     width = canvas.shape[1] * scale / 100  # inches
     # file names are long and have no spaces: wrapped to the figure's width (about 15 characters per inch at 7 pt)
-    names = [f"query: {Path(str(query_file)).name}", f"best: {Path(str(db.paths[int(done.rows[0])])).name}"]
+    names = [f"query: {Path(str(query_file)).name}", f"best: {Path(db.path_at(int(done.rows[0]))).name}"]
     lines = [f"query (left) | best database image (right): {int(done.inliers[0])} inliers"]
     lines += [part for name in names for part in textwrap.wrap(name, max(20, int(width * 15)), break_on_hyphens=False)]
     with png_figure(png, figsize=(width, canvas.shape[0] * scale / 100 + 0.15 * len(lines) + 0.2), dpi=100) as fig:

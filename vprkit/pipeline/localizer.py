@@ -263,7 +263,7 @@ class Localizer:
             if self.features is not None:
                 candidates = RerankCandidates(shortlist, loc.scores[b, at], features=self.features.gather(shortlist))
             else:
-                files = [db.root / db.paths[r] for r in shortlist]
+                files = [db.root / db.path_at(r) for r in shortlist]
                 candidates = RerankCandidates(shortlist, loc.scores[b, at], images=[open_image(f) for f in files])
             done = self.reranker.rerank(image, candidates, threads=self.runtime.threads)
             rows[b, at] = done.rows

@@ -69,7 +69,7 @@ def prediction_records(
                     "rank": j + 1,
                     "east": float(loc.coords[i, j, 0]),
                     "north": float(loc.coords[i, j, 1]),
-                    "database_image": str(db.paths[row]) if row >= 0 and db is not None else None,
+                    "database_image": db.path_at(row) if row >= 0 and db is not None else None,
                     "cell": int(cells[i, j]) if cells[i, j] >= 0 else None,
                     "score": float(loc.scores[i, j]),
                     "distance_m": round(float(dist[i, j]), 3),
