@@ -32,7 +32,7 @@ Usage::
     python benchmarks/bench_scale.py --quick --out /tmp/scale_quick.json   # 100k rows, a smoke test
 
 The full run needs about 20 GB free under ``--tmp`` (checked first: the store, 5.7 GB, plus one
-bundle at a time, 6.7 GB float32 / 9.6 GB float16 with the 0.9 GB database list; all removed at
+bundle at a time, 6.2 GB float32 / 9.1 GB float16 with the 0.3 GB database list; all removed at
 the end). Its resident peak is the float16 bundle build: about 16 GB, of which about 10 GB
 anonymous (the database list, the cell-sorted float32 copy and its float16 copy) and the rest pages
 of the memory-mapped store, which the kernel can drop.
