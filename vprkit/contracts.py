@@ -235,10 +235,14 @@ class LocalFeatures:
         keypoints: ``(n, 2)`` float32 pixel coordinates (x, y) in the image as given.
         descriptors: ``(n, d)`` one row per keypoint, in the method's own dtype (SIFT: uint8,
             learned features: float32).
+        image_size: ``(width, height)`` in pixels of the image the keypoints are in, or ``None``
+            when unknown. Matchers that normalise keypoints by the image size (LightGlue) need it
+            to give the authors' outputs.
     """
 
     keypoints: np.ndarray
     descriptors: np.ndarray
+    image_size: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])

@@ -594,6 +594,10 @@ def check_reranker(
             and (f.keypoints[:, 1] <= h - 0.5).all()
         )
         _require(bool(inside), f"{who}: keypoints of image {i} lie outside its {w}×{h} pixels")
+        _require(
+            f.image_size in (None, (w, h)),
+            f"{who}: image {i} is {w}×{h} pixels but its features say image_size={f.image_size}",
+        )
     _require(len(feats[0]) > 0, f"{who}: no keypoints on a textured image")
     again = reranker.extract(images[0])
     _require(

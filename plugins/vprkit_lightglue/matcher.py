@@ -14,7 +14,7 @@ import numpy as np
 from vprkit.contracts import LocalFeatures, Verification
 from vprkit.errors import ConfigError
 from vprkit.fileio import fingerprint
-from vprkit.rerank.base import RerankerBase, as_rgb, empty_features, ransac_verify
+from vprkit.rerank.base import RerankerBase, as_rgb, empty_features, image_size_of, ransac_verify
 from vprkit_lightglue.config import LightGlueConfig
 
 EXTRA_HINT = "the lightglue re-ranker needs kornia: pip install 'vprkit[rerank]'"
@@ -122,11 +122,13 @@ class LightGlueReranker(RerankerBase):
             feats = self.disk(x, n=self.cfg.max_keypoints, pad_if_not_divisible=True)[0]
         xy = feats.keypoints.float().numpy()
         if len(xy) == 0:
-            return empty_features(self.descriptor_dim, np.float32)
+            return empty_features(self.descriptor_dim, np.float32, image_size_of(rgb))
         if scale != 1.0:
             xy = (xy + 0.5) / np.float32(scale) - 0.5
         return LocalFeatures(
-            np.ascontiguousarray(xy, dtype=np.float32), np.ascontiguousarray(feats.descriptors.float().numpy())
+            np.ascontiguousarray(xy, dtype=np.float32),
+            np.ascontiguousarray(feats.descriptors.float().numpy()),
+            image_size_of(rgb),
         )
 
     def verify(self, query: LocalFeatures, candidate: LocalFeatures) -> Verification:
@@ -136,12 +138,13 @@ class LightGlueReranker(RerankerBase):
             return Verification(0, np.zeros((0, 2), np.int64), 0)
 
         def side(f: LocalFeatures) -> dict[str, torch.Tensor]:
-            # the image size LightGlue normalises by: the keypoints' extent (the stored features keep no size)
-            extent = np.maximum(f.keypoints.max(axis=0) + 1.0, 1.0)
+            # LightGlue centres and scales the keypoints by the image's (width, height), as in the
+            # authors' matcher; features made without a size fall back to the keypoints' extent
+            size = np.asarray(f.image_size if f.image_size is not None else f.keypoints.max(axis=0) + 1.0)
             return {
                 "keypoints": torch.tensor(np.asarray(f.keypoints, dtype=np.float32))[None],
                 "descriptors": torch.tensor(np.asarray(f.descriptors, dtype=np.float32))[None],
-                "image_size": torch.from_numpy(extent.astype(np.float32))[None],
+                "image_size": torch.from_numpy(np.maximum(size, 1.0).astype(np.float32))[None],
             }
 
         with torch.inference_mode():

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from vprkit.contracts import LocalFeatures, Verification
-from vprkit.rerank.base import RerankerBase, as_gray, empty_features, ransac_verify
+from vprkit.rerank.base import RerankerBase, as_gray, empty_features, image_size_of, ransac_verify
 from vprkit_sift.config import SiftConfig
 
 
@@ -37,11 +37,12 @@ class SiftReranker(RerankerBase):
     def extract(self, image: Any) -> LocalFeatures:
         """SIFT keypoints (x, y in the image's pixels) and uint8 descriptors of a PIL image or array."""
         gray = as_gray(image)
+        size = image_size_of(gray)
         scale = self.cfg.upscale
         if scale != 1.0:
             h, w = gray.shape
-            size = (max(round(w * scale), 1), max(round(h * scale), 1))
-            gray = cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
+            scaled = (max(round(w * scale), 1), max(round(h * scale), 1))
+            gray = cv2.resize(gray, scaled, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
         # a fresh detector per call: cv2 objects are not documented as safe to share across threads
         sift = cv2.SIFT.create(
             nfeatures=self.cfg.max_keypoints,
@@ -52,11 +53,11 @@ class SiftReranker(RerankerBase):
         )
         kps, desc = sift.detectAndCompute(gray, None)
         if not kps or desc is None:
-            return empty_features(self.descriptor_dim, np.uint8)
+            return empty_features(self.descriptor_dim, np.uint8, size)
         xy = np.asarray(cv2.KeyPoint.convert(kps), dtype=np.float32).reshape(-1, 2)
         if scale != 1.0:
             xy = (xy + 0.5) / np.float32(scale) - 0.5  # pixel centres of the upscaled image → the original's
-        return LocalFeatures(xy, np.clip(np.rint(desc), 0, 255).astype(np.uint8))
+        return LocalFeatures(xy, np.clip(np.rint(desc), 0, 255).astype(np.uint8), size)
 
     def tentative_matches(self, query: LocalFeatures, candidate: LocalFeatures) -> np.ndarray:
         """``(m, 2)`` int64 (query, candidate) keypoint pairs passing the ratio test: each query

@@ -130,3 +130,38 @@ def test_an_offline_reranker_release_says_where_a_file_fetched_by_hand_goes(tmp_
     Path(target).write_bytes(b"another file")  # changed after its first use: refused
     with pytest.raises(Exception, match="delete it to download it again"):
         download_release(spec, release, progress=False)
+
+
+@pytest.mark.parametrize("name", ["sift", "lightglue"])
+def test_the_built_in_rerankers_record_the_image_size(name, one_torch_thread):
+    from PIL import Image
+
+    reranker = create_reranker(name, **({"max_keypoints": 64} if name == "lightglue" else {}))
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8))  # 80 wide, 48 high
+    assert reranker.extract(image).image_size == (80, 48)
+    assert reranker.extract(Image.new("RGB", (80, 48), (128, 128, 128))).image_size == (80, 48)
+
+
+def test_lightglue_normalises_by_the_image_size_not_the_keypoints(monkeypatch, one_torch_thread):
+    """The authors' matcher centres and scales keypoints by the image's (width, height); the
+    extent of the keypoints is only the fallback for features made without a size."""
+    import torch
+
+    from vprkit.contracts import LocalFeatures
+
+    glue = create_reranker("lightglue", max_keypoints=64)
+    seen = []
+
+    def matcher(data):
+        seen.append((data["image0"]["image_size"].tolist(), data["image1"]["image_size"].tolist()))
+        return {"matches": [torch.zeros((0, 2), dtype=torch.long)]}
+
+    monkeypatch.setattr(glue, "glue", matcher)
+    rng = np.random.default_rng(1)
+    keypoints = np.array([[3.0, 4.0], [20.0, 10.0]], np.float32)
+    descriptors = rng.standard_normal((2, glue.descriptor_dim)).astype(np.float32)
+    sized = LocalFeatures(keypoints, descriptors, (640, 480))
+    unsized = LocalFeatures(keypoints, descriptors)
+    glue.verify(sized, unsized)
+    assert seen == [([[640.0, 480.0]], [[21.0, 11.0]])]

@@ -134,7 +134,22 @@ def test_the_feature_store_resumes_after_kill_9(synthcity_tiny, tmp_path):
     fresh = database_features(sift, db, cache=tmp_path / "fresh")
     assert np.array_equal(store.offsets, fresh.offsets)
     assert np.array_equal(store.descriptors, fresh.descriptors) and np.array_equal(store.keypoints, fresh.keypoints)
+    assert np.array_equal(store.image_sizes, fresh.image_sizes)
     assert not (folder / "shards").exists() and store.count == len(db)
+
+
+def test_stored_features_keep_each_image_size(synthcity_tiny, tmp_path):
+    from vprkit import create_reranker
+    from vprkit.data.images import open_image
+    from vprkit.data.standard import load_split
+    from vprkit.rerank import database_features
+
+    db = load_split(synthcity_tiny, "test/database")
+    store = database_features(create_reranker("sift"), db, cache=tmp_path / "cache", shard_images=8)
+    assert store.image_sizes.shape == (len(db), 2) and (tmp_path / "cache").is_dir()
+    for row in (0, len(db) // 2, len(db) - 1):
+        width, height = open_image(db.root / db.path_at(row)).size
+        assert store[row].image_size == (width, height)
 
 
 def test_index_build_precomputes_the_features_into_the_bundle(synthcity_tiny, tiny_model_dirs, tmp_path, monkeypatch):

@@ -13,7 +13,16 @@ from vprkit.contracts import LocalFeatures, RerankCandidates, Reranked, Verifica
 from vprkit.errors import ConfigError
 from vprkit.fileio import fingerprint
 
-__all__ = ["MIN_MATCHES", "RerankerBase", "as_gray", "as_rgb", "empty_features", "ransac_verify", "thread_map"]
+__all__ = [
+    "MIN_MATCHES",
+    "RerankerBase",
+    "as_gray",
+    "as_rgb",
+    "empty_features",
+    "image_size_of",
+    "ransac_verify",
+    "thread_map",
+]
 
 FORMAT_VERSION = 1
 
@@ -42,9 +51,14 @@ def as_gray(image: Any) -> np.ndarray:
     return np.clip(rgb @ np.array([0.299, 0.587, 0.114], np.float32) + 0.5, 0, 255).astype(np.uint8)
 
 
-def empty_features(dim: int, dtype: Any) -> LocalFeatures:
-    """No keypoints: ``(0, 2)`` float32 and ``(0, dim)`` descriptors."""
-    return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, dim), dtype))
+def empty_features(dim: int, dtype: Any, image_size: tuple[int, int] | None = None) -> LocalFeatures:
+    """No keypoints: ``(0, 2)`` float32 and ``(0, dim)`` descriptors (of an image of ``image_size``)."""
+    return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, dim), dtype), image_size)
+
+
+def image_size_of(pixels: np.ndarray) -> tuple[int, int]:
+    """``(width, height)`` of an ``(H, W)`` or ``(H, W, C)`` array."""
+    return int(pixels.shape[1]), int(pixels.shape[0])
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> list[R]:

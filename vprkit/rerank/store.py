@@ -10,12 +10,14 @@ descriptor store (:mod:`vprkit.pipeline.descriptor_store`)::
       keypoints.npy         (N, 2) float32 pixel (x, y), every image's keypoints one after another
       descriptors.npy       (N, d) the re-ranker's dtype (SIFT: uint8)
       offsets.npy           (n + 1,) int64: image i's keypoints are rows offsets[i]:offsets[i+1]
+      image_sizes.npy       (n, 2) int32 (width, height) of each image; (0, 0) where the re-ranker
+                            gave none
       extraction.json       while extracting: the shard plan (images per shard)
       shards/000000.npz     while extracting: images [i*S, (i+1)*S), each written whole
 
 - **Resumable**: shards are written atomically as they complete; a killed extraction continues
   with the missing shards.
-- **Whole or nothing**: ``features.json`` is written after the three arrays are complete and
+- **Whole or nothing**: ``features.json`` is written after the four arrays are complete and
   checksummed; a folder without it is an extraction in progress, never read as a store.
 - **One extractor**: a lock per store serialises processes; a second one waits, then reuses.
 - **Memory-mapped**: the arrays are mapped read-only; a query touches only its candidates' rows.
@@ -66,8 +68,10 @@ __all__ = [
 
 FEATURES_META = "features.json"
 PLAN_FILE = SHARD_PLAN_FILE
-ARRAYS = ("keypoints", "descriptors", "offsets")
-FORMAT_VERSION = 1
+ARRAYS = ("keypoints", "descriptors", "offsets", "image_sizes")
+#: 2: image sizes stored (LightGlue normalises keypoints by them); stores of format 1 are keyed
+#: apart and extracted again
+FORMAT_VERSION = 2
 #: images per shard: a few seconds of SIFT on small images, the unit of resumption
 DEFAULT_SHARD_IMAGES = 256
 _ADVICE = "; choose a writable folder (for the cache: set VPRKIT_CACHE_DIR)"
@@ -99,6 +103,7 @@ class FeatureStore:
     keypoints: np.ndarray = field(repr=False)
     descriptors: np.ndarray = field(repr=False)
     offsets: np.ndarray = field(repr=False)
+    image_sizes: np.ndarray = field(repr=False)
 
     @property
     def key(self) -> str:
@@ -114,7 +119,12 @@ class FeatureStore:
 
     def __getitem__(self, row: int) -> LocalFeatures:
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-        return LocalFeatures(np.asarray(self.keypoints[start:end]), np.asarray(self.descriptors[start:end]))
+        width, height = (int(v) for v in self.image_sizes[row])
+        return LocalFeatures(
+            np.asarray(self.keypoints[start:end]),
+            np.asarray(self.descriptors[start:end]),
+            (width, height) if width > 0 and height > 0 else None,
+        )
 
     def gather(self, rows: Sequence[int] | np.ndarray) -> list[LocalFeatures]:
         """The features of database ``rows``, in that order."""
@@ -128,7 +138,7 @@ class FeatureStore:
         return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
 
     def bytes_per_image(self) -> float:
-        """Mean bytes of one image's features (keypoints, descriptors, its offset)."""
+        """Mean bytes of one image's features (keypoints, descriptors, its offset and size)."""
         total = sum(int(getattr(self, name).nbytes) for name in ARRAYS)
         return total / max(self.count, 1)
 
@@ -157,9 +167,12 @@ def open_feature_store(folder: str | Path, key: str | None = None) -> FeatureSto
         or arrays["keypoints"].shape != (total, 2)
         or arrays["descriptors"].shape != (total, int(meta["dim"]))
         or str(arrays["descriptors"].dtype) != meta["dtype"]
+        or arrays["image_sizes"].shape != (n, 2)
     ):
         raise FeatureStoreError(f"local-feature store {str(folder)!r}: the arrays do not match {FEATURES_META}")
-    return FeatureStore(folder, meta, arrays["keypoints"], arrays["descriptors"], arrays["offsets"])
+    return FeatureStore(
+        folder, meta, arrays["keypoints"], arrays["descriptors"], arrays["offsets"], arrays["image_sizes"]
+    )
 
 
 def database_features(
@@ -224,11 +237,15 @@ def _read_shard(folder: Path, i: int, images: int) -> dict[str, np.ndarray] | No
     """A complete shard's arrays, or None (absent, or not whole)."""
     try:
         with np.load(_shard_path(folder, i), allow_pickle=False) as z:
-            arrays = {name: z[name] for name in ("keypoints", "descriptors", "counts")}
+            arrays = {name: z[name] for name in ("keypoints", "descriptors", "counts", "sizes")}
     except (OSError, ValueError, EOFError, KeyError):
         return None
     counts = arrays["counts"]
-    if counts.shape != (images,) or int(counts.sum()) != arrays["keypoints"].shape[0]:
+    if (
+        counts.shape != (images,)
+        or int(counts.sum()) != arrays["keypoints"].shape[0]
+        or arrays["sizes"].shape != (images, 2)
+    ):
         return None
     return arrays
 
@@ -263,15 +280,16 @@ def _extract(
         keypoints = np.concatenate([f.keypoints for f in feats]).astype(np.float32, copy=False)
         descriptors = np.concatenate([f.descriptors for f in feats])
         counts = np.array([len(f) for f in feats], dtype=np.int64)
+        sizes = np.array([f.image_size or (0, 0) for f in feats], dtype=np.int32).reshape(-1, 2)
         with atomic_path(_shard_path(folder, i), suffix=".npz") as tmp:
-            np.savez(tmp, keypoints=keypoints, descriptors=descriptors, counts=counts)
+            np.savez(tmp, keypoints=keypoints, descriptors=descriptors, counts=counts, sizes=sizes)
         done += end - start
         if progress is not None:
             progress.update("database local features", done, total)
 
 
 def _merge(folder: Path, plan: dict[str, Any], reranker: Reranker, database: ImageList, content: str) -> FeatureStore:
-    """Concatenate the shards into the three arrays, checksum them, write ``features.json`` last."""
+    """Concatenate the shards into the four arrays, checksum them, write ``features.json`` last."""
     shards = []
     for i in range(_n_shards(plan)):
         start, end = _bounds(plan, i)
@@ -297,6 +315,7 @@ def _merge(folder: Path, plan: dict[str, Any], reranker: Reranker, database: Ima
         "keypoints": np.concatenate([s["keypoints"] for s in shards]) if shards else np.zeros((0, 2), np.float32),
         "descriptors": np.concatenate([s["descriptors"] for s in shards]) if shards else np.zeros((0, dim), dtype),
         "offsets": offsets,
+        "image_sizes": np.concatenate([s["sizes"] for s in shards]) if shards else np.zeros((0, 2), np.int32),
     }
     files = {}
     for name, arr in merged.items():
