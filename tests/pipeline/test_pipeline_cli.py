@@ -208,3 +208,38 @@ def test_the_cli_progress_draws_a_bar_per_step_with_its_numbers_and_prints_notes
     with RichProgress(console):
         pass  # nothing reported, nothing drawn
     assert console.file.getvalue() == text
+
+
+def test_mmap_maps_an_existing_bundle_and_answers_the_same(
+    synthcity_tiny, model_dirs, build_tiny_bundle, tmp_path, monkeypatch
+):
+    import numpy as np
+
+    from vprkit.pipeline.bundle import MapBundle
+
+    monkeypatch.setenv("VPRKIT_CACHE_DIR", str(tmp_path / "cache"))
+    bundle = tmp_path / "bundle"
+    build_tiny_bundle(bundle, synthcity_tiny)
+    loads = []
+    load = MapBundle.load.__func__
+
+    def spy(cls, root, *, mmap=False):
+        loaded = load(cls, root, mmap=mmap)
+        loads.append((mmap, isinstance(loaded.store.descriptors, np.memmap)))
+        return loaded
+
+    monkeypatch.setattr(MapBundle, "load", classmethod(spy))
+    runner = CliRunner()
+    queries = sorted((synthcity_tiny / "images" / "test" / "queries").glob("*.png"))[:3]
+    args = ["localize", *map(str, queries), "--bundle", str(bundle), "--topn", "3", "--k", "4", "--json"]
+    read, mapped = runner.invoke(build_app(), args), runner.invoke(build_app(), [*args, "--mmap"])
+    assert read.exit_code == 0 and mapped.exit_code == 0, read.output + mapped.output
+    assert json.loads(mapped.stdout) == json.loads(read.stdout)
+    assert loads == [(False, False), (True, True)]  # the store is a memory map only with --mmap
+    loads.clear()
+    run = run_args(model_dirs / "dnc", model_dirs / "cosplace", synthcity_tiny, "--bundle", str(bundle), "--topn", "3")
+    [plain] = json.loads(runner.invoke(build_app(), [*run, "--json"]).stdout)
+    [fast] = json.loads(runner.invoke(build_app(), [*run, "--mmap", "--json"]).stdout)
+    assert fast["lr"] == plain["lr"] and fast["candidates"] == plain["candidates"]
+    assert (plain["config"]["mmap"], fast["config"]["mmap"]) == (False, True)
+    assert [m for m, _ in loads] == [False, True] and loads[1][1]

@@ -15,6 +15,7 @@ from vprkit.cli.options import (
     ClassifierSetOpt,
     DeviceOpt,
     JsonOpt,
+    MmapOpt,
     PngOpt,
     PrecisionOpt,
     RerankerOpt,
@@ -43,6 +44,7 @@ def localize(
     reranker: RerankerOpt = None,
     rerank_k: RerankKOpt = 20,
     reranker_set: RerankerSetOpt = None,
+    mmap: MmapOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Latitude/longitude, UTM, confidence and top-K places of each image, printed as each batch is
@@ -66,7 +68,7 @@ def localize(
         raise ConfigError(f"{len(missing)} image(s) do not exist (first: {missing[0]})")
     runtime = Runtime.resolve(device, precision, threads)
     runtime.apply_threads()
-    loaded = MapBundle.load(bundle)
+    loaded = MapBundle.load(bundle, mmap=mmap)
     held = bundle_resolution(loaded)
     if resolution is not None and held is not None and resolution != held:
         # queries at another resolution than the database descriptors would be a silent mismatch

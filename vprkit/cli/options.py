@@ -73,6 +73,15 @@ RerankerSetOpt = Annotated[
 BundleOpt = Annotated[
     Optional[Path], typer.Option("--bundle", "-b", help="Map bundle folder (built by `vprkit index build`).")
 ]
+MmapOpt = Annotated[
+    bool,
+    typer.Option(
+        "--mmap",
+        help="Memory-map an existing bundle's store and database list instead of reading them: "
+        "about 1 s instead of 15-20 s at 2.8M rows; payload sizes and fingerprints are checked, "
+        "payload checksums are not.",
+    ),
+]
 VerifyContentOpt = Annotated[
     bool,
     typer.Option(

@@ -20,6 +20,7 @@ from vprkit.cli.options import (
     ClassifierSetOpt,
     DeviceOpt,
     JsonOpt,
+    MmapOpt,
     PrecisionOpt,
     QueriesOpt,
     RerankerOpt,
@@ -56,6 +57,7 @@ def run(
         None, "--predictions", help="Write every query's top-K places, top-N cells and hits to this .csv or .json file."
     ),
     verify_content: VerifyContentOpt = False,
+    mmap: MmapOpt = False,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     threads: ThreadsOpt = None,
@@ -90,6 +92,7 @@ def run(
         classifier_settings=parse_overrides(classifier_set or []),
         predictions=predictions,
         verify_content=verify_content,
+        mmap=mmap,
         device=device,
         precision=precision,
         threads=threads,

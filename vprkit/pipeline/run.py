@@ -62,7 +62,8 @@ class RunConfig(BaseModel):
     (:func:`vprkit.config.apply_inference_settings`), e.g. ``{"score_precision": "auto"}``.
     ``predictions``: write every query's top-K places there (``.csv`` or ``.json``,
     :mod:`vprkit.pipeline.predictions`). ``verify_content``: key the cached bundle by the bytes
-    of the database images, not their size and time (:func:`prepare_bundle`). ``topn``: classes
+    of the database images, not their size and time (:func:`prepare_bundle`). ``mmap``: map an
+    existing bundle instead of reading it (:meth:`MapBundle.load`). ``topn``: classes
     whose cells the retriever searches; ``k``: places per query; ``batch_size``: of the
     throughput run. ``device`` / ``precision`` / ``threads`` / ``workers``: where and how the
     models run (:class:`vprkit.runtime.Runtime`; ``threads=None``: a default that never
@@ -94,6 +95,7 @@ class RunConfig(BaseModel):
     classifier_settings: dict[str, Any] = Field(default_factory=dict)
     predictions: Path | None = None
     verify_content: bool = False
+    mmap: bool = False
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -292,6 +294,7 @@ def prepare_bundle(
     verify_content: bool = False,
     runtime: Runtime | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
+    mmap: bool = False,
 ) -> MapBundle:
     """Load ``bundle_dir`` when it matches these models and database, else build it there (or in
     the cache, keyed by content) and return it.
@@ -306,7 +309,8 @@ def prepare_bundle(
     bundle. A bundle that does not load (damaged, stale, from an older vprkit) is rebuilt;
     ``sources`` (the model folders given) may not lie inside the target. The index and its
     options are checked before anything is extracted. ``shard_rows``: rows per store shard (the
-    unit of resumption and of a distributed extraction's work split).
+    unit of resumption and of a distributed extraction's work split). ``mmap``: an existing
+    bundle is memory-mapped (:meth:`MapBundle.load`), not read and checksummed.
     """
     from vprkit.data.cache import cache_dir
     from vprkit.data.standard import load_split
@@ -340,7 +344,7 @@ def prepare_bundle(
     with bundle_lock(target):
         if (target / MANIFEST).is_file():
             try:
-                bundle = MapBundle.load(target)
+                bundle = MapBundle.load(target, mmap=mmap)
                 if bundle.manifest.get("key") == key:
                     with contextlib.suppress(OSError):
                         os.utime(target / MANIFEST)  # last use, for `vprkit cache clean --older-than`
@@ -531,7 +535,8 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
     from vprkit.pipeline.predictions import prediction_records, write_predictions
 
     started = runtime.describe()  # the load average before this command's own work
-    loaded = MapBundle.load(c.bundle) if c.bundle is not None and (c.bundle / MANIFEST).is_file() else None
+    existing = c.bundle is not None and (c.bundle / MANIFEST).is_file()
+    loaded = MapBundle.load(c.bundle, mmap=c.mmap) if c.bundle is not None and existing else None
     if loaded is not None and c.untrained:
         raise ConfigError(f"--untrained builds a map of untrained models; --bundle {c.bundle} holds trained ones")
     if loaded is not None:  # an existing bundle: what it holds is the default
@@ -578,6 +583,7 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
             sources=[Path(s) for s in stages.values() if Path(s).is_dir()],
             verify_content=c.verify_content,
             runtime=runtime,
+            mmap=c.mmap,
         )
     reranker, features = _rerank_stage(c, loaded, runtime, progress)
     localizer = Localizer(
@@ -592,7 +598,8 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
         features=features,
     )
     apply_classifier_settings(localizer.classifier, c.classifier_settings)
-    resolved = {**_run_config(loaded, localizer, c.k, root, split), "untrained": c.untrained}
+    # mmap: whether an existing bundle was memory-mapped (payload checksums then not read)
+    resolved = {**_run_config(loaded, localizer, c.k, root, split), "untrained": c.untrained, "mmap": c.mmap}
     if reranker is not None:
         resolved |= {
             "reranker": reranker.name,
