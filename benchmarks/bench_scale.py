@@ -18,7 +18,8 @@ b. **bundle build** from that store (``build_bundle(..., descriptors=store.descr
    index="flat", index_config={"storage": S})``) for S = float32 and float16, one after the other
    (each bundle is deleted when measured, so the disk holds one at a time);
 c. **load** in a fresh subprocess per variant (clean RSS): ``load_index(bundle/"store", mmap=False)``,
-   ``load_index(..., mmap=True)`` and ``MapBundle.load(bundle, mmap=True)`` (every fingerprint check);
+   ``load_index(..., mmap=True)``, and ``MapBundle.load(bundle, mmap=False)`` (what ``vprkit
+   localize --bundle`` does) and ``mmap=True`` (``--mmap``), each with every fingerprint check;
 d. **restricted search** in the same subprocess after a ``load_index``: top-100 cells (the query's
    true cell + 99 random ones, ``bench_restricted_search``'s ``random`` mode), k = 20, through
    ``store.search_cells``: batch-1 latency (after a warm-up), batched throughput, then batch-1
@@ -459,6 +460,7 @@ def bench(args: argparse.Namespace, work: Path, result: dict[str, Any]) -> None:
         variants = [
             ("index_eager", "index", False, True),
             ("index_mmap", "index", True, True),
+            ("bundle_eager", "bundle", False, False),
             ("bundle_mmap", "bundle", True, False),
         ]
         loads = entry.setdefault("load", {})

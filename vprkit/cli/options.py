@@ -78,7 +78,7 @@ MmapOpt = Annotated[
     typer.Option(
         "--mmap",
         help="Memory-map an existing bundle's store and database list instead of reading them: "
-        "about 1 s instead of 15-20 s at 2.8M rows; payload sizes and fingerprints are checked, "
+        "about 1 s instead of 17-19 s at 2.8M rows; payload sizes and fingerprints are checked, "
         "payload checksums are not.",
     ),
 ]
