@@ -535,8 +535,9 @@ def _run_pipeline(c: RunConfig, runtime: Runtime, progress: Progress | None) -> 
     from vprkit.pipeline.predictions import prediction_records, write_predictions
 
     started = runtime.describe()  # the load average before this command's own work
-    existing = c.bundle is not None and (c.bundle / MANIFEST).is_file()
-    loaded = MapBundle.load(c.bundle, mmap=c.mmap) if c.bundle is not None and existing else None
+    loaded = None
+    if c.bundle is not None and (c.bundle / MANIFEST).is_file():
+        loaded = MapBundle.load(c.bundle, mmap=c.mmap)
     if loaded is not None and c.untrained:
         raise ConfigError(f"--untrained builds a map of untrained models; --bundle {c.bundle} holds trained ones")
     if loaded is not None:  # an existing bundle: what it holds is the default
