@@ -285,7 +285,6 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         # the batch-1 queries again: every float32 row their re-scoring reads (float16) or their scan
         # touches (float32 through the map) has now been read once, so this pass sees a warm page cache
         out["batch1_repeat"] = latency(lambda i: store.search_cells(q[i], cells[i], k), n_latency, warmup=0)
-        out["float32_cached_after_search"] = cached_fraction(float32_file)
         out["memory_after_search"] = memory()
         out["rss_increase_after_search"] = out["memory_after_search"]["VmRSS"] - out["memory_before_load"]["VmRSS"]
         np.save(spec["scores_out"], scores)

@@ -403,19 +403,21 @@ def scale_table(result: dict) -> list[str]:
 
         return cell
 
-    def repeat(name: str):
+    def measured(name: str, key: str, text):
+        """A cell showing ``text(value)`` of the variant ``name``'s ``key``, a dash where absent
+        (results from before the bench recorded it)."""
+
         def cell(storage: str, entry: dict) -> str | None:
-            r = entry["load"].get(name, {}).get("batch1_repeat")
-            return None if r is None else f"{p50(r)} / {r['mean_ms']:.3f} / {r['p95_ms']:.3f} ms"
+            value = entry["load"].get(name, {}).get(key)
+            return None if value is None else text(value)
 
         return cell
 
-    def cached(name: str):
-        def cell(storage: str, entry: dict) -> str | None:
-            share = entry["load"].get(name, {}).get("float32_cached_before_search")
-            return None if share is None else f"{share:.0%}"
+    def timing(r: dict) -> str:
+        return f"{p50(r)} / {r['mean_ms']:.3f} / {r['p95_ms']:.3f} ms"
 
-        return cell
+    def share(value: float) -> str:
+        return f"{value:.0%}"
 
     def after_search(storage: str, entry: dict) -> str | None:
         res = entry["load"].get("index_eager")
@@ -474,12 +476,28 @@ def scale_table(result: dict) -> list[str]:
             load("bundle_mmap"),
             f"≤ {targets['mmap_load_s']:.0f} s",
         ),
-        row("(d) float32 file in the page cache before the searches, after `mmap=False`", cached("index_eager"), "–"),
-        row("(d) float32 file in the page cache before the searches, after `mmap=True`", cached("index_mmap"), "–"),
+        row(
+            "(d) float32 file in the page cache before the searches, after `mmap=False`",
+            measured("index_eager", "float32_cached_before_search", share),
+            "–",
+        ),
+        row(
+            "(d) float32 file in the page cache before the searches, after `mmap=True`",
+            measured("index_mmap", "float32_cached_before_search", share),
+            "–",
+        ),
         row("(d) search after `mmap=False`: batch 1 p50 / mean / p95; batched", search("index_eager"), search_target),
         row("(d) search after `mmap=True`: batch 1 p50 / mean / p95; batched", search("index_mmap"), search_target),
-        row("(d) the same batch-1 queries again, after `mmap=False`", repeat("index_eager"), search_target),
-        row("(d) the same batch-1 queries again, after `mmap=True`", repeat("index_mmap"), search_target),
+        row(
+            "(d) the same batch-1 queries again, after `mmap=False`",
+            measured("index_eager", "batch1_repeat", timing),
+            search_target,
+        ),
+        row(
+            "(d) the same batch-1 queries again, after `mmap=True`",
+            measured("index_mmap", "batch1_repeat", timing),
+            search_target,
+        ),
         row(
             "(d) RSS after the searches (`mmap=False`)",
             after_search,
